@@ -1,0 +1,83 @@
+"""Environment registry: ``make_env(name, backend=None, **overrides)``.
+
+Each entry names the module and class that build the env and the constructor arguments that make
+the named variant. Modules are imported lazily, so listing envs stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+from typing import Any
+
+from goalax.envs.core import BACKENDS, GoalEnv, VectorGoalEnv, check_backend
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvEntry:
+  module: str
+  class_name: str
+  kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+  description: str = ""
+
+
+_REGISTRY: dict[str, EnvEntry] = {}
+
+
+def register(name: str, module: str, class_name: str, description: str = "", **kwargs) -> None:
+  """Adds an env name; ``kwargs`` are passed to the class's constructor."""
+  _REGISTRY[name] = EnvEntry(module, class_name, kwargs, description)
+
+
+register("reacher", "goalax.envs.reacher", "Reacher", "2-link arm; goal = fingertip x, y")
+register("cheetah", "goalax.envs.cheetah", "Cheetah", "half cheetah; goal = torso x")
+register("pusher_easy", "goalax.envs.pusher", "Pusher", "arm pushes a puck; goal = puck x, y",
+         difficulty="easy")
+register("pusher_hard", "goalax.envs.pusher", "Pusher",
+         "arm pushes a puck; goals over a wider region", difficulty="hard")
+register("ant", "goalax.envs.ant", "Ant", "quadruped; goal = torso x, y on a circle of radius 10")
+
+
+def env_names() -> list[str]:
+  return list(_REGISTRY)
+
+
+def unknown_env_message(name: str) -> str:
+  close = difflib.get_close_matches(name, env_names(), n=1, cutoff=0.5)
+  hint = f" Did you mean '{close[0]}'?" if close else ""
+  return f"Unknown environment '{name}'.{hint} Valid names: {', '.join(env_names())}."
+
+
+def env_class(name: str) -> type[GoalEnv]:
+  if name not in _REGISTRY:
+    raise ValueError(unknown_env_message(name))
+  entry = _REGISTRY[name]
+  return getattr(importlib.import_module(entry.module), entry.class_name)
+
+
+def make_env(name: str, backend: str | None = None, **overrides) -> GoalEnv:
+  """Builds the goal-conditioned env called ``name``.
+
+  Args:
+    name: a registered name (see ``env_names()`` or ``goalax envs``).
+    backend: physics pipeline: 'spring', 'positional', 'generalized' or 'mjx'; None picks the
+      env's ``default_backend``.
+    **overrides: constructor arguments, e.g. ``episode_length``, ``goal_threshold``,
+      ``dense_reward``, ``n_frames``.
+  """
+  cls = env_class(name)
+  backend = backend or cls.default_backend
+  check_backend(name, backend, cls.backends)
+  kwargs = {**_REGISTRY[name].kwargs, **overrides}
+  env = cls(backend=backend, **kwargs)
+  env.name = name
+  return env
+
+
+def describe(name: str) -> str:
+  return _REGISTRY[name].description if name in _REGISTRY else ""
+
+
+__all__ = ["BACKENDS", "GoalEnv", "VectorGoalEnv", "env_names", "make_env", "register",
+           "describe", "env_class"]

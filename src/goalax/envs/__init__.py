@@ -6,10 +6,16 @@ the named variant. Modules are imported lazily, so listing envs stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import importlib
+import io
 from typing import Any
+
+with contextlib.redirect_stdout(io.StringIO()):
+  # mujoco.mjx prints "Failed to import warp" when its optional warp backend is absent.
+  import brax.envs.base  # noqa: F401
 
 from goalax.envs.core import BACKENDS, GoalEnv, VectorGoalEnv, check_backend
 

@@ -25,8 +25,7 @@ Run 'goalax <command> --help' for the flags of a command.
 """
 
 
-class UsageError(Exception):
-  """A bad flag value: printed as one line, exit code 2."""
+from goalax.errors import UsageError  # noqa: E402  (re-exported: goalax.cli.UsageError)
 
 
 def _quiet_warnings() -> None:

@@ -13,9 +13,10 @@ from typing import Annotated, Literal, Optional
 import tyro
 
 from goalax.agents.crl import CRLConfig
+from goalax.errors import UsageError
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
   """An impossible flag value; the message names the flag and what would work."""
 
 

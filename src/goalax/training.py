@@ -204,7 +204,7 @@ def main_cli(argv: list[str]) -> None:
   """``goalax train <algo> [flags]``."""
   import tyro
 
-  from goalax.cli import UsageError
+  from goalax.errors import UsageError
 
   if not argv or argv[0] in ("-h", "--help"):
     print("usage: goalax train <algo> [flags]\n\nalgorithms: " + ", ".join(ALGOS) +
@@ -213,19 +213,15 @@ def main_cli(argv: list[str]) -> None:
   algo, rest = argv[0], argv[1:]
   if algo not in ALGOS:
     raise UsageError(f"unknown algorithm '{algo}'. Available: {', '.join(ALGOS)}.")
-  config = tyro.cli(TrainConfig, args=rest, prog=f"goalax train {algo}",
-                    config=(tyro.conf.FlagConversionOff,))
+  # tyro accepts JaxGCRL's underscore spellings (--num_envs) as well as --num-envs.
+  config = tyro.cli(TrainConfig, args=rest, prog=f"goalax train {algo}")
   run_config(config)
 
 
 def run_config(config: TrainConfig) -> RunResult:
-  from goalax.cli import UsageError
-
   enable_compilation_cache()
   try:
     return train(config)
-  except ConfigError as e:
-    raise UsageError(str(e)) from None
   except FloatingPointError as e:
     print(f"goalax: error: {e}", file=sys.stderr)
     sys.exit(1)

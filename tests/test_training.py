@@ -1,6 +1,7 @@
 """The trainer, end to end: accounting, seeds in one process, outputs, CLI errors, learning."""
 
 import dataclasses
+import glob
 import json
 import os
 import subprocess
@@ -150,15 +151,22 @@ def test_jaxgcrl_flags_parse_verbatim():
   assert cfg.log_wandb and cfg.multiplier_num_sgd_steps == 2 and cfg.group_name == "g"
 
 
-def test_training_py_runs_a_tiny_job(tmp_path):
+def test_training_py_runs_a_tiny_job_and_logs_to_wandb_offline(tmp_path):
+  """JaxGCRL's entry point with its flags; --log_wandb with WANDB_MODE=offline needs no account
+  and never prompts (stdin is closed)."""
+  env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
   proc = subprocess.run(
       [sys.executable, os.path.join(REPO, "training.py"), "--env_name", "reacher", "--num_envs",
        "4", "--batch_size", "16", "--num_timesteps", "400", "--num_evals", "1",
        "--min_replay_size", "10", "--max_replay_size", "100", "--unroll_length", "5",
        "--episode_length", "10", "--h_dim", "8", "--repr_dim", "4", "--num_eval_envs", "4",
-       "--run_dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+       "--run_dir", str(tmp_path), "--exp_name", "wb", "--log_wandb"],
+      capture_output=True, text=True, timeout=300, env=env, stdin=subprocess.DEVNULL)
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert "[1/1]" in proc.stdout and "done:" in proc.stdout
+  logs = glob.glob(str(tmp_path / "wb" / "wandb" / "offline-run-*" / "run-*.wandb"))
+  assert logs, os.listdir(tmp_path / "wb")
+  assert b"eval/success" in open(logs[0], "rb").read()
 
 
 def test_impossible_values_raise_config_error_from_python():

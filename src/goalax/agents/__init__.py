@@ -1,0 +1,1 @@
+"""Agents. ``crl``: contrastive RL (the default and the heart of goalax)."""

@@ -1,0 +1,111 @@
+"""Training throughput: env steps/s during CRL training (compilation excluded), compile time and
+peak memory, for K = 1, 2, 4, 8 seeds trained in one process.
+
+    python benchmarks/train_throughput.py                         # reacher and ant, K = 1 2 4 8
+    python benchmarks/train_throughput.py --envs ant --seeds 1 --train_steps 3
+
+Config (JaxGCRL-style unless flags say otherwise): num_envs 256, batch 256, unroll 62, episode
+length 1000, 256×2 networks, max_replay_size 10000, 1 gradient step per 16 env steps (992 per
+training step). The prefill is kept short (min_replay_size 100) because it is not what is
+measured. Each cell runs in a fresh subprocess so that its peak RSS (``ru_maxrss``, which includes
+compilation) is its own; on GPU the device's peak bytes in use are reported as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import warnings
+
+warnings.filterwarnings("ignore")
+
+
+def run_cell(env_name: str, num_seeds: int, num_envs: int, train_steps: int, h_dim: int) -> dict:
+  import contextlib
+  import io
+
+  import jax
+  import jax.numpy as jnp
+
+  with contextlib.redirect_stdout(io.StringIO()):
+    from goalax.agents.crl import CRLConfig
+    from goalax.config import TrainConfig
+    from goalax.envs import make_env
+    from goalax.trainer import make_trainer
+
+  cfg = TrainConfig(env=env_name, num_envs=num_envs, batch_size=256, unroll_length=62,
+                    episode_length=1000, min_replay_size=100, max_replay_size=10000,
+                    num_timesteps=1, num_evals=1, agent=CRLConfig(h_dim=h_dim, n_hidden=2))
+  cfg = dataclasses.replace(cfg, num_timesteps=cfg.prefill_env_steps
+                            + train_steps * cfg.env_steps_per_train_step)
+  env = make_env(env_name)
+  trainer = make_trainer(cfg, env)
+  keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
+  state = jax.jit(jax.vmap(trainer.init))(keys)
+  state = jax.block_until_ready(jax.jit(jax.vmap(trainer.prefill))(state))
+  t0 = time.perf_counter()
+  epoch = jax.jit(jax.vmap(trainer.run_epoch), donate_argnums=0).lower(state).compile()
+  compile_s = time.perf_counter() - t0
+  t0 = time.perf_counter()
+  state, metrics = jax.block_until_ready(epoch(state))
+  run_s = time.perf_counter() - t0
+  env_steps = cfg.train_steps_per_epoch * cfg.env_steps_per_train_step * num_seeds
+  device = jax.devices()[0]
+  stats = device.memory_stats() or {}
+  return dict(env=env_name, backend=env.backend, num_seeds=num_seeds, num_envs=num_envs,
+              batch_size=cfg.batch_size, unroll_length=cfg.unroll_length, h_dim=h_dim,
+              updates_per_train_step=cfg.updates_per_train_step,
+              train_steps=cfg.train_steps_per_epoch, env_steps=env_steps,
+              env_steps_per_s=env_steps / run_s,
+              updates_per_s=cfg.updates_per_train_step * cfg.train_steps_per_epoch * num_seeds / run_s,
+              compile_s=compile_s, run_s=run_s,
+              peak_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+              device_peak_gib=stats.get("peak_bytes_in_use", 0) / 2**30 or None,
+              critic_loss_finite=bool(jnp.isfinite(metrics["critic_loss"]).all()),
+              device=str(device), jax=jax.__version__, python=platform.python_version(),
+              cpus=os.cpu_count())
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--envs", nargs="*", default=["reacher", "ant"])
+  parser.add_argument("--seeds", nargs="*", type=int, default=[1, 2, 4, 8])
+  parser.add_argument("--num_envs", type=int, default=256)
+  parser.add_argument("--h_dim", type=int, default=256)
+  parser.add_argument("--train_steps", type=int, default=2)
+  parser.add_argument("--out", default=None, help="append JSON lines here")
+  parser.add_argument("--cell", default=None, help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  if args.cell:
+    env_name, k = args.cell.split(":")
+    print(json.dumps(run_cell(env_name, int(k), args.num_envs, args.train_steps, args.h_dim)))
+    return
+  print("| env | backend | seeds | env steps/s (all seeds) | updates/s | compile s | peak RSS GiB |")
+  print("|---|---|---:|---:|---:|---:|---:|")
+  for env_name in args.envs:
+    for k in args.seeds:
+      proc = subprocess.run(
+          [sys.executable, __file__, "--cell", f"{env_name}:{k}", "--num_envs", str(args.num_envs),
+           "--h_dim", str(args.h_dim), "--train_steps", str(args.train_steps)],
+          capture_output=True, text=True)
+      if proc.returncode != 0:
+        print(f"| {env_name} | - | {k} | failed: {proc.stderr.strip().splitlines()[-1][:120]} |")
+        continue
+      rec = json.loads(proc.stdout.strip().splitlines()[-1])
+      print(f"| {env_name} | {rec['backend']} | {k} | {rec['env_steps_per_s']:,.0f} | "
+            f"{rec['updates_per_s']:,.0f} | {rec['compile_s']:.1f} | {rec['peak_rss_gib']:.2f} |",
+            flush=True)
+      if args.out:
+        with open(args.out, "a") as f:
+          f.write(json.dumps(rec) + "\n")
+
+
+if __name__ == "__main__":
+  main()

@@ -100,6 +100,22 @@ class GoalEnv(PipelineEnv):
   def goal_distance(self, state_vec: jax.Array, goal: jax.Array) -> jax.Array:
     return jnp.linalg.norm(self.achieved_goal(state_vec) - goal, axis=-1)
 
+  def goal_markers(self, goal):
+    """World positions ``[n, 3]`` where a renderer draws the goal (numpy in, numpy out).
+
+    Default: a goal of size 1 is an x position at torso height, size 2 an x, y on the floor,
+    size 3k are k points in space, size 2k are k points on the floor.
+    """
+    import numpy as np
+
+    goal = np.asarray(goal, dtype=np.float64)
+    if goal.size == 1:
+      return np.array([[goal[0], 0.0, 0.5]])
+    if goal.size % 3 == 0 and goal.size % 2 != 0 or goal.size == 3 or goal.size == 6:
+      return goal.reshape(-1, 3)
+    xy = goal.reshape(-1, 2)
+    return np.concatenate([xy, np.full((len(xy), 1), 0.05)], axis=1)
+
   def split_obs(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``obs [..., obs_size] -> (state [..., state_size], goal [..., goal_size])``."""
     return obs[..., : self.state_size], obs[..., self.state_size :]

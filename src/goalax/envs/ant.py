@@ -96,3 +96,28 @@ class Ant(AntBase):
     angle = 2 * jnp.pi * jax.random.uniform(k_angle)
     goal = q[:2] + self.GOAL_RADIUS * jnp.array([jnp.cos(angle), jnp.sin(angle)])
     return q, qd, goal
+
+
+class AntRandomStart(AntBase):
+  """The ant starting anywhere in a square, its goal at the ant's goal distance from the start.
+
+  Start torso x, y uniform in ``[-START_HALF_WIDTH, START_HALF_WIDTH]²`` (the rest of the body
+  gets the usual reset noise); goal at exactly ``GOAL_RADIUS`` (10, as for ``Ant``) from the start
+  in a uniformly random direction. Position in the plane carries no information about the goal, unlike ``Ant``
+  where every episode starts at the origin.
+  """
+
+  state_size = 29
+  goal_indices = (0, 1)
+  GOAL_RADIUS = Ant.GOAL_RADIUS
+  START_HALF_WIDTH = 10.0
+
+  def _sample_start_and_goal(self, rng):
+    k_body, k_start, k_angle = jax.random.split(rng, 3)
+    q, qd = self._noisy_start(k_body)
+    start = jax.random.uniform(k_start, (2,), minval=-self.START_HALF_WIDTH,
+                               maxval=self.START_HALF_WIDTH)
+    q = q.at[:2].set(start)
+    angle = 2 * jnp.pi * jax.random.uniform(k_angle)
+    goal = start + self.GOAL_RADIUS * jnp.array([jnp.cos(angle), jnp.sin(angle)])
+    return q, qd, goal

@@ -1,0 +1,202 @@
+"""Ant soccer: the ant must push a ball to the goal; the goal is the BALL's x, y.
+
+State (33): the ant's 29-dim body state (q 15, qd 14), then ball x, y (entries 29, 30) and ball
+velocity x, y (31, 32). Goal (2): ball x, y. Success when the ball is within 0.5 of the goal (the
+ball's radius: the ball covers the goal point). Episode length 1000 (50 s of simulated time).
+
+The ball is a sphere of radius 0.5 and mass 0.5 (about half the ant's mass) on two horizontal
+slide joints, its centre at its radius above the floor. It rolls without touching the floor (no
+ball–floor contact); rolling resistance is a viscous drag of 1 N·s/m on each axis, so a ball
+kicked at 2 m/s comes to rest about 2 m further on with 'spring' (whose solver gives every body
+unit mass; 1 m on 'mjx' and 'generalized'). Brax's spring and positional pipelines ignore joint damping, so the
+drag is applied by two velocity actuators on the ball's joints, driven with a control of zero;
+they are not part of the agent's action (``action_size`` is still 8).
+
+Contacts with the ball: the ant's torso, four lower legs and four feet (9 pairs; the floor and
+the rest of the legs don't touch it). In the mazes the ball and the ant's feet also collide with
+the walls.
+
+``ant_ball`` (open floor): the ant starts at the origin; the ball at a uniform angle and a
+distance uniform in [2, 3] from the ant (clear of its legs); the goal at a uniform angle and a
+distance uniform in [2, 4] from the ball (so 0–7 m from the ant).
+
+``ant_ball_u_maze`` / ``ant_ball_big_maze`` (``AntBallMaze``): the maze layouts of
+``goalax.envs.mazes`` (cells of 4 m, walls 2 m high). The ant starts in a start cell; the ball in
+a free cell next to it (a uniform point at least 1 m from the cell's edges); the goal is a uniform
+point in a goal cell (at least 1 m from its edges).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from goalax.envs import mazes
+from goalax.envs.ant import AntBase
+
+BALL_RADIUS = 0.5
+BALL_MASS = 0.5
+BALL_DRAG = 1.0  # N·s/m per axis
+BALL_START_DISTANCE = (2.0, 3.0)  # from the ant
+GOAL_DISTANCE_FROM_BALL = (2.0, 4.0)
+# Ant geoms the sliding object collides with, besides the feet (whose contype is already 1).
+ANT_GEOMS_HITTING_OBJECTS = ("torso_geom", "left_ankle_geom", "right_ankle_geom",
+                             "third_ankle_geom", "fourth_ankle_geom")
+# Collision bits. The object: contype 2, so it hits the walls (conaffinity 1|2) but not the floor
+# (conaffinity 1); conaffinity 1|4, so the feet (contype 1) and the geoms above (given contype 4,
+# conaffinity 0) hit it, and nothing else new collides (those geoms miss the walls and floor).
+OBJECT_CONTYPE, OBJECT_CONAFFINITY, ANT_GEOM_CONTYPE, WALL_CONAFFINITY = 2, 5, 4, 3
+
+
+def _fmt(values) -> str:
+  return " ".join(f"{float(v):.6g}" for v in values)
+
+
+def add_sliding_object(root: ET.Element, name: str, geom: dict, height: float, drag: float,
+                       init_xy=(0.0, 0.0)) -> None:
+  """Adds body ``name`` on x, y slide joints, its geom ``height`` above the floor.
+
+  The body frame is at the origin, so the joints' ``q`` is the object's world x, y (``init_xy``
+  in ``init_qpos``).
+
+  ``geom`` holds the geom's attributes (type, size, mass, rgba). The body is slowed by a viscous
+  ``drag`` (N·s/m) applied by two velocity actuators appended after the ant's motors, and it
+  collides with the ant's torso, lower legs and feet and with maze walls built with
+  ``WALL_CONAFFINITY``.
+  """
+  worldbody = root.find("worldbody")
+  body = ET.SubElement(worldbody, "body", name=name, pos=_fmt((0.0, 0.0, height)))
+  for axis, axis_vec in (("x", (1, 0, 0)), ("y", (0, 1, 0))):
+    ET.SubElement(body, "joint", name=f"{name}_{axis}", type="slide", axis=_fmt(axis_vec),
+                  limited="false", armature="0", damping="0")
+  ET.SubElement(body, "geom", name=f"{name}_geom", contype=str(OBJECT_CONTYPE),
+                conaffinity=str(OBJECT_CONAFFINITY), condim="3",
+                **{k: (_fmt(v) if isinstance(v, (tuple, list)) else str(v))
+                   for k, v in geom.items()})
+  for g in root.iter("geom"):
+    if g.get("name") in ANT_GEOMS_HITTING_OBJECTS:
+      g.set("contype", str(ANT_GEOM_CONTYPE))
+      g.set("conaffinity", "0")
+  actuators = root.find("actuator")
+  for axis in ("x", "y"):
+    ET.SubElement(actuators, "velocity", joint=f"{name}_{axis}", kv=f"{drag:.6g}",
+                  ctrllimited="false")
+  for numeric in root.iter("numeric"):
+    if numeric.get("name") == "init_qpos":
+      numeric.set("data", numeric.get("data") + " " + _fmt(init_xy))
+
+
+class AntWithSlidingObject(AntBase):
+  """An ant plus one object sliding on two damped slide joints (ball, block).
+
+  The object's x, y follow the ant in ``q`` (entries 15, 16) and ``qd`` (14, 15); the state is the
+  ant's 29 entries then the object's x, y, vx, vy. Subclasses add the object to the model in
+  ``edit_model`` with ``add_sliding_object`` (named ``OBJECT``).
+  """
+
+  OBJECT = "ball"
+  OBJECT_Q, OBJECT_QD = AntBase.ANT_Q, AntBase.ANT_QD
+  NUM_OBJECT_ACTUATORS = 2
+  state_size = 33
+  # 'positional' stops any sliding body within a few steps (its joint solver damps the slide
+  # joints' velocity by ~65% per step even without the drag), so it is left out.
+  backends = ("spring", "generalized", "mjx")
+  extra_metric_names = AntBase.extra_metric_names + ("ant_to_object",)
+
+  def __init__(self, backend="spring", edit_model=None, **kwargs):
+    super().__init__(backend, edit_model=edit_model, **kwargs)
+    self._object_idx = self.sys.link_names.index(self.OBJECT)
+
+  @property
+  def action_size(self) -> int:
+    return self.sys.act_size() - self.NUM_OBJECT_ACTUATORS
+
+  def pipeline_step(self, pipeline_state, action):
+    drag_controls = jnp.zeros(action.shape[:-1] + (self.NUM_OBJECT_ACTUATORS,))
+    return super().pipeline_step(pipeline_state, jnp.concatenate([action, drag_controls], -1))
+
+  def _start(self, rng, ant_xy, object_xy):
+    """Noisy ant start moved to ``ant_xy``, object at rest at ``object_xy``."""
+    q, qd = self._noisy_start(rng)
+    q = q.at[:2].add(ant_xy).at[self.OBJECT_Q:self.OBJECT_Q + 2].set(object_xy)
+    qd = qd.at[self.OBJECT_QD:self.OBJECT_QD + 2].set(0.0)
+    return q, qd
+
+  def _state_vector(self, pipeline_state):
+    q, qd = pipeline_state.q, pipeline_state.qd
+    return jnp.concatenate([self._ant_state(pipeline_state), q[self.OBJECT_Q:self.OBJECT_Q + 2],
+                            qd[self.OBJECT_QD:self.OBJECT_QD + 2]])
+
+  def _extra_metrics(self, pipeline_state0, pipeline_state, action):
+    metrics = super()._extra_metrics(pipeline_state0, pipeline_state, action)
+    pos = pipeline_state.x.pos
+    metrics["ant_to_object"] = jnp.linalg.norm(pos[self._object_idx, :2] - pos[0, :2])
+    return metrics
+
+
+def _add_ball(root: ET.Element) -> None:
+  add_sliding_object(root, "ball", dict(type="sphere", size=(BALL_RADIUS,), mass=BALL_MASS,
+                                        rgba=(0.95, 0.95, 0.95, 1.0)),
+                     height=BALL_RADIUS, drag=BALL_DRAG)
+
+
+def _point_at_distance(rng, centre, distance_range):
+  k_angle, k_dist = jax.random.split(rng)
+  angle = 2 * jnp.pi * jax.random.uniform(k_angle)
+  dist = jax.random.uniform(k_dist, minval=distance_range[0], maxval=distance_range[1])
+  return centre + dist * jnp.array([jnp.cos(angle), jnp.sin(angle)])
+
+
+class AntBall(AntWithSlidingObject):
+  goal_indices = (29, 30)  # the ball's x, y
+  goal_threshold = 0.5
+
+  def __init__(self, backend="spring", **kwargs):
+    super().__init__(backend, edit_model=_add_ball, **kwargs)
+
+  def _sample_start_and_goal(self, rng):
+    k_start, k_ball, k_goal = jax.random.split(rng, 3)
+    ball = _point_at_distance(k_ball, jnp.zeros(2), BALL_START_DISTANCE)
+    q, qd = self._start(k_start, jnp.zeros(2), ball)
+    return q, qd, _point_at_distance(k_goal, ball, GOAL_DISTANCE_FROM_BALL)
+
+
+class AntBallMaze(AntWithSlidingObject):
+  """Ant soccer in a maze: ant in a start cell, ball in a free cell next to it, goal in a goal cell."""
+
+  goal_indices = (29, 30)
+  goal_threshold = 0.5
+  CELL_MARGIN = 0.25  # points keep this fraction of a cell from the cell's edges (1 m at 4 m)
+
+  def __init__(self, backend="spring", layout="u_maze", **kwargs):
+    self.layout = mazes.get_layout(layout)
+
+    def edit_model(root):
+      _add_ball(root)
+      mazes.add_maze_walls(root, self.layout, conaffinity=WALL_CONAFFINITY)
+      mazes.set_floor_size(root, self.layout)
+
+    super().__init__(backend, edit_model=edit_model, **kwargs)
+    starts = np.asarray(self.layout.start_cells_xy)
+    free = np.asarray(self.layout.free_cells_xy)
+    gaps = np.linalg.norm(starts[:, None] - free[None], axis=-1)
+    adjacent = np.isclose(gaps, self.layout.cell_size)  # [start, free] 4-neighbours
+    if not adjacent.any(axis=1).all():
+      raise ValueError(f"maze {self.layout.name!r}: every start cell needs a free neighbour "
+                       "cell for the ball")
+    self._starts, self._free = jnp.asarray(starts), jnp.asarray(free)
+    self._ball_cell_logits = jnp.log(jnp.asarray(adjacent, jnp.float32))
+    self._goal_cells = self.layout.goal_cells_xy()
+
+  def _sample_start_and_goal(self, rng):
+    k_start_cell, k_ball_cell, k_ball, k_start, k_goal = jax.random.split(rng, 5)
+    start_idx = jax.random.randint(k_start_cell, (), 0, self._starts.shape[0])
+    ball_cell = self._free[jax.random.categorical(k_ball_cell, self._ball_cell_logits[start_idx])]
+    size = self.layout.cell_size
+    ball = mazes.sample_cell_point(k_ball, ball_cell[None], size, self.CELL_MARGIN)
+    q, qd = self._start(k_start, self._starts[start_idx], ball)
+    goal = mazes.sample_cell_point(k_goal, self._goal_cells, size, self.CELL_MARGIN)
+    return q, qd, goal

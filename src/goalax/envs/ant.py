@@ -15,7 +15,6 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import mujoco
 
 from goalax.envs import assets
 from goalax.envs.core import GoalEnv
@@ -37,12 +36,7 @@ def ant_body_system(backend: str, edit_model: Callable[[ET.Element], None] | Non
     sys = sys.tree_replace({"opt.timestep": 0.005})
     n_frames = 10
   if backend == "mjx":
-    sys = sys.tree_replace({
-        "opt.solver": mujoco.mjtSolver.mjSOL_NEWTON,
-        "opt.disableflags": mujoco.mjtDisableBit.mjDSBL_EULERDAMP,
-        "opt.iterations": 1,
-        "opt.ls_iterations": 4,
-    })
+    sys = assets.with_fast_mjx_solver(sys)
   if backend == "positional":
     sys = sys.replace(actuator=sys.actuator.replace(gear=200 * jnp.ones_like(sys.actuator.gear)))
   return sys, n_frames

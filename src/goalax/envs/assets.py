@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.resources
 import xml.etree.ElementTree as ET
 
+import mujoco
 from brax.io import mjcf
 
 
@@ -51,3 +52,14 @@ def set_custom_numeric(root: ET.Element, name: str, values) -> None:
 def load_system(root: ET.Element):
   """Builds a Brax ``System`` from an (edited) MJCF element tree."""
   return mjcf.loads(ET.tostring(root, encoding="unicode"))
+
+
+def with_fast_mjx_solver(sys):
+  """MJX settings shared by the locomotion envs: Newton solver, 1 iteration, 4 line-search steps,
+  no implicit Euler damping (fast and stable enough for these models)."""
+  return sys.tree_replace({
+      "opt.solver": mujoco.mjtSolver.mjSOL_NEWTON,
+      "opt.disableflags": mujoco.mjtDisableBit.mjDSBL_EULERDAMP,
+      "opt.iterations": 1,
+      "opt.ls_iterations": 4,
+  })

@@ -32,7 +32,6 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import mujoco
 
 from goalax.envs import assets, mazes
 from goalax.envs.core import GoalEnv
@@ -71,12 +70,7 @@ def humanoid_system(backend: str, edit_model: Callable[[ET.Element], None] | Non
         gear=CTRL_SCALE * jnp.array(SPRING_GEAR)))
     n_frames = 10
   if backend == "mjx":
-    sys = sys.tree_replace({
-        "opt.solver": mujoco.mjtSolver.mjSOL_NEWTON,
-        "opt.disableflags": mujoco.mjtDisableBit.mjDSBL_EULERDAMP,
-        "opt.iterations": 1,
-        "opt.ls_iterations": 4,
-    })
+    sys = assets.with_fast_mjx_solver(sys)
   return sys, n_frames
 
 

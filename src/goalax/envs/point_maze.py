@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import mujoco
 
 from goalax.envs import assets, mazes
 from goalax.envs.core import GoalEnv
@@ -72,12 +71,7 @@ def point_maze_system(backend: str, layout: mazes.MazeLayout, wall_contacts: str
   root.find("option").set("iterations", "1")
   sys = assets.load_system(root)
   if backend == "mjx":
-    sys = sys.tree_replace({
-        "opt.solver": mujoco.mjtSolver.mjSOL_NEWTON,
-        "opt.disableflags": mujoco.mjtDisableBit.mjDSBL_EULERDAMP,
-        "opt.iterations": 1,
-        "opt.ls_iterations": 4,
-    })
+    sys = assets.with_fast_mjx_solver(sys)
   return sys, int(round(0.1 / TIMESTEP)), window
 
 

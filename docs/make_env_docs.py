@@ -26,7 +26,7 @@ episode length as a time limit and draws a new start and goal at every reset.
 
 Sizes are state / goal / action. The backend is the default (`make_env(name, backend=...)` picks
 another; "backends" lists those that work for the env). Steps/s are measured on this project's
-CI machine (2 CPU cores), see `benchmarks/results/env_throughput.md`.
+CI machine (2 CPU cores), see `benchmarks/results/README.md`.
 
 Stills are rendered with MuJoCo's renderer (`goalax.render.render_still`) headless through EGL:
 `MUJOCO_GL=egl` with Debian's `libegl1` and `libgl1-mesa-dri` (software rendering, no GPU

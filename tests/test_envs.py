@@ -147,3 +147,8 @@ def test_action_repeat_advances_physics_k_times():
 def test_assets_load_from_any_working_directory(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   assert make_env("pusher_hard").state_size == 20
+
+
+def test_backend_that_does_not_work_for_the_env_says_which_do():
+  with pytest.raises(ValueError, match=r"Backend 'generalized' does not work for env 'ant'.*spring"):
+    make_env("ant", backend="generalized")

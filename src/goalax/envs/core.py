@@ -259,6 +259,10 @@ class VectorGoalEnv:
 
 
 def check_backend(env_name: str, backend: str, supported: Sequence[str]) -> None:
+  if backend in BACKENDS and backend not in supported:
+    raise ValueError(
+        f"Backend '{backend}' does not work for env '{env_name}' (flag --backend). "
+        f"Backends that do: {', '.join(supported)}.")
   if backend not in supported:
     import difflib
 

@@ -42,7 +42,9 @@ Tasks (goal, threshold, recommended episode length):
   ``arm_grasp``          both fingertip positions (goal size 6): targets on either side of the cube,
                          touching its faces across the gripper's closing direction; 0.02; 100.
                          Fully open and perfectly centred fingers are 0.028 from the goal, so
-                         success takes closing the fingers on the cube.
+                         success takes closing the fingers on the cube. The targets stay where
+                         the cube started (the goal is fixed for the episode), so a cube knocked
+                         away has to be brought back.
 """
 
 from __future__ import annotations
@@ -140,13 +142,15 @@ def arm_system(edit_model: Callable[[ET.Element], None] | None = None):
 def _mjx_depth_barriers():
   """While tracing, puts an optimization barrier between the depth levels of MJX's body-tree scan.
 
-  XLA:CPU's fusion emitters (jax 0.7+) re-compute each level of a deep kinematic chain inside
-  every consumer instead of materialising it, so the cost of MJX's kinematics grows
-  exponentially with the chain's depth: for this 9-deep arm, a vmapped step was ~1000× slower
-  (and took minutes to compile) than with ``XLA_FLAGS=--xla_cpu_use_fusion_emitters=false``. The
-  barrier (an identity) restores the linear cost without touching the process's XLA flags. It is
-  applied only while this module's envs trace their physics, and skipped if MJX's internals
-  differ from what it expects.
+  XLA:CPU's fusion emitters (jax 0.10 here) re-compute each level of a deep kinematic chain
+  inside every consumer instead of materialising it, so the cost of MJX's kinematics grows
+  exponentially with the chain's depth (a known problem: jax-ml/jax#33761). For this 9-deep arm a
+  vmapped env step ran >100× slower and compiled ~10× longer than with
+  ``XLA_FLAGS=--xla_cpu_use_fusion_emitters=false``. The barrier (an identity) restores the linear
+  cost without touching the process's XLA flags. It is in place only while this module's envs
+  trace their physics (not thread-safe against another thread tracing MJX at the same moment,
+  which would merely get the barriers too), and skipped if MJX's internals differ from what it
+  expects.
   """
   try:
     from mujoco.mjx._src import scan as mjx_scan  # pylint: disable=g-import-not-at-top
@@ -231,6 +235,8 @@ class ArmBase(GoalEnv):
     return pipeline_state.site_xpos[self._tcp_site]
 
   def _state_vector(self, pipeline_state):
+    # Site positions are MJX's kinematics at the start of the env step's last physics step
+    # (0.01 s behind q, as for brax's x); exact at reset and whenever the arm is still.
     q, qd = pipeline_state.q, pipeline_state.qd
     parts = [q[:N_ARM], qd[:N_ARM], (q[7] + q[8])[None], (qd[7] + qd[8])[None],
              self.tcp_position(pipeline_state),
@@ -341,9 +347,6 @@ class ArmGrasp(ArmCubeBase):
 
   goal_indices = (19, 20, 21, 22, 23, 24)
   goal_threshold = 0.02
-
-  def __init__(self, backend: str = "mjx", **kwargs):
-    super().__init__(backend, **kwargs)
 
   def _sample_start_and_goal(self, rng):
     k_q, k_cube = jax.random.split(rng)

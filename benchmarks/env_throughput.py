@@ -75,7 +75,7 @@ def main() -> None:
   parser.add_argument("--default_backend_only", action="store_true")
   parser.add_argument("--num_envs", nargs="*", type=int, default=[1, 128, 512])
   parser.add_argument("--steps", type=int, default=0,
-                      help="steps per env (default: about 100k env steps per cell, 100..1000)")
+                      help="steps per env (default: about 20k env steps per cell, 20..500)")
   parser.add_argument("--out", default=None, help="append JSON lines here")
   args = parser.parse_args()
 
@@ -94,7 +94,7 @@ def main() -> None:
       if backend not in cls.backends:
         continue
       for n in args.num_envs:
-        steps = args.steps or max(100, min(1000, 100_000 // n))
+        steps = args.steps or max(20, min(500, 20_000 // n))
         try:
           rec = measure(name, backend, n, steps)
         except Exception as e:  # a backend that cannot run this model: record why

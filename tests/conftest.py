@@ -8,3 +8,29 @@ CACHE_DIR = os.environ.get("GOALAX_JAX_CACHE", os.path.expanduser("~/.cache/goal
 jax.config.update("jax_compilation_cache_dir", CACHE_DIR)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def pytest_collection_modifyitems(config, items):
+  """Groups tests for pytest-xdist (``--dist loadgroup``) so that nothing compiles twice.
+
+  Contract tests of one env share a compiled probe (an ``lru_cache`` per process), so they form
+  one group per env; every learning test is a group of its own; every other test goes with its
+  module, whose module-scoped fixtures (compiled trainers) then run once. The learning tests, the
+  longest, are moved to the front so that no worker is left with one at the end.
+  """
+  import pytest
+
+  items.sort(key=lambda item: not item.module.__name__.endswith("test_learning"))
+  for item in items:
+    if item.get_closest_marker("xdist_group"):
+      continue
+    module = item.module.__name__
+    callspec = getattr(item, "callspec", None)
+    env_name = callspec.params.get("name") if callspec else None
+    if module.endswith("test_envs") and env_name:
+      group = f"{module}:{env_name}"
+    elif module.endswith("test_learning"):
+      group = item.nodeid
+    else:
+      group = module
+    item.add_marker(pytest.mark.xdist_group(group))

@@ -49,7 +49,6 @@ Tasks (goal, threshold, recommended episode length):
 
 from __future__ import annotations
 
-import contextlib
 import xml.etree.ElementTree as ET
 from typing import Callable
 
@@ -138,38 +137,6 @@ def arm_system(edit_model: Callable[[ET.Element], None] | None = None):
   return sys, 5
 
 
-@contextlib.contextmanager
-def _mjx_depth_barriers():
-  """While tracing, puts an optimization barrier between the depth levels of MJX's body-tree scan.
-
-  XLA:CPU's fusion emitters (jax 0.10 here) re-compute each level of a deep kinematic chain
-  inside every consumer instead of materialising it, so the cost of MJX's kinematics grows
-  exponentially with the chain's depth (a known problem: jax-ml/jax#33761). For this 9-deep arm a
-  vmapped env step ran >100× slower and compiled ~10× longer than with
-  ``XLA_FLAGS=--xla_cpu_use_fusion_emitters=false``. The barrier (an identity) restores the linear
-  cost without touching the process's XLA flags. It is in place only while this module's envs
-  trace their physics (not thread-safe against another thread tracing MJX at the same moment,
-  which would merely get the barriers too), and skipped if MJX's internals differ from what it
-  expects.
-  """
-  try:
-    from mujoco.mjx._src import scan as mjx_scan  # pylint: disable=g-import-not-at-top
-    original = mjx_scan._nvmap  # pylint: disable=protected-access
-  except (ImportError, AttributeError):
-    yield
-    return
-
-  def nvmap_with_barrier(f, *args):
-    y = original(f, *args)
-    return y if y is None else jax.lax.optimization_barrier(y)
-
-  mjx_scan._nvmap = nvmap_with_barrier  # pylint: disable=protected-access
-  try:
-    yield
-  finally:
-    mjx_scan._nvmap = original  # pylint: disable=protected-access
-
-
 def _uniform(key, low, high):
   low, high = jnp.asarray(low, jnp.float32), jnp.asarray(high, jnp.float32)
   return jax.random.uniform(key, low.shape, minval=low, maxval=high)
@@ -221,14 +188,9 @@ class ArmBase(GoalEnv):
       finger = jnp.asarray(FINGER_OPEN, jnp.float32)
     return jnp.concatenate([target, jnp.stack([finger, finger])])
 
-  def pipeline_init(self, q, qd, act=None, ctrl=None):
-    with _mjx_depth_barriers():
-      return super().pipeline_init(q, qd, act, ctrl)
-
   def pipeline_step(self, pipeline_state, action):
     targets = self.actuator_targets(pipeline_state.q, action)
-    with _mjx_depth_barriers():
-      return super().pipeline_step(pipeline_state, targets)
+    return super().pipeline_step(pipeline_state, targets)
 
   # ---- state --------------------------------------------------------------------------------
   def tcp_position(self, pipeline_state) -> jax.Array:

@@ -27,6 +27,8 @@ import jax
 import jax.numpy as jnp
 from brax.envs.base import PipelineEnv, State
 
+from goalax.envs.mjx_depth import mjx_depth_barriers
+
 BACKENDS = ("generalized", "positional", "spring", "mjx")
 
 
@@ -128,7 +130,8 @@ class GoalEnv(PipelineEnv):
 
   def reset(self, rng: jax.Array) -> State:
     q, qd, goal = self._sample_start_and_goal(rng)
-    pipeline_state = self.pipeline_init(q, qd)
+    with mjx_depth_barriers(self.backend == "mjx"):
+      pipeline_state = self.pipeline_init(q, qd)
     state_vec = self._state_vector(pipeline_state)
     dist, success, _ = self._goal_outputs(state_vec, goal)
     metrics = {"success": success, "dist": dist}
@@ -138,7 +141,8 @@ class GoalEnv(PipelineEnv):
 
   def step(self, state: State, action: jax.Array) -> State:
     pipeline_state0 = state.pipeline_state
-    pipeline_state = self.pipeline_step(pipeline_state0, action)
+    with mjx_depth_barriers(self.backend == "mjx"):
+      pipeline_state = self.pipeline_step(pipeline_state0, action)
     goal = state.obs[self.state_size :]
     state_vec = self._state_vector(pipeline_state)
     dist, success, reward = self._goal_outputs(state_vec, goal)

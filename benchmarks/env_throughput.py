@@ -59,11 +59,11 @@ def measure(name: str, backend: str, num_envs: int, num_steps: int) -> dict:
   compile_s = time.perf_counter() - t0
   jax.block_until_ready(compiled(jax.random.PRNGKey(1)))
   t0 = time.perf_counter()
-  jax.block_until_ready(compiled(jax.random.PRNGKey(2)))
+  final_obs = jax.block_until_ready(compiled(jax.random.PRNGKey(2)))
   run_s = time.perf_counter() - t0
   return dict(env=name, backend=backend, num_envs=num_envs, num_steps=num_steps,
               steps_per_s=num_envs * num_steps / run_s, compile_s=compile_s,
-              default=backend == env.default_backend)
+              default=backend == env.default_backend, finite=bool(jnp.isfinite(final_obs).all()))
 
 
 def main() -> None:
@@ -103,7 +103,8 @@ def main() -> None:
         else:
           mark = " (default)" if rec["default"] else ""
           print(f"| {name} | {backend}{mark} | {n} | {rec['steps_per_s']:,.0f} | "
-                f"{rec['compile_s']:.1f} |", flush=True)
+                f"{rec['compile_s']:.1f} |{'' if rec['finite'] else ' NaN in the final obs'}",
+                flush=True)
         if args.out:
           with open(args.out, "a") as f:
             f.write(json.dumps({**rec, **info}) + "\n")

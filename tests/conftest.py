@@ -11,7 +11,7 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def pytest_collection_modifyitems(config, items):
-  """Groups tests for pytest-xdist (``--dist loadgroup``) so that nothing compiles twice.
+  """Groups tests for pytest-xdist (``-n auto --dist loadgroup``) so that nothing compiles twice.
 
   Contract tests of one env share a compiled probe (an ``lru_cache`` per process), so they form
   one group per env; every learning test is a group of its own; every other test goes with its

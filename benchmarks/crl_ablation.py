@@ -5,9 +5,9 @@
     python benchmarks/crl_ablation.py --variants default energy=dot layer_norm=off
 
 The default agent is ``CRLConfig()`` (L2 energy, ``infonce_backward``, LayerNorm on) at the
-network size given by --h_dim/--repr_dim. Each variant changes one field. All variants share the
-env, budget, seeds (``--seed`` .. ``--seed + num_seeds − 1``, trained at once, vmapped) and
-evaluation (deterministic policy, --num_eval_envs fresh goals per seed). Reported per variant:
+network size given by --h_dim/--n_hidden/--residual/--repr_dim. Each variant changes one field.
+All variants share the env, budget, seeds (``--seed`` .. ``--seed + num_seeds − 1``, trained at
+once, vmapped) and evaluation (deterministic policy, --num_eval_envs fresh goals per seed). Reported per variant:
 ``eval/success`` at the end and averaged over the last half of the evaluations (less noisy), the
 final ``eval/final_dist``, and the per-seed final success. Learning outcomes do not depend on
 machine load, so this can run beside other jobs.
@@ -45,7 +45,8 @@ def run_variant(name: str, args) -> dict:
     from goalax.config import TrainConfig
     from goalax.training import train
 
-  agent = CRLConfig(h_dim=args.h_dim, repr_dim=args.repr_dim, **VARIANTS[name])
+  agent = CRLConfig(h_dim=args.h_dim, n_hidden=args.n_hidden, residual=args.residual,
+                    repr_dim=args.repr_dim, **VARIANTS[name])
   config = TrainConfig(
       env=args.env, seed=args.seed, num_seeds=args.num_seeds, num_timesteps=args.num_timesteps,
       num_evals=args.num_evals, num_envs=args.num_envs, num_eval_envs=args.num_eval_envs,
@@ -83,6 +84,9 @@ def main() -> None:
   parser.add_argument("--min_replay_size", type=int, default=100)
   parser.add_argument("--max_replay_size", type=int, default=2000)
   parser.add_argument("--h_dim", type=int, default=128)
+  parser.add_argument("--n_hidden", type=int, default=2, help="hidden depth of every network")
+  parser.add_argument("--residual", action="store_true",
+                      help="residual blocks of 4 layers (n_hidden a multiple of 4)")
   parser.add_argument("--repr_dim", type=int, default=32)
   parser.add_argument("--out", default=None, help="append one JSON line per variant here")
   args = parser.parse_args()

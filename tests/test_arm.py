@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from goalax.envs import arm, assets, make_env
+from fast_compile import fast_jit
 
 # Franka Emika Panda, modified (Craig) DH parameters: (a, d, alpha) per joint, then the flange.
 PANDA_DH = [(0.0, 0.333, 0.0), (0.0, 0.0, -np.pi / 2), (0.0, 0.316, np.pi / 2),
@@ -119,7 +120,7 @@ def test_bin_walls_keep_a_sliding_cube_in():
 @functools.lru_cache(maxsize=None)
 def grasp_env():
   env = make_env("arm_grasp")
-  return env, jax.jit(env.reset), jax.jit(env.step)
+  return env, fast_jit(env.reset), fast_jit(env.step)
 
 
 def rollout(state, actions):

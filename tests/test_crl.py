@@ -1,6 +1,5 @@
 """Tests for goalax.agents.crl: hand-computed energies and losses, registries, learning, jit/vmap."""
 
-import functools
 import itertools
 import math
 
@@ -10,10 +9,10 @@ import numpy as np
 import pytest
 
 from goalax.agents import crl
+from fast_compile import fast_jit
 
 # Tests check correctness, not speed: compile with XLA's backend optimisations off, which
 # roughly halves CPU compile time here and keeps the test files fast on small machines.
-fast_jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})
 
 E = math.e
 SQRT5, SQRT13 = math.sqrt(5.0), math.sqrt(13.0)

@@ -17,6 +17,7 @@ from goalax.envs.ant_ball import BALL_RADIUS, BALL_START_DISTANCE, GOAL_DISTANCE
 from goalax.envs.ant_push import BLOCK_HALF_SIZE, BLOCK_START_XY
 from goalax.envs.humanoid import GOAL_DISTANCE, HEALTHY_Z_RANGE
 from goalax.envs.pusher import PUCK_REST_XY
+from fast_compile import fast_jit
 
 
 @functools.lru_cache(maxsize=None)
@@ -29,7 +30,7 @@ def zero_action_rollout(env, q, qd, num_steps):
 
   Returns numpy ``(obs [num_steps, n, obs_size], done [num_steps, n])``.
   """
-  @jax.jit
+  @fast_jit
   def run(q, qd):
     def one(q, qd):
       # A reset state (for its goal and metrics) moved to the given start.
@@ -53,7 +54,7 @@ def samples(name, n=256):
   (``GoalEnv.reset`` starts every episode from exactly these ``q``).
   """
   env = env_named(name)
-  q, _, goal = jax.jit(jax.vmap(env._sample_start_and_goal))(
+  q, _, goal = fast_jit(jax.vmap(env._sample_start_and_goal))(
       jax.random.split(jax.random.PRNGKey(1), n))
   return env, np.asarray(q), np.asarray(goal)
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from goalax.envs import make_env, mazes
+from fast_compile import fast_jit
 
 SIZES = {"u_maze": (5, 5), "big_maze": (8, 8), "hardest_maze": (9, 12)}
 
@@ -179,7 +180,7 @@ def _rollout_fn(env_name, num_envs, num_steps, **kwargs):
     qd = jnp.where(push != 0, qd.at[0].set(push), qd)
     return env.pipeline_init(q, qd)
 
-  @jax.jit
+  @fast_jit
   def run(key, action, push=0.0):
     k_reset, k_act = jax.random.split(key)
     state = jax.vmap(init, in_axes=(0, None))(jax.random.split(k_reset, num_envs), push)

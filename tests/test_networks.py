@@ -1,6 +1,5 @@
 """Tests for goalax.networks: shapes, residual layout, deep-net stability, tanh-Gaussian maths."""
 
-import functools
 import math
 
 import jax
@@ -11,10 +10,10 @@ from scipy import integrate, stats
 
 from goalax import networks
 from goalax.networks import MLP, Encoder, TanhGaussianActor
+from fast_compile import fast_jit
 
 # Tests check correctness, not speed: compile with XLA's backend optimisations off, which
 # roughly halves CPU compile time here and keeps the test files fast on small machines.
-fast_jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})
 
 
 def _dense_names(params):

@@ -15,10 +15,19 @@ from goalax.agents.crl import CRLConfig
 from goalax.config import ConfigError, TrainConfig
 from goalax.training import train
 
+# Odd sizes that JaxGCRL rejects (num_envs·(episode_length−1) % batch_size = 7·22 % 33 != 0):
+# every run here is also a check that there are no divisibility traps.
 TINY = TrainConfig(
-    env="reacher", num_envs=8, unroll_length=10, batch_size=32, min_replay_size=20,
-    max_replay_size=200, num_timesteps=4000, num_evals=2, num_eval_envs=8, episode_length=20,
+    env="reacher", num_envs=7, unroll_length=9, batch_size=33, min_replay_size=20,
+    max_replay_size=200, num_timesteps=3000, num_evals=2, num_eval_envs=8, episode_length=23,
     agent=CRLConfig(h_dim=16, n_hidden=2, repr_dim=8), progress=False)
+# The same run through JaxGCRL's entry point (same shapes, so the compiled programs come from the
+# persistent compilation cache).
+TINY_JAXGCRL_FLAGS = [
+    "--env_name", "reacher", "--num_envs", "7", "--unroll_length", "9", "--batch_size", "33",
+    "--min_replay_size", "20", "--max_replay_size", "200", "--num_timesteps", "3000",
+    "--num_evals", "2", "--num_eval_envs", "8", "--episode_length", "23", "--h_dim", "16",
+    "--n_hidden", "2", "--repr_dim", "8", "--seed", "1"]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -52,12 +61,11 @@ def test_update_ratio_defaults_to_one_per_sixteen_env_steps():
   assert TrainConfig(num_envs=3, unroll_length=5).updates_per_train_step == 1  # never zero
 
 
-def test_no_divisibility_traps(tmp_path):
+def test_no_divisibility_traps(single_run):
   """Odd sizes that JaxGCRL rejects (num_envs·(episode_length−1) % batch_size != 0) just work."""
-  cfg = dataclasses.replace(TINY, num_envs=7, batch_size=33, episode_length=23, unroll_length=9,
-                            num_timesteps=1500, num_evals=1, run_dir=str(tmp_path))
-  result = train(cfg)
-  assert result.total_env_steps >= 1500
+  cfg, result = single_run
+  assert cfg.num_envs * (cfg.episode_length - 1) % cfg.batch_size != 0
+  assert result.total_env_steps >= cfg.num_timesteps
   assert np.isfinite(result.history[-1]["train/critic_loss"])
 
 
@@ -122,12 +130,23 @@ def test_wandb_is_never_imported_without_the_flag(single_run):
     (["--env", "antt"], "Did you mean 'ant'"),
     (["--min_replay_size", "5000", "--max_replay_size", "1000"], "--min_replay_size (5000)"),
 ])
-def test_cli_bad_input_is_one_clear_sentence_and_exit_code_2(flags, message):
-  proc = subprocess.run([sys.executable, "-m", "goalax.cli", "train", "crl", *flags],
+def test_cli_bad_input_is_one_clear_sentence_and_exit_code_2(flags, message, capsys):
+  from goalax.cli import main
+
+  with pytest.raises(SystemExit) as exit_info:
+    main(["train", "crl", *flags])
+  stderr = capsys.readouterr().err
+  assert exit_info.value.code == 2, stderr
+  assert message in stderr
+  assert "Traceback" not in stderr
+
+
+def test_cli_bad_input_exits_2_from_the_shell():
+  proc = subprocess.run([sys.executable, "-m", "goalax.cli", "train", "crl", "--batch_size", "0"],
                         capture_output=True, text=True, timeout=120)
   assert proc.returncode == 2, proc.stderr
-  assert message in proc.stderr
-  assert "Traceback" not in proc.stderr
+  assert proc.stderr.strip().splitlines() == [
+      "goalax: error: --batch_size must be positive, got 0."], proc.stderr
 
 
 def test_jaxgcrl_flags_parse_verbatim():
@@ -156,14 +175,11 @@ def test_training_py_runs_a_tiny_job_and_logs_to_wandb_offline(tmp_path):
   and never prompts (stdin is closed)."""
   env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
   proc = subprocess.run(
-      [sys.executable, os.path.join(REPO, "training.py"), "--env_name", "reacher", "--num_envs",
-       "4", "--batch_size", "16", "--num_timesteps", "400", "--num_evals", "1",
-       "--min_replay_size", "10", "--max_replay_size", "100", "--unroll_length", "5",
-       "--episode_length", "10", "--h_dim", "8", "--repr_dim", "4", "--num_eval_envs", "4",
+      [sys.executable, os.path.join(REPO, "training.py"), *TINY_JAXGCRL_FLAGS,
        "--run_dir", str(tmp_path), "--exp_name", "wb", "--log_wandb"],
       capture_output=True, text=True, timeout=300, env=env, stdin=subprocess.DEVNULL)
   assert proc.returncode == 0, proc.stderr[-2000:]
-  assert "[1/1]" in proc.stdout and "done:" in proc.stdout
+  assert "[2/2]" in proc.stdout and "done:" in proc.stdout
   logs = glob.glob(str(tmp_path / "wb" / "wandb" / "offline-run-*" / "run-*.wandb"))
   assert logs, os.listdir(tmp_path / "wb")
   assert b"eval/success" in open(logs[0], "rb").read()

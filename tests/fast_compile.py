@@ -1,0 +1,12 @@
+"""``fast_jit``: ``jax.jit`` without XLA's backend optimisations, for programs the tests run briefly.
+
+On CPU, LLVM's optimisations cost more compile time than they save on a few hundred steps of a
+few envs (ant probe: 27 s -> 16 s to compile, 0.3 s -> 1.9 s to run). Learning tests, which run
+long, use the library's normal ``jax.jit``.
+"""
+
+import functools
+
+import jax
+
+fast_jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})

@@ -356,8 +356,9 @@ class CRLConfig:
     repr_dim: int = 64
     """Width of ``phi(s, a)`` and ``psi(g)`` (JaxGCRL ``repr_dim``)."""
     use_layer_norm: bool = True
-    """LayerNorm before every hidden activation, in all networks. JaxGCRL defaults to False; its
-    paper and Wang et al. 2025 find LayerNorm important once networks get wider/deeper."""
+    """LayerNorm before every hidden activation, in all networks. JaxGCRL defaults to False. Ours
+    is on: no measurable effect at depth 2, much faster learning at depth 8 (reacher, 4 seeds:
+    0.94 vs 0.70 success); benchmarks/results/learning.md."""
     activation: str = "swish"
     """``"swish"`` or ``"relu"`` (JaxGCRL: swish unless ``use_relu``)."""
     residual: bool = False

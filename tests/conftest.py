@@ -16,7 +16,9 @@ def pytest_collection_modifyitems(config, items):
   Contract tests of one env share a compiled probe (an ``lru_cache`` per process), so they form
   one group per env; every learning test is a group of its own; every other test goes with its
   module, whose module-scoped fixtures (compiled trainers) then run once. The learning tests, the
-  longest, are moved to the front so that no worker is left with one at the end.
+  longest, are moved to the front so that no worker is left with one at the end. Not the
+  default: on 2 CPU cores ``-n 2`` took 11 min 31 s against 12 min 17 s in one process, for 1.5×
+  the CPU time (XLA's compiler and runtime already use both cores).
   """
   import pytest
 

@@ -7,10 +7,10 @@
 The default agent is ``CRLConfig()`` (L2 energy, ``infonce_backward``, LayerNorm on) at the
 network size given by --h_dim/--n_hidden/--residual/--repr_dim. Each variant changes one field.
 All variants share the env, budget, seeds (``--seed`` .. ``--seed + num_seeds − 1``, trained at
-once, vmapped) and evaluation (deterministic policy, --num_eval_envs fresh goals per seed). Reported per variant:
-``eval/success`` at the end and averaged over the last half of the evaluations (less noisy), the
-final ``eval/final_dist``, and the per-seed final success. Learning outcomes do not depend on
-machine load, so this can run beside other jobs.
+once, vmapped) and evaluation (deterministic policy, --num_eval_envs fresh goals per seed).
+Reported per variant: ``eval/success`` at the end and averaged over the last half of the
+evaluations (less noisy), the final ``eval/final_dist``, and the per-seed final success. Learning
+outcomes do not depend on machine load, so this can run beside other jobs.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import argparse
 import contextlib
 import dataclasses
 import io
-import json
 import tempfile
 import time
 import warnings
+
+from records import append_record, machine_info
 
 warnings.filterwarnings("ignore")
 
@@ -63,7 +64,7 @@ def run_variant(name: str, args) -> dict:
       last_half_success=sum(last_half) / len(last_half),
       final_dist=result.history[-1]["eval/final_dist"],
       per_seed_final_success=[rows[-1]["eval/success"] for rows in result.per_seed],
-      wall_s=time.perf_counter() - t0,
+      wall_s=time.perf_counter() - t0, **machine_info(),
       config=dict(dataclasses.asdict(agent), num_envs=args.num_envs,
                   unroll_length=args.unroll_length, batch_size=args.batch_size,
                   num_eval_envs=args.num_eval_envs))
@@ -98,9 +99,7 @@ def main() -> None:
     print(f"| {name} | {rec['final_success']:.2f} | {rec['last_half_success']:.2f} | "
           f"{rec['final_dist']:.3f} | {', '.join(f'{s:.2f}' for s in rec['per_seed_final_success'])} |",
           flush=True)
-    if args.out:
-      with open(args.out, "a") as f:
-        f.write(json.dumps(rec) + "\n")
+    append_record(args.out, rec)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ import argparse
 import contextlib
 import io
 import json
-import os
-import platform
 import time
 import warnings
 
@@ -25,17 +23,9 @@ warnings.filterwarnings("ignore")
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+from records import append_record, machine_info  # noqa: E402
 
 FIRST_FIVE = ["reacher", "cheetah", "pusher_easy", "pusher_hard", "ant"]
-
-
-def machine_info() -> dict:
-  import brax
-  import mujoco
-
-  return dict(machine=platform.processor() or platform.machine(), cpus=os.cpu_count(),
-              device=str(jax.devices()[0]), jax=jax.__version__, brax=brax.__version__,
-              mujoco=mujoco.__version__, python=platform.python_version())
 
 
 def measure(name: str, backend: str, num_envs: int, num_steps: int) -> dict:
@@ -105,9 +95,7 @@ def main() -> None:
           print(f"| {name} | {backend}{mark} | {n} | {rec['steps_per_s']:,.0f} | "
                 f"{rec['compile_s']:.1f} |{'' if rec['finite'] else ' NaN in the final obs'}",
                 flush=True)
-        if args.out:
-          with open(args.out, "a") as f:
-            f.write(json.dumps({**rec, **info}) + "\n")
+        append_record(args.out, {**rec, **info})
 
 
 if __name__ == "__main__":

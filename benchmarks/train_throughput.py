@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 import warnings
+
+from records import append_record, machine_info
 
 warnings.filterwarnings("ignore")
 
@@ -69,8 +69,7 @@ def run_cell(env_name: str, num_seeds: int, num_envs: int, train_steps: int, h_d
               peak_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
               device_peak_gib=stats.get("peak_bytes_in_use", 0) / 2**30 or None,
               critic_loss_finite=bool(jnp.isfinite(metrics["critic_loss"]).all()),
-              device=str(device), jax=jax.__version__, python=platform.python_version(),
-              cpus=os.cpu_count())
+              **machine_info())
 
 
 def main() -> None:
@@ -102,9 +101,7 @@ def main() -> None:
       print(f"| {env_name} | {rec['backend']} | {k} | {rec['env_steps_per_s']:,.0f} | "
             f"{rec['updates_per_s']:,.0f} | {rec['compile_s']:.1f} | {rec['peak_rss_gib']:.2f} |",
             flush=True)
-      if args.out:
-        with open(args.out, "a") as f:
-          f.write(json.dumps(rec) + "\n")
+      append_record(args.out, rec)
 
 
 if __name__ == "__main__":

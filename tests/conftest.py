@@ -13,12 +13,12 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 def pytest_collection_modifyitems(config, items):
   """Groups tests for pytest-xdist (``-n auto --dist loadgroup``) so that nothing compiles twice.
 
-  Contract tests of one env share a compiled probe (an ``lru_cache`` per process), so they form
-  one group per env; every learning test is a group of its own; every other test goes with its
-  module, whose module-scoped fixtures (compiled trainers) then run once. The learning tests, the
-  longest, are moved to the front so that no worker is left with one at the end. Not the
-  default: on 2 CPU cores ``-n 2`` took 11 min 31 s against 12 min 17 s in one process, for 1.5×
-  the CPU time (XLA's compiler and runtime already use both cores).
+  Contract tests of one env share a compiled probe, so they form one group per env; every other
+  test goes with its module, whose module-scoped fixtures (compiled trainers, the learning runs)
+  then run once. The learning tests, the longest, are moved to the front so that no worker is
+  left with them at the end. Not the default: on 2 CPU cores ``-n 2`` took 11 min 31 s against
+  12 min 17 s in one process, for 1.5× the CPU time; the modules that compile most now build
+  their programs in two threads of the one process instead.
   """
   import pytest
 
@@ -31,8 +31,6 @@ def pytest_collection_modifyitems(config, items):
     env_name = callspec.params.get("name") if callspec else None
     if module.endswith("test_envs") and env_name:
       group = f"{module}:{env_name}"
-    elif module.endswith("test_learning"):
-      group = item.nodeid
     else:
       group = module
     item.add_marker(pytest.mark.xdist_group(group))

@@ -4,12 +4,13 @@ On CPU, LLVM's backend optimisations cost more compile time than they save on a 
 of a few envs (ant probe: 27 s -> 16 s to compile, 0.3 s -> 1.9 s to run), and XLA:CPU's new
 fusion emitters cost more again (ant probe compile 4.8 -> 2.8 s, arm_reach 16.2 -> 11.1 s with
 them off; benchmarks/results/README.md). Learning tests, which run long, use the library's
-normal ``jax.jit``.
+normal ``jax.jit``; tiny training runs use the same options through ``--fast_compile``.
 """
 
 import functools
 
 import jax
 
-fast_jit = functools.partial(jax.jit, compiler_options={
-    "xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False})
+from goalax.training import FAST_COMPILE_OPTIONS
+
+fast_jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE_OPTIONS)

@@ -5,9 +5,14 @@ are jitted and vmapped) for 200 random steps with short episodes. The same compi
 checks hindsight relabelling: one extra slot re-takes, one step later, the first step of its
 neighbour with the goal set to the goal that step achieved, and must count as success. Every
 check shares the one compiled step (compiling the physics is most of the suite's time).
+
+The probes are built two at a time in background threads, in the order the tests ask for them:
+XLA compiles on one core and releases the GIL, so one probe compiles while another traces or
+runs.
 """
 
-import functools
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
@@ -24,8 +29,7 @@ NUM_STEPS = 200
 PROBE_EPISODE_LENGTH = 40
 
 
-@functools.lru_cache(maxsize=None)
-def probe(name):
+def build_probe(name):
   """Returns ``(env, (state0, rollout, check))`` for env ``name``.
 
   ``state0``: the reset batch; ``rollout``: per-step arrays ``[NUM_STEPS, NUM_ENVS, ...]`` of the
@@ -79,8 +83,32 @@ def probe(name):
 ALL_ENVS = envs.env_names()
 
 
+@pytest.fixture(scope="module")
+def probe(request):
+  """``probe(name)`` returns ``build_probe(name)``, built once per env.
+
+  All envs that this module's selected tests name are submitted at once, in test order, to two
+  threads (not under pytest-xdist, whose workers each run only some envs).
+  """
+  pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe")
+  probes: dict[str, Future] = {}
+  if not os.environ.get("PYTEST_XDIST_WORKER"):
+    for item in request.session.items:
+      name = getattr(item, "callspec", None) and item.callspec.params.get("name")
+      if item.module is request.module and name and name not in probes:
+        probes[name] = pool.submit(build_probe, name)
+
+  def get(name):
+    if name not in probes:
+      probes[name] = pool.submit(build_probe, name)
+    return probes[name].result()
+
+  yield get
+  pool.shutdown(cancel_futures=True)
+
+
 @pytest.mark.parametrize("name", ALL_ENVS)
-def test_declared_sizes_match_observation(name):
+def test_declared_sizes_match_observation(probe, name):
   env, (state0, rollout, _) = probe(name)
   assert env.observation_size == env.state_size + env.goal_size
   assert state0.obs.shape == (NUM_ENVS, env.observation_size)
@@ -91,7 +119,7 @@ def test_declared_sizes_match_observation(name):
 
 
 @pytest.mark.parametrize("name", ALL_ENVS)
-def test_random_rollout_stays_finite(name):
+def test_random_rollout_stays_finite(probe, name):
   _, (_, rollout, _) = probe(name)
   for key in ("obs", "terminal_obs", "dist", "success"):
     assert np.isfinite(np.asarray(rollout[key])).all(), key
@@ -99,7 +127,7 @@ def test_random_rollout_stays_finite(name):
 
 
 @pytest.mark.parametrize("name", ALL_ENVS)
-def test_goal_part_is_the_commanded_goal_and_dist_matches(name):
+def test_goal_part_is_the_commanded_goal_and_dist_matches(probe, name):
   env, (_, rollout, _) = probe(name)
   obs = np.asarray(rollout["terminal_obs"])  # the observation the step produced, before resets
   state, goal = obs[..., : env.state_size], obs[..., env.state_size:]
@@ -113,7 +141,7 @@ def test_goal_part_is_the_commanded_goal_and_dist_matches(name):
 
 
 @pytest.mark.parametrize("name", ALL_ENVS)
-def test_achieved_goal_on_goal_is_success(name):
+def test_achieved_goal_on_goal_is_success(probe, name):
   _, (_, _, check) = probe(name)
   np.testing.assert_allclose(check["goal"], check["achieved"])
   assert float(check["dist"]) < 1e-4
@@ -122,7 +150,7 @@ def test_achieved_goal_on_goal_is_success(name):
 
 
 @pytest.mark.parametrize("name", ALL_ENVS)
-def test_auto_reset_draws_fresh_goal_and_counts_trajectories(name):
+def test_auto_reset_draws_fresh_goal_and_counts_trajectories(probe, name):
   env, (state0, rollout, _) = probe(name)
   done = np.asarray(rollout["done"]) > 0
   traj = np.asarray(rollout["traj_id"])

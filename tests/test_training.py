@@ -16,11 +16,12 @@ from goalax.config import ConfigError, TrainConfig
 from goalax.training import train
 
 # Odd sizes that JaxGCRL rejects (num_envs·(episode_length−1) % batch_size = 7·22 % 33 != 0):
-# every run here is also a check that there are no divisibility traps.
+# every run here is also a check that there are no divisibility traps. --fast_compile: these
+# runs are mostly compilation.
 TINY = TrainConfig(
     env="reacher", num_envs=7, unroll_length=9, batch_size=33, min_replay_size=20,
     max_replay_size=200, num_timesteps=3000, num_evals=2, num_eval_envs=8, episode_length=23,
-    agent=CRLConfig(h_dim=16, n_hidden=2, repr_dim=8), progress=False)
+    agent=CRLConfig(h_dim=16, n_hidden=2, repr_dim=8), progress=False, fast_compile=True)
 # The seed-1 run through JaxGCRL's entry point, its flags derived from TINY: the same shapes, so
 # the compiled programs come from the persistent compilation cache.
 TINY_JAXGCRL_FLAGS = ["--env_name", TINY.env, "--seed", "1"] + [
@@ -28,7 +29,7 @@ TINY_JAXGCRL_FLAGS = ["--env_name", TINY.env, "--seed", "1"] + [
         (TINY, ("num_envs", "unroll_length", "batch_size", "min_replay_size", "max_replay_size",
                 "num_timesteps", "num_evals", "num_eval_envs", "episode_length")),
         (TINY.agent, ("h_dim", "n_hidden", "repr_dim"))]
-    for name in names for token in (f"--{name}", str(getattr(obj, name)))]
+    for name in names for token in (f"--{name}", str(getattr(obj, name)))] + ["--fast_compile"]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import sys
@@ -27,6 +28,15 @@ def enable_compilation_cache() -> None:
   cache = os.environ.get("GOALAX_JAX_CACHE", os.path.expanduser("~/.cache/goalax/jax"))
   jax.config.update("jax_compilation_cache_dir", cache)
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+# XLA's cheapest compile on CPU: LLVM at -O0 and the classic fusion code generators.
+FAST_COMPILE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
+
+
+def compiler_options(fast_compile: bool) -> Optional[dict]:
+  """XLA options for ``jax.jit``: ``FAST_COMPILE_OPTIONS`` with ``--fast_compile`` on CPU."""
+  return FAST_COMPILE_OPTIONS if fast_compile and jax.default_backend() == "cpu" else None
 
 
 def _format_seconds(s: float) -> str:
@@ -115,10 +125,11 @@ def train(config: TrainConfig, progress_fn: Optional[Callable[[dict], None]] = N
       f"{config.prefill_env_steps:,} prefill steps = {config.total_env_steps:,} env steps per seed")
 
   t0 = time.perf_counter()
-  init_fn = jax.jit(jax.vmap(trainer.init))
-  prefill_fn = jax.jit(jax.vmap(trainer.prefill), donate_argnums=0)
-  epoch_fn = jax.jit(jax.vmap(trainer.run_epoch), donate_argnums=0)
-  eval_fn = jax.jit(jax.vmap(evaluate))
+  jit = functools.partial(jax.jit, compiler_options=compiler_options(config.fast_compile))
+  init_fn = jit(jax.vmap(trainer.init))
+  prefill_fn = jit(jax.vmap(trainer.prefill), donate_argnums=0)
+  epoch_fn = jit(jax.vmap(trainer.run_epoch), donate_argnums=0)
+  eval_fn = jit(jax.vmap(evaluate))
   state = init_fn(seed_keys)
   prefill_fn = prefill_fn.lower(state).compile()
   epoch_fn = epoch_fn.lower(state).compile()

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -34,17 +35,26 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
-def single_run(tmp_path_factory):
-  cfg = dataclasses.replace(TINY, seed=1, run_dir=str(tmp_path_factory.mktemp("runs")),
-                            exp_name="tiny")
-  return cfg, train(cfg)
+def tiny_runs(tmp_path_factory):
+  """Seed 1 alone and seeds 0, 1 together (``--num_seeds 2``), trained side by side in two
+  threads (each is mostly compilation, which runs on one core)."""
+  alone = dataclasses.replace(TINY, seed=1, run_dir=str(tmp_path_factory.mktemp("runs")),
+                              exp_name="tiny")
+  pair = dataclasses.replace(TINY, seed=0, num_seeds=2,
+                             run_dir=str(tmp_path_factory.mktemp("runs2")))
+  with ThreadPoolExecutor(max_workers=2) as pool:
+    futures = [pool.submit(train, cfg) for cfg in (alone, pair)]
+  return [(cfg, future.result()) for cfg, future in zip((alone, pair), futures)]
 
 
 @pytest.fixture(scope="module")
-def two_seed_run(tmp_path_factory):
-  cfg = dataclasses.replace(TINY, seed=0, num_seeds=2,
-                            run_dir=str(tmp_path_factory.mktemp("runs2")))
-  return cfg, train(cfg)
+def single_run(tiny_runs):
+  return tiny_runs[0]
+
+
+@pytest.fixture(scope="module")
+def two_seed_run(tiny_runs):
+  return tiny_runs[1]
 
 
 def test_exact_accounting(single_run):

@@ -22,7 +22,10 @@ def pytest_collection_modifyitems(config, items):
   """
   import pytest
 
-  items.sort(key=lambda item: not item.module.__name__.endswith("test_learning"))
+  # Learning runs first (longest, and they fill both cores); the env contract tests last, so that
+  # their probes compile in the background while the tests in between run.
+  rank = lambda item: {"test_learning": 0, "test_envs": 2}.get(_module_name(item), 1)
+  items.sort(key=rank)
   for item in items:
     if item.get_closest_marker("xdist_group"):
       continue
@@ -34,3 +37,40 @@ def pytest_collection_modifyitems(config, items):
     else:
       group = module
     item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _module_name(item) -> str:
+  module = getattr(item, "module", None)
+  return module.__name__.rsplit(".", 1)[-1] if module else ""
+
+
+def _env_contract_probes(session):
+  """``(test_envs module, env names its selected tests use, in order)``, or ``(None, [])``."""
+  module, names = None, []
+  for item in session.items:
+    if _module_name(item) == "test_envs":
+      module = item.module
+      name = getattr(item, "callspec", None) and item.callspec.params.get("name")
+      if name and name not in names:
+        names.append(name)
+  return module, names
+
+
+def pytest_runtest_setup(item):
+  """Once the learning runs (which fill both cores) are over, starts building the env contract
+  probes in the background, so they compile while the tests before them run on the main thread.
+  Not under pytest-xdist, whose workers each run only some envs and build theirs when asked."""
+  session = item.session
+  if (_module_name(item) == "test_learning" or getattr(session, "_goalax_probes_started", False)
+      or os.environ.get("PYTEST_XDIST_WORKER")):
+    return
+  session._goalax_probes_started = True
+  module, names = _env_contract_probes(session)
+  if module is not None:
+    module.submit_probes(names)
+
+
+def pytest_sessionfinish(session):
+  module, _ = _env_contract_probes(session)
+  if module is not None:
+    module.cancel_pending_probes()

@@ -7,12 +7,11 @@ checks hindsight relabelling: one extra slot re-takes, one step later, the first
 neighbour with the goal set to the goal that step achieved, and must count as success. Every
 check shares the one compiled step (compiling the physics is most of the suite's time).
 
-The probes are built two at a time in background threads, in the order the tests ask for them:
-XLA compiles on one core and releases the GIL, so one probe compiles while another traces or
-runs.
+The probes are built two at a time in background threads, in test order. ``conftest.py`` runs
+this module last and submits them once the learning runs are over, so they compile while the
+tests in between run (XLA compiles on one core and releases the GIL; most tests leave a core idle).
 """
 
-import os
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import jax
@@ -97,28 +96,30 @@ def build_probe(name):
 ALL_ENVS = envs.env_names()
 
 
-@pytest.fixture(scope="module")
-def probe(request):
-  """``probe(name)`` returns ``build_probe(name)``, built once per env.
+_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe")
+_probes: dict[str, Future] = {}
 
-  All envs that this module's selected tests name are submitted at once, in test order, to two
-  threads (not under pytest-xdist, whose workers each run only some envs).
-  """
-  pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe")
-  probes: dict[str, Future] = {}
-  if not os.environ.get("PYTEST_XDIST_WORKER"):
-    for item in request.session.items:
-      name = getattr(item, "callspec", None) and item.callspec.params.get("name")
-      if item.module is request.module and name and name not in probes:
-        probes[name] = pool.submit(build_probe, name)
+
+def submit_probes(names):
+  """Starts building the probes of ``names`` (in this order) in the background, once each."""
+  for name in names:
+    if name not in _probes:
+      _probes[name] = _pool.submit(build_probe, name)
+
+
+def cancel_pending_probes():
+  _pool.shutdown(wait=False, cancel_futures=True)
+
+
+@pytest.fixture(scope="session")
+def probe():
+  """``probe(name)`` returns ``build_probe(name)``, built once per env."""
 
   def get(name):
-    if name not in probes:
-      probes[name] = pool.submit(build_probe, name)
-    return probes[name].result()
+    submit_probes([name])
+    return _probes[name].result()
 
-  yield get
-  pool.shutdown(cancel_futures=True)
+  return get
 
 
 @pytest.mark.parametrize("name", ALL_ENVS)

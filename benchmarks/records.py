@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import platform
 
 
+def cpu_model() -> str:
+  """The CPU's model name (``/proc/cpuinfo`` on Linux), e.g. ``AMD EPYC``; else ``platform``'s."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
 def machine_info() -> dict:
   """The machine and the versions a figure was measured with."""
-  import brax
-  import jax
-  import mujoco
+  from importlib.metadata import PackageNotFoundError, version
 
-  return dict(machine=platform.processor() or platform.machine(), cpus=os.cpu_count(),
-              device=str(jax.devices()[0]), jax=jax.__version__, brax=brax.__version__,
-              mujoco=mujoco.__version__, python=platform.python_version())
+  import jax
+
+  def installed(package):
+    try:
+      return version(package)
+    except PackageNotFoundError:
+      return None
+
+  return dict(date=datetime.date.today().isoformat(), machine=platform.machine(), cpu=cpu_model(),
+              cpus=os.cpu_count(),
+              device=str(jax.devices()[0]), jax=jax.__version__, jaxlib=installed("jaxlib"),
+              brax=installed("brax"), mujoco=installed("mujoco"),
+              mujoco_mjx=installed("mujoco-mjx"), python=platform.python_version())
 
 
 def append_record(path: str | None, record: dict) -> None:

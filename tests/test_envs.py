@@ -213,6 +213,32 @@ def test_assets_load_from_any_working_directory(tmp_path, monkeypatch):
   assert make_env("pusher_hard").state_size == 20
 
 
+def test_cheetah_total_mass_is_set_without_the_deprecated_compiler_attribute():
+  """MuJoCo 4 deprecates ``settotalmass`` (half_cheetah.xml has 14): goalax scales the density
+  instead, which must give the masses and inertias of ``mj_setTotalmass`` on the unscaled model."""
+  import xml.etree.ElementTree as ET
+
+  import mujoco
+  from brax.io import mjcf
+
+  from goalax.envs import assets
+
+  root = assets.brax_model_xml("half_cheetah.xml")
+  assert root.find("compiler").get("settotalmass") == "14"
+  compile_ = lambda r: mujoco.MjModel.from_xml_string(
+      mjcf.fuse_bodies(ET.tostring(r, encoding="unicode")))
+  edited = assets._with_total_mass_from_density(root)
+  assert "settotalmass" not in edited.find("compiler").attrib
+  ours = compile_(edited)
+  root.find("compiler").attrib.pop("settotalmass")
+  reference = compile_(root)
+  mujoco.mj_setTotalmass(reference, 14.0)
+  np.testing.assert_allclose(ours.body_mass, reference.body_mass, rtol=1e-12)
+  np.testing.assert_allclose(ours.body_inertia, reference.body_inertia, rtol=1e-12)
+  assert abs(ours.body_mass.sum() - 14.0) < 1e-9
+  np.testing.assert_allclose(np.sum(make_env("cheetah").sys.link.inertia.mass), 14.0, rtol=1e-6)
+
+
 def test_backend_that_does_not_work_for_the_env_says_which_do():
   with pytest.raises(ValueError, match=r"Backend 'generalized' does not work for env 'ant'.*spring"):
     make_env("ant", backend="generalized")

@@ -8,6 +8,7 @@ adds maze walls, ...) instead of keeping modified copies. goalax's own models li
 
 from __future__ import annotations
 
+import copy
 import importlib.resources
 import xml.etree.ElementTree as ET
 
@@ -50,8 +51,38 @@ def set_custom_numeric(root: ET.Element, name: str, values) -> None:
 
 
 def load_system(root: ET.Element):
-  """Builds a Brax ``System`` from an (edited) MJCF element tree."""
+  """Builds a Brax ``System`` from an (edited) MJCF element tree.
+
+  MuJoCo 4 deprecates ``<compiler settotalmass="m">`` (the half cheetah's) and will drop it, so
+  it is applied here by scaling the geoms' density instead, which gives the same model.
+  """
+  compiler = root.find("compiler")
+  if compiler is not None and "settotalmass" in compiler.attrib:
+    root = _with_total_mass_from_density(root)
   return mjcf.loads(ET.tostring(root, encoding="unicode"))
+
+
+def _with_total_mass_from_density(root: ET.Element) -> ET.Element:
+  """A copy of ``root`` without ``settotalmass``, its default geom density scaled to give that
+  total mass. Only for models whose masses all come from the default density (checked)."""
+  root = copy.deepcopy(root)
+  total_mass = float(root.find("compiler").attrib.pop("settotalmass"))
+  explicit = [e.tag for e in root.iter() if e.tag == "inertial" or
+              (e.tag == "geom" and ("mass" in e.attrib or "density" in e.attrib))]
+  if explicit:
+    raise ValueError(f"settotalmass with explicit masses or densities ({explicit[0]}) is not "
+                     "supported; give the masses in the model instead.")
+  unscaled = mujoco.MjModel.from_xml_string(
+      mjcf.fuse_bodies(ET.tostring(root, encoding="unicode")))
+  scale = total_mass / float(unscaled.body_mass.sum())
+  default = root.find("default")
+  if default is None:
+    default = ET.SubElement(root, "default")
+  geom_default = default.find("geom")
+  if geom_default is None:
+    geom_default = ET.SubElement(default, "geom")
+  geom_default.set("density", repr(1000.0 * scale))  # MuJoCo's default density is 1000
+  return root
 
 
 def with_fast_mjx_solver(sys):

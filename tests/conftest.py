@@ -47,7 +47,7 @@ def _module_name(item) -> str:
 def _env_contract_probes(session):
   """``(test_envs module, env names its selected tests use, in order)``, or ``(None, [])``."""
   module, names = None, []
-  for item in session.items:
+  for item in getattr(session, "items", []):  # none when collection failed
     if _module_name(item) == "test_envs":
       module = item.module
       name = getattr(item, "callspec", None) and item.callspec.params.get("name")

@@ -33,9 +33,8 @@ def machine_info() -> dict:
       return None
 
   return dict(date=datetime.date.today().isoformat(), machine=platform.machine(), cpu=cpu_model(),
-              cpus=os.cpu_count(),
-              device=str(jax.devices()[0]), jax=jax.__version__, jaxlib=installed("jaxlib"),
-              brax=installed("brax"), mujoco=installed("mujoco"),
+              cpus=os.cpu_count(), device=str(jax.devices()[0]), jax=jax.__version__,
+              jaxlib=installed("jaxlib"), brax=installed("brax"), mujoco=installed("mujoco"),
               mujoco_mjx=installed("mujoco-mjx"), python=platform.python_version())
 
 

@@ -29,13 +29,10 @@ def pytest_collection_modifyitems(config, items):
   for item in items:
     if item.get_closest_marker("xdist_group"):
       continue
-    module = item.module.__name__
+    module = _module_name(item)
     callspec = getattr(item, "callspec", None)
     env_name = callspec.params.get("name") if callspec else None
-    if module.endswith("test_envs") and env_name:
-      group = f"{module}:{env_name}"
-    else:
-      group = module
+    group = f"{module}:{env_name}" if module == "test_envs" and env_name else module
     item.add_marker(pytest.mark.xdist_group(group))
 
 

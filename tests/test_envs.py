@@ -2,10 +2,10 @@
 
 One jitted probe per env runs a batch of envs through ``VectorGoalEnv`` (so the env's ``reset``
 and ``step`` are jitted and vmapped; every start is drawn by the auto-reset) for 200 random steps
-with short episodes. The same compiled step also
-checks hindsight relabelling: one extra slot re-takes, one step later, the first step of its
-neighbour with the goal set to the goal that step achieved, and must count as success. Every
-check shares the one compiled step (compiling the physics is most of the suite's time).
+with short episodes. The same compiled step also checks hindsight relabelling: one extra slot
+re-takes, one step later, the first step of its neighbour with the goal set to the goal that step
+achieved, and must count as success. Every check shares the one compiled step (compiling the
+physics is most of the suite's time).
 
 The probes are built two at a time in background threads, in test order. ``conftest.py`` runs
 this module last and submits them once the learning runs are over, so they compile while the
@@ -216,22 +216,17 @@ def test_assets_load_from_any_working_directory(tmp_path, monkeypatch):
 def test_cheetah_total_mass_is_set_without_the_deprecated_compiler_attribute():
   """MuJoCo 4 deprecates ``settotalmass`` (half_cheetah.xml has 14): goalax scales the density
   instead, which must give the masses and inertias of ``mj_setTotalmass`` on the unscaled model."""
-  import xml.etree.ElementTree as ET
-
   import mujoco
-  from brax.io import mjcf
 
   from goalax.envs import assets
 
   root = assets.brax_model_xml("half_cheetah.xml")
   assert root.find("compiler").get("settotalmass") == "14"
-  compile_ = lambda r: mujoco.MjModel.from_xml_string(
-      mjcf.fuse_bodies(ET.tostring(r, encoding="unicode")))
   edited = assets._with_total_mass_from_density(root)
   assert "settotalmass" not in edited.find("compiler").attrib
-  ours = compile_(edited)
+  ours = assets.mujoco_model(edited)
   root.find("compiler").attrib.pop("settotalmass")
-  reference = compile_(root)
+  reference = assets.mujoco_model(root)
   mujoco.mj_setTotalmass(reference, 14.0)
   np.testing.assert_allclose(ours.body_mass, reference.body_mass, rtol=1e-12)
   np.testing.assert_allclose(ours.body_inertia, reference.body_inertia, rtol=1e-12)

@@ -62,6 +62,11 @@ def load_system(root: ET.Element):
   return mjcf.loads(ET.tostring(root, encoding="unicode"))
 
 
+def mujoco_model(root: ET.Element) -> mujoco.MjModel:
+  """Compiles an MJCF element tree with MuJoCo as ``mjcf.loads`` does (joint-less bodies fused)."""
+  return mujoco.MjModel.from_xml_string(mjcf.fuse_bodies(ET.tostring(root, encoding="unicode")))
+
+
 def _with_total_mass_from_density(root: ET.Element) -> ET.Element:
   """A copy of ``root`` without ``settotalmass``, its default geom density scaled to give that
   total mass. Only for models whose masses all come from the default density (checked)."""
@@ -72,9 +77,7 @@ def _with_total_mass_from_density(root: ET.Element) -> ET.Element:
   if explicit:
     raise ValueError(f"settotalmass with explicit masses or densities ({explicit[0]}) is not "
                      "supported; give the masses in the model instead.")
-  unscaled = mujoco.MjModel.from_xml_string(
-      mjcf.fuse_bodies(ET.tostring(root, encoding="unicode")))
-  scale = total_mass / float(unscaled.body_mass.sum())
+  scale = total_mass / float(mujoco_model(root).body_mass.sum())
   default = root.find("default")
   if default is None:
     default = ET.SubElement(root, "default")

@@ -28,15 +28,15 @@ from records import append_record, machine_info
 warnings.filterwarnings("ignore")
 
 VARIANTS: dict[str, dict] = {
-    "default": {},
-    "energy=l2_sq": dict(energy_fn="l2_sq"),
-    "energy=dot": dict(energy_fn="dot"),
-    "energy=cosine": dict(energy_fn="cosine"),
-    "energy=l1": dict(energy_fn="l1"),
-    "loss=infonce": dict(contrastive_loss_fn="infonce"),
-    "loss=symmetric_infonce": dict(contrastive_loss_fn="symmetric_infonce"),
-    "loss=binary": dict(contrastive_loss_fn="binary"),
-    "layer_norm=off": dict(use_layer_norm=False),
+  "default": {},
+  "energy=l2_sq": dict(energy_fn="l2_sq"),
+  "energy=dot": dict(energy_fn="dot"),
+  "energy=cosine": dict(energy_fn="cosine"),
+  "energy=l1": dict(energy_fn="l1"),
+  "loss=infonce": dict(contrastive_loss_fn="infonce"),
+  "loss=symmetric_infonce": dict(contrastive_loss_fn="symmetric_infonce"),
+  "loss=binary": dict(contrastive_loss_fn="binary"),
+  "layer_norm=off": dict(use_layer_norm=False),
 }
 
 
@@ -46,28 +46,54 @@ def run_variant(name: str, args) -> dict:
     from goalax.config import TrainConfig
     from goalax.training import train
 
-  agent = CRLConfig(h_dim=args.h_dim, n_hidden=args.n_hidden, residual=args.residual,
-                    repr_dim=args.repr_dim, **VARIANTS[name])
+  agent = CRLConfig(
+    h_dim=args.h_dim,
+    n_hidden=args.n_hidden,
+    residual=args.residual,
+    repr_dim=args.repr_dim,
+    **VARIANTS[name],
+  )
   config = TrainConfig(
-      env=args.env, seed=args.seed, num_seeds=args.num_seeds, num_timesteps=args.num_timesteps,
-      num_evals=args.num_evals, num_envs=args.num_envs, num_eval_envs=args.num_eval_envs,
-      unroll_length=args.unroll_length, batch_size=args.batch_size,
-      min_replay_size=args.min_replay_size, max_replay_size=args.max_replay_size, agent=agent,
-      run_dir=tempfile.mkdtemp(prefix="goalax_ablation_"), progress=False)
+    env=args.env,
+    seed=args.seed,
+    num_seeds=args.num_seeds,
+    num_timesteps=args.num_timesteps,
+    num_evals=args.num_evals,
+    num_envs=args.num_envs,
+    num_eval_envs=args.num_eval_envs,
+    unroll_length=args.unroll_length,
+    batch_size=args.batch_size,
+    min_replay_size=args.min_replay_size,
+    max_replay_size=args.max_replay_size,
+    agent=agent,
+    run_dir=tempfile.mkdtemp(prefix="goalax_ablation_"),
+    progress=False,
+  )
   t0 = time.perf_counter()
   result = train(config)
   success = [row["eval/success"] for row in result.history]
-  last_half = success[len(success) // 2:]
+  last_half = success[len(success) // 2 :]
   return dict(
-      variant=name, env=args.env, num_seeds=args.num_seeds, seed=args.seed,
-      env_steps=result.total_env_steps, success_curve=success, final_success=success[-1],
-      last_half_success=sum(last_half) / len(last_half),
-      final_dist=result.history[-1]["eval/final_dist"],
-      per_seed_final_success=[rows[-1]["eval/success"] for rows in result.per_seed],
-      wall_s=time.perf_counter() - t0, **machine_info(),
-      config=dict(dataclasses.asdict(agent), num_envs=args.num_envs,
-                  unroll_length=args.unroll_length, batch_size=args.batch_size,
-                  num_eval_envs=args.num_eval_envs))
+    variant=name,
+    env=args.env,
+    num_seeds=args.num_seeds,
+    seed=args.seed,
+    env_steps=result.total_env_steps,
+    success_curve=success,
+    final_success=success[-1],
+    last_half_success=sum(last_half) / len(last_half),
+    final_dist=result.history[-1]["eval/final_dist"],
+    per_seed_final_success=[rows[-1]["eval/success"] for rows in result.per_seed],
+    wall_s=time.perf_counter() - t0,
+    **machine_info(),
+    config=dict(
+      dataclasses.asdict(agent),
+      num_envs=args.num_envs,
+      unroll_length=args.unroll_length,
+      batch_size=args.batch_size,
+      num_eval_envs=args.num_eval_envs,
+    ),
+  )
 
 
 def main() -> None:
@@ -86,8 +112,9 @@ def main() -> None:
   parser.add_argument("--max_replay_size", type=int, default=2000)
   parser.add_argument("--h_dim", type=int, default=128)
   parser.add_argument("--n_hidden", type=int, default=2, help="hidden depth of every network")
-  parser.add_argument("--residual", action="store_true",
-                      help="residual blocks of 4 layers (n_hidden a multiple of 4)")
+  parser.add_argument(
+    "--residual", action="store_true", help="residual blocks of 4 layers (n_hidden a multiple of 4)"
+  )
   parser.add_argument("--repr_dim", type=int, default=32)
   parser.add_argument("--out", default=None, help="append one JSON line per variant here")
   args = parser.parse_args()
@@ -96,9 +123,11 @@ def main() -> None:
   print("|---|---:|---:|---:|---|")
   for name in args.variants:
     rec = run_variant(name, args)
-    print(f"| {name} | {rec['final_success']:.2f} | {rec['last_half_success']:.2f} | "
-          f"{rec['final_dist']:.3f} | {', '.join(f'{s:.2f}' for s in rec['per_seed_final_success'])} |",
-          flush=True)
+    print(
+      f"| {name} | {rec['final_success']:.2f} | {rec['last_half_success']:.2f} | "
+      f"{rec['final_dist']:.3f} | {', '.join(f'{s:.2f}' for s in rec['per_seed_final_success'])} |",
+      flush=True,
+    )
     append_record(args.out, rec)
 
 

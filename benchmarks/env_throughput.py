@@ -51,21 +51,33 @@ def measure(name: str, backend: str, num_envs: int, num_steps: int) -> dict:
   t0 = time.perf_counter()
   final_obs = jax.block_until_ready(compiled(jax.random.PRNGKey(2)))
   run_s = time.perf_counter() - t0
-  return dict(env=name, backend=backend, num_envs=num_envs, num_steps=num_steps,
-              steps_per_s=num_envs * num_steps / run_s, compile_s=compile_s,
-              default=backend == env.default_backend, finite=bool(jnp.isfinite(final_obs).all()))
+  return dict(
+    env=name,
+    backend=backend,
+    num_envs=num_envs,
+    num_steps=num_steps,
+    steps_per_s=num_envs * num_steps / run_s,
+    compile_s=compile_s,
+    default=backend == env.default_backend,
+    finite=bool(jnp.isfinite(final_obs).all()),
+  )
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--envs", nargs="*", default=None)
   parser.add_argument("--all_envs", action="store_true")
-  parser.add_argument("--backends", nargs="*", default=None,
-                      help="default: every backend the env supports")
+  parser.add_argument(
+    "--backends", nargs="*", default=None, help="default: every backend the env supports"
+  )
   parser.add_argument("--default_backend_only", action="store_true")
   parser.add_argument("--num_envs", nargs="*", type=int, default=[1, 128, 512])
-  parser.add_argument("--steps", type=int, default=0,
-                      help="steps per env (default: about 20k env steps per cell, 20..500)")
+  parser.add_argument(
+    "--steps",
+    type=int,
+    default=0,
+    help="steps per env (default: about 20k env steps per cell, 20..500)",
+  )
   parser.add_argument("--out", default=None, help="append JSON lines here")
   args = parser.parse_args()
 
@@ -78,8 +90,9 @@ def main() -> None:
   print("|---|---|---:|---:|---:|")
   for name in names:
     cls = envs.env_class(name)
-    backends = ([cls.default_backend] if args.default_backend_only
-                else (args.backends or list(cls.backends)))
+    backends = (
+      [cls.default_backend] if args.default_backend_only else (args.backends or list(cls.backends))
+    )
     for backend in backends:
       if backend not in cls.backends:
         continue
@@ -92,9 +105,11 @@ def main() -> None:
           print(f"| {name} | {backend} | {n} | error | {rec['error']} |", flush=True)
         else:
           mark = " (default)" if rec["default"] else ""
-          print(f"| {name} | {backend}{mark} | {n} | {rec['steps_per_s']:,.0f} | "
-                f"{rec['compile_s']:.1f} |{'' if rec['finite'] else ' NaN in the final obs'}",
-                flush=True)
+          print(
+            f"| {name} | {backend}{mark} | {n} | {rec['steps_per_s']:,.0f} | "
+            f"{rec['compile_s']:.1f} |{'' if rec['finite'] else ' NaN in the final obs'}",
+            flush=True,
+          )
         append_record(args.out, {**rec, **info})
 
 

@@ -32,10 +32,19 @@ def machine_info() -> dict:
     except PackageNotFoundError:
       return None
 
-  return dict(date=datetime.date.today().isoformat(), machine=platform.machine(), cpu=cpu_model(),
-              cpus=os.cpu_count(), device=str(jax.devices()[0]), jax=jax.__version__,
-              jaxlib=installed("jaxlib"), brax=installed("brax"), mujoco=installed("mujoco"),
-              mujoco_mjx=installed("mujoco-mjx"), python=platform.python_version())
+  return dict(
+    date=datetime.date.today().isoformat(),
+    machine=platform.machine(),
+    cpu=cpu_model(),
+    cpus=os.cpu_count(),
+    device=str(jax.devices()[0]),
+    jax=jax.__version__,
+    jaxlib=installed("jaxlib"),
+    brax=installed("brax"),
+    mujoco=installed("mujoco"),
+    mujoco_mjx=installed("mujoco-mjx"),
+    python=platform.python_version(),
+  )
 
 
 def append_record(path: str | None, record: dict) -> None:

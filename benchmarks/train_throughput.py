@@ -40,11 +40,21 @@ def run_cell(env_name: str, num_seeds: int, num_envs: int, train_steps: int, h_d
     from goalax.envs import make_env
     from goalax.trainer import make_trainer
 
-  cfg = TrainConfig(env=env_name, num_envs=num_envs, batch_size=256, unroll_length=62,
-                    episode_length=1000, min_replay_size=100, max_replay_size=10000,
-                    num_timesteps=1, num_evals=1, agent=CRLConfig(h_dim=h_dim, n_hidden=2))
-  cfg = dataclasses.replace(cfg, num_timesteps=cfg.prefill_env_steps
-                            + train_steps * cfg.env_steps_per_train_step)
+  cfg = TrainConfig(
+    env=env_name,
+    num_envs=num_envs,
+    batch_size=256,
+    unroll_length=62,
+    episode_length=1000,
+    min_replay_size=100,
+    max_replay_size=10000,
+    num_timesteps=1,
+    num_evals=1,
+    agent=CRLConfig(h_dim=h_dim, n_hidden=2),
+  )
+  cfg = dataclasses.replace(
+    cfg, num_timesteps=cfg.prefill_env_steps + train_steps * cfg.env_steps_per_train_step
+  )
   env = make_env(env_name)
   trainer = make_trainer(cfg, env)
   keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
@@ -59,17 +69,26 @@ def run_cell(env_name: str, num_seeds: int, num_envs: int, train_steps: int, h_d
   env_steps = cfg.train_steps_per_epoch * cfg.env_steps_per_train_step * num_seeds
   device = jax.devices()[0]
   stats = device.memory_stats() or {}
-  return dict(env=env_name, backend=env.backend, num_seeds=num_seeds, num_envs=num_envs,
-              batch_size=cfg.batch_size, unroll_length=cfg.unroll_length, h_dim=h_dim,
-              updates_per_train_step=cfg.updates_per_train_step,
-              train_steps=cfg.train_steps_per_epoch, env_steps=env_steps,
-              env_steps_per_s=env_steps / run_s,
-              updates_per_s=cfg.updates_per_train_step * cfg.train_steps_per_epoch * num_seeds / run_s,
-              compile_s=compile_s, run_s=run_s,
-              peak_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-              device_peak_gib=stats.get("peak_bytes_in_use", 0) / 2**30 or None,
-              critic_loss_finite=bool(jnp.isfinite(metrics["critic_loss"]).all()),
-              **machine_info())
+  return dict(
+    env=env_name,
+    backend=env.backend,
+    num_seeds=num_seeds,
+    num_envs=num_envs,
+    batch_size=cfg.batch_size,
+    unroll_length=cfg.unroll_length,
+    h_dim=h_dim,
+    updates_per_train_step=cfg.updates_per_train_step,
+    train_steps=cfg.train_steps_per_epoch,
+    env_steps=env_steps,
+    env_steps_per_s=env_steps / run_s,
+    updates_per_s=cfg.updates_per_train_step * cfg.train_steps_per_epoch * num_seeds / run_s,
+    compile_s=compile_s,
+    run_s=run_s,
+    peak_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    device_peak_gib=stats.get("peak_bytes_in_use", 0) / 2**30 or None,
+    critic_loss_finite=bool(jnp.isfinite(metrics["critic_loss"]).all()),
+    **machine_info(),
+  )
 
 
 def main() -> None:
@@ -86,21 +105,37 @@ def main() -> None:
     env_name, k = args.cell.split(":")
     print(json.dumps(run_cell(env_name, int(k), args.num_envs, args.train_steps, args.h_dim)))
     return
-  print("| env | backend | seeds | env steps/s (all seeds) | updates/s | compile s | peak RSS GiB |")
+  print(
+    "| env | backend | seeds | env steps/s (all seeds) | updates/s | compile s | peak RSS GiB |"
+  )
   print("|---|---|---:|---:|---:|---:|---:|")
   for env_name in args.envs:
     for k in args.seeds:
       proc = subprocess.run(
-          [sys.executable, __file__, "--cell", f"{env_name}:{k}", "--num_envs", str(args.num_envs),
-           "--h_dim", str(args.h_dim), "--train_steps", str(args.train_steps)],
-          capture_output=True, text=True)
+        [
+          sys.executable,
+          __file__,
+          "--cell",
+          f"{env_name}:{k}",
+          "--num_envs",
+          str(args.num_envs),
+          "--h_dim",
+          str(args.h_dim),
+          "--train_steps",
+          str(args.train_steps),
+        ],
+        capture_output=True,
+        text=True,
+      )
       if proc.returncode != 0:
         print(f"| {env_name} | - | {k} | failed: {proc.stderr.strip().splitlines()[-1][:120]} |")
         continue
       rec = json.loads(proc.stdout.strip().splitlines()[-1])
-      print(f"| {env_name} | {rec['backend']} | {k} | {rec['env_steps_per_s']:,.0f} | "
-            f"{rec['updates_per_s']:,.0f} | {rec['compile_s']:.1f} | {rec['peak_rss_gib']:.2f} |",
-            flush=True)
+      print(
+        f"| {env_name} | {rec['backend']} | {k} | {rec['env_steps_per_s']:,.0f} | "
+        f"{rec['updates_per_s']:,.0f} | {rec['compile_s']:.1f} | {rec['peak_rss_gib']:.2f} |",
+        flush=True,
+      )
       append_record(args.out, rec)
 
 

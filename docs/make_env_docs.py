@@ -68,10 +68,12 @@ def main(names: list[str]) -> None:
     env = envs.make_env(name)
     image = os.path.join("images", f"{name}.png")
     render_still(env, os.path.join(HERE, image), height=240, width=320)
-    rows.append(f"| `{name}` | {envs.describe(name)} | {env.state_size} / {env.goal_size} / "
-                f"{env.action_size} | {env.goal_threshold:g} | {env.episode_length} | "
-                f"{env.backend} | {', '.join(type(env).backends)} | "
-                f"{f'{rates[name]:,.0f}' if name in rates else 'n/a'} | ![{name}]({image}) |")
+    rows.append(
+      f"| `{name}` | {envs.describe(name)} | {env.state_size} / {env.goal_size} / "
+      f"{env.action_size} | {env.goal_threshold:g} | {env.episode_length} | "
+      f"{env.backend} | {', '.join(type(env).backends)} | "
+      f"{f'{rates[name]:,.0f}' if name in rates else 'n/a'} | ![{name}]({image}) |"
+    )
     print(name, "ok", flush=True)
   if not names:
     with open(os.path.join(HERE, "environments.md"), "w") as f:

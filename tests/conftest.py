@@ -58,8 +58,11 @@ def pytest_runtest_setup(item):
   probes in the background, so they compile while the tests before them run on the main thread.
   Not under pytest-xdist, whose workers each run only some envs and build theirs when asked."""
   session = item.session
-  if (_module_name(item) == "test_learning" or getattr(session, "_goalax_probes_started", False)
-      or os.environ.get("PYTEST_XDIST_WORKER")):
+  if (
+    _module_name(item) == "test_learning"
+    or getattr(session, "_goalax_probes_started", False)
+    or os.environ.get("PYTEST_XDIST_WORKER")
+  ):
     return
   session._goalax_probes_started = True
   module, names = _env_contract_probes(session)

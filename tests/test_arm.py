@@ -14,16 +14,30 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 import pytest
-
-from goalax.envs import arm, assets, make_env
 from fast_compile import fast_jit
 
+from goalax.envs import arm, assets, make_env
+
 # Franka Emika Panda, modified (Craig) DH parameters: (a, d, alpha) per joint, then the flange.
-PANDA_DH = [(0.0, 0.333, 0.0), (0.0, 0.0, -np.pi / 2), (0.0, 0.316, np.pi / 2),
-            (0.0825, 0.0, np.pi / 2), (-0.0825, 0.384, -np.pi / 2), (0.0, 0.0, np.pi / 2),
-            (0.088, 0.0, np.pi / 2), (0.0, 0.107, 0.0)]
-PANDA_LIMITS = [(-2.8973, 2.8973), (-1.7628, 1.7628), (-2.8973, 2.8973), (-3.0718, -0.0698),
-                (-2.8973, 2.8973), (-0.0175, 3.7525), (-2.8973, 2.8973)]
+PANDA_DH = [
+  (0.0, 0.333, 0.0),
+  (0.0, 0.0, -np.pi / 2),
+  (0.0, 0.316, np.pi / 2),
+  (0.0825, 0.0, np.pi / 2),
+  (-0.0825, 0.384, -np.pi / 2),
+  (0.0, 0.0, np.pi / 2),
+  (0.088, 0.0, np.pi / 2),
+  (0.0, 0.107, 0.0),
+]
+PANDA_LIMITS = [
+  (-2.8973, 2.8973),
+  (-1.7628, 1.7628),
+  (-2.8973, 2.8973),
+  (-3.0718, -0.0698),
+  (-2.8973, 2.8973),
+  (-0.0175, 3.7525),
+  (-2.8973, 2.8973),
+]
 TCP_OFFSET = 0.1034  # Panda's tool centre point beyond the flange, along the flange's z axis
 
 
@@ -33,10 +47,14 @@ def dh_frames(q):
   for i, (a, d, alpha) in enumerate(PANDA_DH):
     theta = q[i] if i < 7 else 0.0
     ca, sa, ct, st = np.cos(alpha), np.sin(alpha), np.cos(theta), np.sin(theta)
-    step = np.array([[ct, -st, 0, a],
-                     [ca * st, ca * ct, -sa, -sa * d],
-                     [sa * st, sa * ct, ca, ca * d],
-                     [0, 0, 0, 1]])
+    step = np.array(
+      [
+        [ct, -st, 0, a],
+        [ca * st, ca * ct, -sa, -sa * d],
+        [sa * st, sa * ct, ca, ca * d],
+        [0, 0, 0, 1],
+      ]
+    )
     t = t @ step
     frames.append(t)
   return frames
@@ -44,7 +62,8 @@ def dh_frames(q):
 
 def arm_model():
   return mujoco.MjModel.from_xml_string(
-      ET.tostring(assets.goalax_model_xml(arm.MODEL_FILE), encoding="unicode"))
+    ET.tostring(assets.goalax_model_xml(arm.MODEL_FILE), encoding="unicode")
+  )
 
 
 def test_kinematics_match_the_panda_dh_table():
@@ -59,16 +78,19 @@ def test_kinematics_match_the_panda_dh_table():
     frames = dh_frames(q)
     for i in range(7):
       np.testing.assert_allclose(data.body(f"link{i + 1}").xpos, frames[i][:3, 3], atol=1e-9)
-      np.testing.assert_allclose(data.body(f"link{i + 1}").xmat.reshape(3, 3), frames[i][:3, :3],
-                                 atol=1e-9)
+      np.testing.assert_allclose(
+        data.body(f"link{i + 1}").xmat.reshape(3, 3), frames[i][:3, :3], atol=1e-9
+      )
     flange = frames[-1]
-    np.testing.assert_allclose(data.site("tcp").xpos, flange[:3, 3] + TCP_OFFSET * flange[:3, 2],
-                               atol=1e-9)
+    np.testing.assert_allclose(
+      data.site("tcp").xpos, flange[:3, 3] + TCP_OFFSET * flange[:3, 2], atol=1e-9
+    )
   # At q = 0 the arm stands straight up and the flange points down, 0.088 m in front of the base.
   data.qpos[:7] = 0.0
   mujoco.mj_kinematics(model, data)
-  np.testing.assert_allclose(data.site("tcp").xpos,
-                             [0.088, 0.0, 0.333 + 0.316 + 0.384 - 0.107 - TCP_OFFSET], atol=1e-9)
+  np.testing.assert_allclose(
+    data.site("tcp").xpos, [0.088, 0.0, 0.333 + 0.316 + 0.384 - 0.107 - TCP_OFFSET], atol=1e-9
+  )
   # At home the hand points straight down with the tool centre 0.45 m in front of the base.
   data.qpos[:7] = arm.HOME_Q
   mujoco.mj_kinematics(model, data)
@@ -81,10 +103,22 @@ def test_models_hold_no_goal_and_collide_only_where_needed():
   assert reach.sys.q_size() == 9  # 7 arm joints + 2 fingers: no target bodies
   assert push.sys.q_size() == binpick.sys.q_size() == 16  # + the cube's free joint
   model = binpick.sys.mj_model
-  colliding = {mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)
-               for g in range(model.ngeom) if model.geom_contype[g] | model.geom_conaffinity[g]}
-  assert colliding == {"table", "hand", "left_pad", "right_pad", "cube", "bin_x_low",
-                       "bin_x_high", "bin_y_low", "bin_y_high"}
+  colliding = {
+    mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)
+    for g in range(model.ngeom)
+    if model.geom_contype[g] | model.geom_conaffinity[g]
+  }
+  assert colliding == {
+    "table",
+    "hand",
+    "left_pad",
+    "right_pad",
+    "cube",
+    "bin_x_low",
+    "bin_x_high",
+    "bin_y_low",
+    "bin_y_high",
+  }
 
 
 def test_actions_map_to_joint_targets():
@@ -97,9 +131,11 @@ def test_actions_map_to_joint_targets():
   np.testing.assert_allclose(targets[:7], expected, atol=1e-6)
   np.testing.assert_allclose(targets[7:], [0.0, 0.0])  # gripper -1: closed
   targets = np.asarray(full.actuator_targets(q, jnp.full((8,), 1.0)))
-  np.testing.assert_allclose(targets[:7], np.minimum(np.asarray(q[:7]) + arm.JOINT_DELTA,
-                                                     np.array(PANDA_LIMITS)[:, 1] - 1e-3),
-                             atol=1e-6)
+  np.testing.assert_allclose(
+    targets[:7],
+    np.minimum(np.asarray(q[:7]) + arm.JOINT_DELTA, np.array(PANDA_LIMITS)[:, 1] - 1e-3),
+    atol=1e-6,
+  )
   np.testing.assert_allclose(targets[7:], [arm.FINGER_OPEN] * 2)
 
 
@@ -117,7 +153,7 @@ def test_bin_walls_keep_a_sliding_cube_in():
 
 
 # ---- dynamics in MJX, one compiled env -----------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def grasp_env():
   env = make_env("arm_grasp")
   return env, fast_jit(env.reset), fast_jit(env.step)
@@ -174,8 +210,9 @@ def test_scripted_controller_reaches_grasps_and_lifts():
 
   def drive(state, target, grip, n):
     for _ in range(n):
-      state = step(state, jnp.asarray(scripted_action(model, data, state, target, grip),
-                                      jnp.float32))
+      state = step(
+        state, jnp.asarray(scripted_action(model, data, state, target, grip), jnp.float32)
+      )
     return state
 
   # Reach: the tool centre goes to a point 10 cm above the cube.

@@ -11,16 +11,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from fast_compile import fast_jit
 
 from goalax.envs import make_env
 from goalax.envs.ant_ball import BALL_RADIUS, BALL_START_DISTANCE, GOAL_DISTANCE_FROM_BALL
 from goalax.envs.ant_push import BLOCK_HALF_SIZE, BLOCK_START_XY
 from goalax.envs.humanoid import GOAL_DISTANCE, HEALTHY_Z_RANGE
 from goalax.envs.pusher import PUCK_REST_XY
-from fast_compile import fast_jit
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def env_named(name):
   return make_env(name)
 
@@ -30,6 +30,7 @@ def zero_action_rollout(env, q, qd, num_steps):
 
   Returns numpy ``(obs [num_steps, n, obs_size], done [num_steps, n])``.
   """
+
   @fast_jit
   def run(q, qd):
     def one(q, qd):
@@ -55,7 +56,8 @@ def samples(name, n=256):
   """
   env = env_named(name)
   q, _, goal = fast_jit(jax.vmap(env._sample_start_and_goal))(
-      jax.random.split(jax.random.PRNGKey(1), n))
+    jax.random.split(jax.random.PRNGKey(1), n)
+  )
   return env, np.asarray(q), np.asarray(goal)
 
 
@@ -83,9 +85,9 @@ def test_ball_rolls_slows_down_and_is_stopped_by_walls_and_the_ant():
   env = env_named("ant_ball_u_maze")
   q0, qd0 = env.sys.init_q, jnp.zeros(env.sys.qd_size())  # the ant standing at the origin
   cases = {  # ball x, y and velocity
-      "kick": ([4.0, 0.0], [2.0, 0.0]),
-      "into_wall": ([4.0, 0.0], [0.0, 8.0]),
-      "at_ant": ([2.5, 0.0], [-6.0, 0.0]),
+    "kick": ([4.0, 0.0], [2.0, 0.0]),
+    "into_wall": ([4.0, 0.0], [0.0, 8.0]),
+    "at_ant": ([2.5, 0.0], [-6.0, 0.0]),
   }
   q = jnp.stack([q0.at[15:17].set(jnp.array(p)) for p, _ in cases.values()])
   qd = jnp.stack([qd0.at[14:16].set(jnp.array(v)) for _, v in cases.values()])
@@ -134,12 +136,13 @@ def test_ant_push_block_moves_when_pushed_blocks_the_path_and_stops_at_walls():
   env = env_named("ant_push")
   q0, qd0 = env.sys.init_q, jnp.zeros(env.sys.qd_size())  # the ant standing at the origin
   cases = {  # ant velocity, block x, y, block velocity
-      "ant_charges_south": ([0.0, -8.0], BLOCK_START_XY, [0.0, 0.0]),
-      "block_to_west_wall": ([0.0, 0.0], [-3.0, -4.0], [-10.0, 0.0]),
+    "ant_charges_south": ([0.0, -8.0], BLOCK_START_XY, [0.0, 0.0]),
+    "block_to_west_wall": ([0.0, 0.0], [-3.0, -4.0], [-10.0, 0.0]),
   }
   q = jnp.stack([q0.at[15:17].set(jnp.array(b)) for _, b, _ in cases.values()])
-  qd = jnp.stack([qd0.at[:2].set(jnp.array(a)).at[14:16].set(jnp.array(v))
-                  for a, _, v in cases.values()])
+  qd = jnp.stack(
+    [qd0.at[:2].set(jnp.array(a)).at[14:16].set(jnp.array(v)) for a, _, v in cases.values()]
+  )
   obs, _ = zero_action_rollout(env, q, qd, 40)
   ant, block = obs[..., :2], obs[..., 29:31]
 
@@ -202,8 +205,9 @@ def test_pusher2_success_needs_both_pucks():
   goal = jnp.array([0.0, -0.2, 0.0, 0.2])
 
   def outputs(puck1, puck2):
-    state = jnp.zeros(env.state_size).at[17:19].set(jnp.array(puck1)).at[20:22].set(
-        jnp.array(puck2))
+    state = (
+      jnp.zeros(env.state_size).at[17:19].set(jnp.array(puck1)).at[20:22].set(jnp.array(puck2))
+    )
     dist, success, _ = env._goal_outputs(state, goal)
     return float(dist), float(success)
 

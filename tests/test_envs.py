@@ -18,10 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from fast_compile import fast_jit
 
 import goalax.envs as envs
 from goalax.envs import VectorGoalEnv, make_env
-from fast_compile import fast_jit
 
 NUM_ENVS = 8  # rollout slots; two more slots run the hindsight check
 SOURCE, RELABELED = NUM_ENVS, NUM_ENVS + 1
@@ -42,21 +42,23 @@ def build_probe(name):
   """
   env = make_env(name)
   venv = VectorGoalEnv(env, NUM_ENVS + 2, episode_length=PROBE_EPISODE_LENGTH)
-  at = lambda slot: (lambda x: x[slot])
+  at = lambda slot: lambda x: x[slot]
 
   def blank_batch_at_its_time_limit(key):
     blank = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), jax.eval_shape(venv.reset, key))
     n = venv.num_envs
-    blank.info.update(rng=jax.random.split(key, n), traj_id=jnp.full((n,), -1, jnp.int32),
-                      steps=jnp.full((n,), venv.episode_length - 1, jnp.int32))
+    blank.info.update(
+      rng=jax.random.split(key, n),
+      traj_id=jnp.full((n,), -1, jnp.int32),
+      steps=jnp.full((n,), venv.episode_length - 1, jnp.int32),
+    )
     return blank
 
   @fast_jit
   def run(key):
     blank = blank_batch_at_its_time_limit(jax.random.fold_in(key, 0))
     # The source slot's state and action at t = 0, and the goal its step achieved.
-    saved0 = (jax.tree.map(at(SOURCE), blank), jnp.zeros(env.action_size),
-              jnp.zeros(env.goal_size))
+    saved0 = (jax.tree.map(at(SOURCE), blank), jnp.zeros(env.action_size), jnp.zeros(env.goal_size))
 
     def body(carry, t_and_key):
       state, (src_state, src_action, src_achieved) = carry
@@ -64,29 +66,43 @@ def build_probe(name):
       action = jax.random.uniform(k, (venv.num_envs, env.action_size), minval=-1.0, maxval=1.0)
       # At t = 1 the relabeled slot restarts from the source slot's t = 0 state and action, with
       # the goal part of its observation set to the goal that step achieved.
-      relabeled = src_state.replace(obs=src_state.obs.at[env.state_size:].set(src_achieved))
+      relabeled = src_state.replace(obs=src_state.obs.at[env.state_size :].set(src_achieved))
       is_check = t == 1
       state = jax.tree.map(
-          lambda x, r: x.at[RELABELED].set(jnp.where(is_check, r, x[RELABELED])), state, relabeled)
+        lambda x, r: x.at[RELABELED].set(jnp.where(is_check, r, x[RELABELED])), state, relabeled
+      )
       action = action.at[RELABELED].set(jnp.where(is_check, src_action, action[RELABELED]))
       nxt = venv.step(state, action)
       achieved = env.achieved_goal(nxt.info["terminal_obs"][SOURCE, : env.state_size])
       first = t == 0
-      saved = jax.tree.map(lambda new, old: jnp.where(first, new, old),
-                           (jax.tree.map(at(SOURCE), state), action[SOURCE], achieved),
-                           (src_state, src_action, src_achieved))
-      out = dict(obs=nxt.obs, done=nxt.done, traj_id=nxt.info["traj_id"],
-                 steps=nxt.info["steps"], success=nxt.metrics["success"],
-                 dist=nxt.metrics["dist"], reward=nxt.reward, terminal_obs=nxt.info["terminal_obs"])
+      saved = jax.tree.map(
+        lambda new, old: jnp.where(first, new, old),
+        (jax.tree.map(at(SOURCE), state), action[SOURCE], achieved),
+        (src_state, src_action, src_achieved),
+      )
+      out = dict(
+        obs=nxt.obs,
+        done=nxt.done,
+        traj_id=nxt.info["traj_id"],
+        steps=nxt.info["steps"],
+        success=nxt.metrics["success"],
+        dist=nxt.metrics["dist"],
+        reward=nxt.reward,
+        terminal_obs=nxt.info["terminal_obs"],
+      )
       return (nxt, saved), out
 
     steps = (jnp.arange(-1, NUM_STEPS), jax.random.split(jax.random.fold_in(key, 1), NUM_STEPS + 1))
     (_, (_, _, achieved)), outs = jax.lax.scan(body, (blank, saved0), steps)
     start = {k: outs[k][0, :NUM_ENVS] for k in ("obs", "traj_id")}
     rollout = jax.tree.map(lambda x: x[1:], outs)
-    check = dict(success=rollout["success"][1, RELABELED], dist=rollout["dist"][1, RELABELED],
-                 reward=rollout["reward"][1, RELABELED],
-                 goal=rollout["terminal_obs"][1, RELABELED, env.state_size:], achieved=achieved)
+    check = dict(
+      success=rollout["success"][1, RELABELED],
+      dist=rollout["dist"][1, RELABELED],
+      reward=rollout["reward"][1, RELABELED],
+      goal=rollout["terminal_obs"][1, RELABELED, env.state_size :],
+      achieved=achieved,
+    )
     rollout = {k: v[:, :NUM_ENVS] for k, v in rollout.items() if k != "reward"}
     return start, rollout, check
 
@@ -145,13 +161,14 @@ def test_random_rollout_stays_finite(probe, name):
 def test_goal_part_is_the_commanded_goal_and_dist_matches(probe, name):
   env, (_, rollout, _) = probe(name)
   obs = np.asarray(rollout["terminal_obs"])  # the observation the step produced, before resets
-  state, goal = obs[..., : env.state_size], obs[..., env.state_size:]
+  state, goal = obs[..., : env.state_size], obs[..., env.state_size :]
   achieved = state[..., list(env.goal_indices)]
-  np.testing.assert_allclose(np.linalg.norm(achieved - goal, axis=-1), rollout["dist"],
-                             rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(
+    np.linalg.norm(achieved - goal, axis=-1), rollout["dist"], rtol=1e-4, atol=1e-5
+  )
   # Within an episode the goal part never changes: it is the goal drawn at reset.
   same_episode = ~np.asarray(rollout["done"][1:] > 0)
-  goals = np.asarray(rollout["obs"])[..., env.state_size:]
+  goals = np.asarray(rollout["obs"])[..., env.state_size :]
   np.testing.assert_array_equal(goals[1:][same_episode], goals[:-1][same_episode])
 
 
@@ -177,14 +194,16 @@ def test_auto_reset_draws_fresh_goal_and_counts_trajectories(probe, name):
   assert (steps[done] == 0).all()
   assert steps.max() <= PROBE_EPISODE_LENGTH - 1
   # Every slot sees several different goals over its episodes.
-  goals = np.asarray(rollout["obs"])[..., env.state_size:]
+  goals = np.asarray(rollout["obs"])[..., env.state_size :]
   for slot in range(NUM_ENVS):
     episode_goals = np.stack([goals[t, slot] for t in np.flatnonzero(done[:, slot])])
     assert len(np.unique(episode_goals.round(6), axis=0)) == len(episode_goals), slot
 
 
 def test_unknown_env_name_is_a_clear_value_error():
-  with pytest.raises(ValueError, match=r"Unknown environment 'antt'\. Did you mean 'ant'\?.*reacher"):
+  with pytest.raises(
+    ValueError, match=r"Unknown environment 'antt'\. Did you mean 'ant'\?.*reacher"
+  ):
     make_env("antt")
 
 
@@ -235,5 +254,7 @@ def test_cheetah_total_mass_is_set_without_the_deprecated_compiler_attribute():
 
 
 def test_backend_that_does_not_work_for_the_env_says_which_do():
-  with pytest.raises(ValueError, match=r"Backend 'generalized' does not work for env 'ant'.*spring"):
+  with pytest.raises(
+    ValueError, match=r"Backend 'generalized' does not work for env 'ant'.*spring"
+  ):
     make_env("ant", backend="generalized")

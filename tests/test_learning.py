@@ -20,14 +20,34 @@ from goalax.config import TrainConfig
 from goalax.training import train
 
 BUDGETS = {
-    "reacher": TrainConfig(
-        env="reacher", seed=0, num_envs=32, unroll_length=50, batch_size=256, min_replay_size=50,
-        max_replay_size=2000, num_timesteps=200_000, num_evals=4, num_eval_envs=128,
-        agent=CRLConfig(h_dim=64, repr_dim=32), progress=False),
-    "simple_u_maze": TrainConfig(
-        env="simple_u_maze", seed=0, num_envs=64, unroll_length=50, batch_size=256,
-        min_replay_size=300, max_replay_size=3000, num_timesteps=100_000, num_evals=2,
-        num_eval_envs=128, agent=CRLConfig(h_dim=64, repr_dim=32), progress=False),
+  "reacher": TrainConfig(
+    env="reacher",
+    seed=0,
+    num_envs=32,
+    unroll_length=50,
+    batch_size=256,
+    min_replay_size=50,
+    max_replay_size=2000,
+    num_timesteps=200_000,
+    num_evals=4,
+    num_eval_envs=128,
+    agent=CRLConfig(h_dim=64, repr_dim=32),
+    progress=False,
+  ),
+  "simple_u_maze": TrainConfig(
+    env="simple_u_maze",
+    seed=0,
+    num_envs=64,
+    unroll_length=50,
+    batch_size=256,
+    min_replay_size=300,
+    max_replay_size=3000,
+    num_timesteps=100_000,
+    num_evals=2,
+    num_eval_envs=128,
+    agent=CRLConfig(h_dim=64, repr_dim=32),
+    progress=False,
+  ),
 }
 
 
@@ -35,9 +55,12 @@ BUDGETS = {
 def runs(tmp_path_factory):
   """``runs[env]``: a future of the ``RunResult`` of ``BUDGETS[env]``."""
   with ThreadPoolExecutor(max_workers=len(BUDGETS), thread_name_prefix="learn") as pool:
-    yield {env: pool.submit(train, dataclasses.replace(
-               budget, run_dir=str(tmp_path_factory.mktemp(env))))
-           for env, budget in BUDGETS.items()}
+    yield {
+      env: pool.submit(
+        train, dataclasses.replace(budget, run_dir=str(tmp_path_factory.mktemp(env)))
+      )
+      for env, budget in BUDGETS.items()
+    }
 
 
 def success_curve(result):
@@ -50,8 +73,8 @@ def success_curve(result):
 def test_crl_reacher_success_rises_to_a_high_level(runs):
   result = runs["reacher"].result()
   success = success_curve(result)
-  assert success[0] < 0.3, success        # a random-ish initial policy rarely reaches the goal
-  assert success[-1] >= 0.8, success       # the trained one almost always does
+  assert success[0] < 0.3, success  # a random-ish initial policy rarely reaches the goal
+  assert success[-1] >= 0.8, success  # the trained one almost always does
   assert result.history[-1]["eval/final_dist"] < result.history[0]["eval/final_dist"] / 1.5
 
 

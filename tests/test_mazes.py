@@ -7,9 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from fast_compile import fast_jit
 
 from goalax.envs import make_env, mazes
-from fast_compile import fast_jit
 
 SIZES = {"u_maze": (5, 5), "big_maze": (8, 8), "hardest_maze": (9, 12)}
 
@@ -35,8 +35,12 @@ def test_layout_sizes_starts_and_goals(name):
   assert starts and goals and starts <= free and goals <= free
   # The border is wall, every goal is reachable from the start.
   rows, cols = layout.shape
-  assert all(layout.grid[r][c] == "1" for r in range(rows) for c in range(cols)
-             if r in (0, rows - 1) or c in (0, cols - 1))
+  assert all(
+    layout.grid[r][c] == "1"
+    for r in range(rows)
+    for c in range(cols)
+    if r in (0, rows - 1) or c in (0, cols - 1)
+  )
   assert goals <= set(layout.path_length_cells())
   # World frame: the first start cell is at the origin; cell centres are cell_size apart.
   np.testing.assert_allclose(layout.start_cells_xy[0], [0.0, 0.0])
@@ -72,8 +76,16 @@ def test_far_goals_only_without_far_cells_and_unknown_layout_are_clear_errors():
 
 
 # ---- goal sampling ----------------------------------------------------------------------------
-@pytest.mark.parametrize("name,far", [("u_maze", False), ("u_maze", True), ("big_maze", False),
-                                      ("big_maze", True), ("hardest_maze", False)])
+@pytest.mark.parametrize(
+  "name,far",
+  [
+    ("u_maze", False),
+    ("u_maze", True),
+    ("big_maze", False),
+    ("big_maze", True),
+    ("hardest_maze", False),
+  ],
+)
 def test_sampled_goals_lie_inside_goal_cells(name, far):
   layout = mazes.LAYOUTS[name]
   cells = layout.goal_cells_xy(far_goals_only=far)
@@ -83,14 +95,20 @@ def test_sampled_goals_lie_inside_goal_cells(name, far):
   assert rc == _cells(layout, "F" if far else "GF")  # every goal cell is used, nothing else
   # A quarter cell (1 unit) away from every wall, at most.
   assert _wall_distance(layout, pts).min() >= 0.25 * layout.cell_size - 1e-5
-  offsets = np.abs(pts - np.asarray(cells)[np.argmin(
-      np.linalg.norm(pts[:, None] - np.asarray(cells)[None], axis=-1), axis=1)])
+  offsets = np.abs(
+    pts
+    - np.asarray(cells)[
+      np.argmin(np.linalg.norm(pts[:, None] - np.asarray(cells)[None], axis=-1), axis=1)
+    ]
+  )
   half = layout.cell_size / 4  # uniform over the central half of the cell
   assert offsets.max() <= half + 1e-5 and offsets.max() > 0.95 * half
 
 
-@pytest.mark.parametrize("env_name", ["ant_u_maze", "ant_big_maze_eval", "ant_hardest_maze",
-                                      "simple_big_maze", "simple_hardest_maze"])
+@pytest.mark.parametrize(
+  "env_name",
+  ["ant_u_maze", "ant_big_maze_eval", "ant_hardest_maze", "simple_big_maze", "simple_hardest_maze"],
+)
 def test_env_starts_and_goals(env_name):
   env = make_env(env_name)
   q, _, goal = jax.vmap(env._sample_start_and_goal)(jax.random.split(jax.random.PRNGKey(1), 4096))
@@ -116,8 +134,9 @@ def test_ant_random_start_goal_at_goal_distance():
 @pytest.mark.parametrize("merge", [True, False])
 def test_wall_geoms_cover_exactly_the_wall_cells(name, merge):
   layout = mazes.LAYOUTS[name]
-  root = ET.fromstring("<mujoco><worldbody><geom name='floor' type='plane' size='1 1 1'/>"
-                       "</worldbody></mujoco>")
+  root = ET.fromstring(
+    "<mujoco><worldbody><geom name='floor' type='plane' size='1 1 1'/></worldbody></mujoco>"
+  )
   mazes.add_maze_walls(root, layout, merge=merge)
   walls = [g for g in root.iter("geom") if g.get("name", "").startswith(mazes.WALL_NAME_PREFIX)]
   rects = layout.wall_rects(merge=merge)
@@ -129,7 +148,7 @@ def test_wall_geoms_cover_exactly_the_wall_cells(name, merge):
     assert len(rects) == n_wall_cells
   covered = np.zeros(layout.shape, int)
   for r, c, h, w in rects:
-    covered[r:r + h, c:c + w] += 1
+    covered[r : r + h, c : c + w] += 1
   np.testing.assert_array_equal(covered, ~layout.free_mask)  # a partition of the wall cells
   for g, (x, y, hx, hy) in zip(walls, layout.wall_boxes(merge=merge)):
     pos, size = [np.array(g.get(k).split(), float) for k in ("pos", "size")]
@@ -144,20 +163,31 @@ def test_wall_window_covers_every_wall_within_half_a_cell(name):
   window = mazes.WallWindow(layout)
   assert window.n_boxes == 2
   # Points anywhere in free cells; every wall cell within half a cell must be inside a box.
-  pts = np.asarray(jax.vmap(lambda k: mazes.sample_cell_point(
-      k, layout.free_cells_xy, layout.cell_size, margin_frac=0.0))(
-          jax.random.split(jax.random.PRNGKey(3), 3000)))
+  pts = np.asarray(
+    jax.vmap(
+      lambda k: mazes.sample_cell_point(k, layout.free_cells_xy, layout.cell_size, margin_frac=0.0)
+    )(jax.random.split(jax.random.PRNGKey(3), 3000))
+  )
   pos, size = jax.vmap(window.boxes_at)(jnp.asarray(pts))
   pos, size = np.asarray(pos), np.asarray(size)
   cells = layout.wall_boxes(merge=False)
-  near = np.linalg.norm(np.maximum(np.abs(pts[:, None] - cells[None, :, :2]) - cells[None, :, 2:],
-                                   0), axis=-1) < layout.cell_size / 2  # [n, m]
-  inside = (np.abs(cells[None, :, None, :2] - pos[:, None, :, :2])
-            <= size[:, None, :, :2] + 1e-4).all(-1).any(-1)  # wall cell centre in some box
+  near = (
+    np.linalg.norm(
+      np.maximum(np.abs(pts[:, None] - cells[None, :, :2]) - cells[None, :, 2:], 0), axis=-1
+    )
+    < layout.cell_size / 2
+  )  # [n, m]
+  inside = (
+    (np.abs(cells[None, :, None, :2] - pos[:, None, :, :2]) <= size[:, None, :, :2] + 1e-4)
+    .all(-1)
+    .any(-1)
+  )  # wall cell centre in some box
   assert near.any() and not (near & ~inside).any()
   # Boxes never cover free cells (checked on every distinct box of the table).
-  boxes = np.unique(np.concatenate([np.asarray(window._pos), np.asarray(window._size)], -1)
-                    .reshape(-1, 6).round(4), axis=0)
+  boxes = np.unique(
+    np.concatenate([np.asarray(window._pos), np.asarray(window._size)], -1).reshape(-1, 6).round(4),
+    axis=0,
+  )
   free_xy = np.asarray(layout.free_cells_xy)
   for p, s in zip(boxes[:, :3], boxes[:, 3:]):
     if p[2] > 0:
@@ -165,7 +195,7 @@ def test_wall_window_covers_every_wall_within_half_a_cell(name):
 
 
 # ---- walls block the agents -------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _rollout_fn(env_name, num_envs, num_steps, **kwargs):
   """Jitted ``run(key, action, push) -> agent x, y [num_steps, num_envs, 2]``.
 
@@ -219,8 +249,9 @@ def test_point_wall_window_matches_static_walls():
   _, run_static = _rollout_fn("simple_hardest_maze", 16, 200, wall_contacts="static")
   for a in [(1, -1), (np.nan, np.nan)]:
     a = jnp.array(a, jnp.float32)
-    np.testing.assert_allclose(run_window(jax.random.PRNGKey(6), a),
-                               run_static(jax.random.PRNGKey(6), a), atol=1e-3)
+    np.testing.assert_allclose(
+      run_window(jax.random.PRNGKey(6), a), run_static(jax.random.PRNGKey(6), a), atol=1e-3
+    )
 
 
 def test_walls_block_the_ant():

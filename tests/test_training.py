@@ -20,17 +20,48 @@ from goalax.training import train
 # every run here is also a check that there are no divisibility traps. --fast_compile: these
 # runs are mostly compilation.
 TINY = TrainConfig(
-    env="reacher", num_envs=7, unroll_length=9, batch_size=33, min_replay_size=20,
-    max_replay_size=200, num_timesteps=3000, num_evals=2, num_eval_envs=8, episode_length=23,
-    agent=CRLConfig(h_dim=16, n_hidden=2, repr_dim=8), progress=False, fast_compile=True)
+  env="reacher",
+  num_envs=7,
+  unroll_length=9,
+  batch_size=33,
+  min_replay_size=20,
+  max_replay_size=200,
+  num_timesteps=3000,
+  num_evals=2,
+  num_eval_envs=8,
+  episode_length=23,
+  agent=CRLConfig(h_dim=16, n_hidden=2, repr_dim=8),
+  progress=False,
+  fast_compile=True,
+)
 # The seed-1 run through JaxGCRL's entry point, its flags derived from TINY: the same shapes, so
 # the compiled programs come from the persistent compilation cache.
-TINY_JAXGCRL_FLAGS = ["--env_name", TINY.env, "--seed", "1"] + [
-    token for obj, names in [
-        (TINY, ("num_envs", "unroll_length", "batch_size", "min_replay_size", "max_replay_size",
-                "num_timesteps", "num_evals", "num_eval_envs", "episode_length")),
-        (TINY.agent, ("h_dim", "n_hidden", "repr_dim"))]
-    for name in names for token in (f"--{name}", str(getattr(obj, name)))] + ["--fast_compile"]
+TINY_JAXGCRL_FLAGS = (
+  ["--env_name", TINY.env, "--seed", "1"]
+  + [
+    token
+    for obj, names in [
+      (
+        TINY,
+        (
+          "num_envs",
+          "unroll_length",
+          "batch_size",
+          "min_replay_size",
+          "max_replay_size",
+          "num_timesteps",
+          "num_evals",
+          "num_eval_envs",
+          "episode_length",
+        ),
+      ),
+      (TINY.agent, ("h_dim", "n_hidden", "repr_dim")),
+    ]
+    for name in names
+    for token in (f"--{name}", str(getattr(obj, name)))
+  ]
+  + ["--fast_compile"]
+)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -38,10 +69,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def tiny_runs(tmp_path_factory):
   """Seed 1 alone and seeds 0, 1 together (``--num_seeds 2``), trained side by side in two
   threads (each is mostly compilation, which runs on one core)."""
-  alone = dataclasses.replace(TINY, seed=1, run_dir=str(tmp_path_factory.mktemp("runs")),
-                              exp_name="tiny")
-  pair = dataclasses.replace(TINY, seed=0, num_seeds=2,
-                             run_dir=str(tmp_path_factory.mktemp("runs2")))
+  alone = dataclasses.replace(
+    TINY, seed=1, run_dir=str(tmp_path_factory.mktemp("runs")), exp_name="tiny"
+  )
+  pair = dataclasses.replace(
+    TINY, seed=0, num_seeds=2, run_dir=str(tmp_path_factory.mktemp("runs2"))
+  )
   with ThreadPoolExecutor(max_workers=2) as pool:
     futures = [pool.submit(train, cfg) for cfg in (alone, pair)]
   return [(cfg, future.result()) for cfg, future in zip((alone, pair), futures)]
@@ -60,8 +93,10 @@ def two_seed_run(tiny_runs):
 def test_exact_accounting(single_run):
   cfg, result = single_run
   assert result.total_env_steps == cfg.total_env_steps >= cfg.num_timesteps
-  expected = (cfg.min_replay_size * cfg.num_envs
-              + cfg.num_evals * cfg.train_steps_per_epoch * cfg.num_envs * cfg.unroll_length)
+  expected = (
+    cfg.min_replay_size * cfg.num_envs
+    + cfg.num_evals * cfg.train_steps_per_epoch * cfg.num_envs * cfg.unroll_length
+  )
   assert result.total_env_steps == expected
   assert [row["env_steps"] for row in result.history][-1] == result.total_env_steps
   assert len(result.history) == cfg.num_evals + 1  # one evaluation before training
@@ -91,8 +126,15 @@ def test_outputs_written(single_run):
   assert len(rows) == 2 * (cfg.num_evals + 1)  # per seed + mean, per evaluation
   assert {r["seed"] for r in rows} == {1, "mean"}
   header = open(os.path.join(result.run_dir, "metrics.csv")).readline().strip().split(",")
-  for col in ("eval/success", "eval/time_near_goal", "eval/final_dist", "eval/min_dist",
-              "eval/episode_success_any", "eval/episode_success", "train/critic_loss"):
+  for col in (
+    "eval/success",
+    "eval/time_near_goal",
+    "eval/final_dist",
+    "eval/min_dist",
+    "eval/episode_success_any",
+    "eval/episode_success",
+    "train/critic_loss",
+  ):
     assert col in header
   assert os.path.getsize(os.path.join(result.run_dir, "params.msgpack")) > 1000
 
@@ -132,16 +174,21 @@ def test_wandb_is_never_imported_without_the_flag(single_run):
   assert "wandb" not in sys.modules
 
 
-@pytest.mark.parametrize("flags, message", [
+@pytest.mark.parametrize(
+  "flags, message",
+  [
     (["--batch_size", "0"], "--batch_size must be positive"),
     (["--num_envs", "-3"], "--num_envs must be positive"),
-    (["--num_envs", "4", "--min_replay_size", "10", "--batch_size", "100"],
-     "--batch_size (100) is larger than the buffer holds"),
+    (
+      ["--num_envs", "4", "--min_replay_size", "10", "--batch_size", "100"],
+      "--batch_size (100) is larger than the buffer holds",
+    ),
     (["--energy_fn", "l3"], "--energy_fn"),
     (["--contrastive_loss_fn", "infonse"], "--contrastive_loss_fn"),
     (["--env", "antt"], "Did you mean 'ant'"),
     (["--min_replay_size", "5000", "--max_replay_size", "1000"], "--min_replay_size (5000)"),
-])
+  ],
+)
 def test_cli_bad_input_is_one_clear_sentence_and_exit_code_2(flags, message, capsys):
   from goalax.cli import main
 
@@ -154,11 +201,16 @@ def test_cli_bad_input_is_one_clear_sentence_and_exit_code_2(flags, message, cap
 
 
 def test_cli_bad_input_exits_2_from_the_shell():
-  proc = subprocess.run([sys.executable, "-m", "goalax.cli", "train", "crl", "--batch_size", "0"],
-                        capture_output=True, text=True, timeout=120)
+  proc = subprocess.run(
+    [sys.executable, "-m", "goalax.cli", "train", "crl", "--batch_size", "0"],
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
   assert proc.returncode == 2, proc.stderr
   assert proc.stderr.strip().splitlines() == [
-      "goalax: error: --batch_size must be positive, got 0."], proc.stderr
+    "goalax: error: --batch_size must be positive, got 0."
+  ], proc.stderr
 
 
 def test_jaxgcrl_flags_parse_verbatim():
@@ -169,14 +221,21 @@ def test_jaxgcrl_flags_parse_verbatim():
     from training import translate
   finally:
     sys.path.remove(REPO)
-  sweep = ("--env_name ant --project_name p --group_name g --exp_name e --seed 3 "
-           "--num_timesteps 1000 --num_evals 4 --batch_size 16 --num_envs 16 --discounting 0.98 "
-           "--action_repeat 1 --episode_length 500 --unroll_length 31 --min_replay_size 100 "
-           "--max_replay_size 1000 --contrastive_loss_fn fwd_infonce --energy_fn norm "
-           "--multiplier_num_sgd_steps 2 --log_wandb --h_dim 128 --n_hidden 3 --repr_dim 32")
+  sweep = (
+    "--env_name ant --project_name p --group_name g --exp_name e --seed 3 "
+    "--num_timesteps 1000 --num_evals 4 --batch_size 16 --num_envs 16 --discounting 0.98 "
+    "--action_repeat 1 --episode_length 500 --unroll_length 31 --min_replay_size 100 "
+    "--max_replay_size 1000 --contrastive_loss_fn fwd_infonce --energy_fn norm "
+    "--multiplier_num_sgd_steps 2 --log_wandb --h_dim 128 --n_hidden 3 --repr_dim 32"
+  )
   cfg = tyro.cli(TrainConfig, args=translate(sweep.split()))
   assert (cfg.env, cfg.seed, cfg.num_envs, cfg.batch_size, cfg.episode_length) == (
-      "ant", 3, 16, 16, 500)
+    "ant",
+    3,
+    16,
+    16,
+    500,
+  )
   assert (cfg.agent.h_dim, cfg.agent.n_hidden, cfg.agent.repr_dim) == (128, 3, 32)
   assert cfg.agent.energy_fn == "norm" and cfg.agent.contrastive_loss_fn == "fwd_infonce"
   assert cfg.log_wandb and cfg.multiplier_num_sgd_steps == 2 and cfg.group_name == "g"
@@ -187,9 +246,22 @@ def test_training_py_runs_a_tiny_job_and_logs_to_wandb_offline(tmp_path):
   and never prompts (stdin is closed)."""
   env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
   proc = subprocess.run(
-      [sys.executable, os.path.join(REPO, "training.py"), *TINY_JAXGCRL_FLAGS,
-       "--run_dir", str(tmp_path), "--exp_name", "wb", "--log_wandb"],
-      capture_output=True, text=True, timeout=300, env=env, stdin=subprocess.DEVNULL)
+    [
+      sys.executable,
+      os.path.join(REPO, "training.py"),
+      *TINY_JAXGCRL_FLAGS,
+      "--run_dir",
+      str(tmp_path),
+      "--exp_name",
+      "wb",
+      "--log_wandb",
+    ],
+    capture_output=True,
+    text=True,
+    timeout=300,
+    env=env,
+    stdin=subprocess.DEVNULL,
+  )
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert "[2/2]" in proc.stdout and "done:" in proc.stdout
   logs = glob.glob(str(tmp_path / "wb" / "wandb" / "offline-run-*" / "run-*.wandb"))

@@ -10,7 +10,7 @@ import dataclasses
 import sys
 import time
 import warnings
-from typing import Literal, Optional
+from typing import Literal
 
 import tyro
 
@@ -53,8 +53,17 @@ def cmd_envs(args: EnvsArgs) -> None:
     if name not in envs.env_names():
       raise UsageError(envs.unknown_env_message(name) + " (argument --names)")
   table = Table(title="goalax environments (obs = concat(state, goal))")
-  for col in ("name", "backend", "obs", "state", "goal", "action", "episode", "threshold",
-              "description"):
+  for col in (
+    "name",
+    "backend",
+    "obs",
+    "state",
+    "goal",
+    "action",
+    "episode",
+    "threshold",
+    "description",
+  ):
     table.add_column(col, justify="left" if col in ("name", "backend", "description") else "right")
   for name in names:
     try:
@@ -62,9 +71,17 @@ def cmd_envs(args: EnvsArgs) -> None:
     except (ImportError, AttributeError) as e:  # a family whose module is not available
       table.add_row(name, "-", "-", "-", "-", "-", "-", "-", f"unavailable: {e}")
       continue
-    table.add_row(name, env.backend, str(env.observation_size), str(env.state_size),
-                  str(env.goal_size), str(env.action_size), str(env.episode_length),
-                  f"{env.goal_threshold:g}", envs.describe(name))
+    table.add_row(
+      name,
+      env.backend,
+      str(env.observation_size),
+      str(env.state_size),
+      str(env.goal_size),
+      str(env.action_size),
+      str(env.episode_length),
+      f"{env.goal_threshold:g}",
+      envs.describe(name),
+    )
   Console(width=160).print(table)
 
 
@@ -75,13 +92,13 @@ class RolloutArgs:
 
   env: str = "reacher"
   """Environment name (see 'goalax envs')."""
-  backend: Optional[Literal["spring", "positional", "generalized", "mjx"]] = None
+  backend: Literal["spring", "positional", "generalized", "mjx"] | None = None
   """Physics pipeline; default: the env's own default."""
   num_envs: int = 128
   """Parallel environments."""
   num_steps: int = 500
   """Steps per environment (random actions uniform in [-1, 1])."""
-  episode_length: Optional[int] = None
+  episode_length: int | None = None
   """Time limit per episode; default: the env's recommended length."""
   seed: int = 0
   """Random seed."""
@@ -89,7 +106,6 @@ class RolloutArgs:
 
 def cmd_rollout(args: RolloutArgs) -> None:
   import jax
-  import jax.numpy as jnp
   import numpy as np
 
   import goalax.envs as envs
@@ -118,9 +134,11 @@ def cmd_rollout(args: RolloutArgs) -> None:
     state, traj = jax.lax.scan(body, state, jax.random.split(k_act, args.num_steps))
     return state, traj
 
-  print(f"env {args.env} | backend {env.backend} | obs {env.observation_size} "
-        f"(state {env.state_size} + goal {env.goal_size}) | action {env.action_size} | "
-        f"{args.num_envs} envs x {args.num_steps} steps, random policy")
+  print(
+    f"env {args.env} | backend {env.backend} | obs {env.observation_size} "
+    f"(state {env.state_size} + goal {env.goal_size}) | action {env.action_size} | "
+    f"{args.num_envs} envs x {args.num_steps} steps, random policy"
+  )
   t0 = time.perf_counter()
   compiled = rollout.lower(jax.random.PRNGKey(args.seed)).compile()
   compile_s = time.perf_counter() - t0
@@ -130,8 +148,10 @@ def cmd_rollout(args: RolloutArgs) -> None:
   success, dist, done = map(np.asarray, (success, dist, done))
   steps = args.num_envs * args.num_steps
   print(f"compile {compile_s:.1f} s | run {run_s:.2f} s | {steps / run_s:,.0f} env steps/s")
-  print(f"episodes ended {int(done.sum())} | steps near goal {success.mean():.3f} | "
-        f"mean dist {dist.mean():.3f} | min dist {dist.min():.3f}")
+  print(
+    f"episodes ended {int(done.sum())} | steps near goal {success.mean():.3f} | "
+    f"mean dist {dist.mean():.3f} | min dist {dist.min():.3f}"
+  )
 
 
 # ---- dispatch -----------------------------------------------------------------------------------

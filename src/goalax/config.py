@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 import tyro
 
@@ -26,9 +26,9 @@ class TrainConfig:
 
   env: str = "reacher"
   """Environment to train on (see 'goalax envs')."""
-  backend: Optional[Literal["spring", "positional", "generalized", "mjx"]] = None
+  backend: Literal["spring", "positional", "generalized", "mjx"] | None = None
   """Physics pipeline; default: the env's own default."""
-  eval_env: Optional[str] = None
+  eval_env: str | None = None
   """Environment to evaluate on (e.g. ant_u_maze_eval); default: the training env."""
   seed: int = 0
   """Random seed of the first agent; seed k of a --num_seeds K run uses seed + k."""
@@ -43,7 +43,7 @@ class TrainConfig:
   """Parallel training environments."""
   num_eval_envs: int = 128
   """Episodes per evaluation (one per parallel eval env, each with a fresh goal)."""
-  episode_length: Optional[int] = None
+  episode_length: int | None = None
   """Time limit per episode; default: the env's recommended length."""
   action_repeat: int = 1
   """Physics steps per action (the env step count includes the repeats)."""
@@ -68,11 +68,11 @@ class TrainConfig:
   """CRL agent: networks, energy, loss, learning rates."""
   run_dir: str = "runs"
   """Parent folder of run directories; each run writes a new one, never overwriting."""
-  exp_name: Optional[str] = None
+  exp_name: str | None = None
   """Run name; default: <env>_crl_s<seed>_<time>."""
   project_name: str = "goalax"
   """Weights & Biases project (with --log_wandb)."""
-  group_name: Optional[str] = None
+  group_name: str | None = None
   """Weights & Biases group (with --log_wandb)."""
   log_wandb: bool = False
   """Log to Weights & Biases; set WANDB_MODE=offline to log without an account."""
@@ -106,8 +106,10 @@ class TrainConfig:
   @property
   def total_env_steps(self) -> int:
     """The exact number of env steps the run takes (>= num_timesteps)."""
-    return (self.prefill_env_steps
-            + self.num_evals * self.train_steps_per_epoch * self.env_steps_per_train_step)
+    return (
+      self.prefill_env_steps
+      + self.num_evals * self.train_steps_per_epoch * self.env_steps_per_train_step
+    )
 
 
 def _positive(flag: str, value) -> None:
@@ -117,9 +119,20 @@ def _positive(flag: str, value) -> None:
 
 def validate(config: TrainConfig, episode_length: int) -> None:
   """Raises ConfigError with one sentence naming the flag when a value cannot work."""
-  for flag in ("num_seeds", "num_timesteps", "num_evals", "num_envs", "num_eval_envs",
-               "action_repeat", "unroll_length", "batch_size", "min_replay_size",
-               "max_replay_size", "env_steps_per_update", "multiplier_num_sgd_steps"):
+  for flag in (
+    "num_seeds",
+    "num_timesteps",
+    "num_evals",
+    "num_envs",
+    "num_eval_envs",
+    "action_repeat",
+    "unroll_length",
+    "batch_size",
+    "min_replay_size",
+    "max_replay_size",
+    "env_steps_per_update",
+    "multiplier_num_sgd_steps",
+  ):
     _positive(flag, getattr(config, flag))
   if config.episode_length is not None:
     _positive("episode_length", config.episode_length)
@@ -127,21 +140,26 @@ def validate(config: TrainConfig, episode_length: int) -> None:
     raise ConfigError(f"--discounting must be in (0, 1], got {config.discounting}.")
   if config.min_replay_size > config.max_replay_size:
     raise ConfigError(
-        f"--min_replay_size ({config.min_replay_size}) must not exceed --max_replay_size "
-        f"({config.max_replay_size}); e.g. --min_replay_size {config.max_replay_size // 10}.")
+      f"--min_replay_size ({config.min_replay_size}) must not exceed --max_replay_size "
+      f"({config.max_replay_size}); e.g. --min_replay_size {config.max_replay_size // 10}."
+    )
   if config.unroll_length > config.max_replay_size:
     raise ConfigError(
-        f"--unroll_length ({config.unroll_length}) must not exceed --max_replay_size "
-        f"({config.max_replay_size}): one unroll has to fit in the buffer.")
+      f"--unroll_length ({config.unroll_length}) must not exceed --max_replay_size "
+      f"({config.max_replay_size}): one unroll has to fit in the buffer."
+    )
   if config.min_replay_size < 2:
-    raise ConfigError(f"--min_replay_size must be at least 2 (a transition and a later state), "
-                      f"got {config.min_replay_size}.")
+    raise ConfigError(
+      f"--min_replay_size must be at least 2 (a transition and a later state), "
+      f"got {config.min_replay_size}."
+    )
   if config.batch_size > config.min_replay_size * config.num_envs:
     raise ConfigError(
-        f"--batch_size ({config.batch_size}) is larger than the buffer holds when updates start "
-        f"(--min_replay_size {config.min_replay_size} × --num_envs {config.num_envs} = "
-        f"{config.min_replay_size * config.num_envs} transitions); lower --batch_size or raise "
-        f"--min_replay_size to at least {math.ceil(config.batch_size / config.num_envs)}.")
+      f"--batch_size ({config.batch_size}) is larger than the buffer holds when updates start "
+      f"(--min_replay_size {config.min_replay_size} × --num_envs {config.num_envs} = "
+      f"{config.min_replay_size * config.num_envs} transitions); lower --batch_size or raise "
+      f"--min_replay_size to at least {math.ceil(config.batch_size / config.num_envs)}."
+    )
   del episode_length
   _positive("h_dim", config.agent.h_dim)
   _positive("n_hidden", config.agent.n_hidden)

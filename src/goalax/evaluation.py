@@ -14,7 +14,7 @@ time limit. Metrics (each a scalar, averaged over episodes):
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -23,8 +23,9 @@ from goalax.envs import GoalEnv
 from goalax.envs.core import repeat_action_step
 
 
-def make_evaluator(env: GoalEnv, act: Callable, num_eval_envs: int, episode_length: int,
-                   action_repeat: int = 1) -> Callable[[object, jax.Array], dict]:
+def make_evaluator(
+  env: GoalEnv, act: Callable, num_eval_envs: int, episode_length: int, action_repeat: int = 1
+) -> Callable[[object, jax.Array], dict]:
   """Returns ``evaluate(actor_params, key) -> metrics`` (pure, jit- and vmap-able)."""
 
   def evaluate(actor_params, key):
@@ -35,8 +36,7 @@ def make_evaluator(env: GoalEnv, act: Callable, num_eval_envs: int, episode_leng
       state, alive = carry
       action = act(actor_params, state.obs, key, True)
       nxt = jax.vmap(lambda s, a: repeat_action_step(env, s, a, action_repeat))(state, action)
-      keep = lambda new, old: jnp.where(
-          alive.reshape((-1,) + (1,) * (old.ndim - 1)) > 0, new, old)
+      keep = lambda new, old: jnp.where(alive.reshape((-1,) + (1,) * (old.ndim - 1)) > 0, new, old)
       nxt = jax.tree.map(keep, nxt, state)
       success = nxt.metrics["success"] * alive
       return (nxt, alive * (1.0 - nxt.done)), (success, nxt.metrics["dist"])
@@ -45,12 +45,12 @@ def make_evaluator(env: GoalEnv, act: Callable, num_eval_envs: int, episode_leng
     reached = success_te.max(axis=0)
     near = success_te.mean(axis=0)
     return {
-        "eval/success": reached.mean(),
-        "eval/time_near_goal": near.mean(),
-        "eval/final_dist": dist_te[-1].mean(),
-        "eval/min_dist": dist_te.min(axis=0).mean(),
-        "eval/episode_success_any": reached.mean(),
-        "eval/episode_success": success_te.sum(axis=0).mean(),
+      "eval/success": reached.mean(),
+      "eval/time_near_goal": near.mean(),
+      "eval/final_dist": dist_te[-1].mean(),
+      "eval/min_dist": dist_te.min(axis=0).mean(),
+      "eval/episode_success_any": reached.mean(),
+      "eval/episode_success": success_te.sum(axis=0).mean(),
     }
 
   return evaluate

@@ -8,7 +8,8 @@ import datetime
 import json
 import math
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import yaml
 
@@ -81,8 +82,13 @@ class WandbLogger:
     import wandb
 
     self._wandb = wandb
-    self.run = wandb.init(project=config.project_name, group=config.group_name, name=run_name,
-                          config=dataclasses.asdict(config), dir=run_dir)
+    self.run = wandb.init(
+      project=config.project_name,
+      group=config.group_name,
+      name=run_name,
+      config=dataclasses.asdict(config),
+      dir=run_dir,
+    )
 
   def log(self, row: dict[str, Any], step: int) -> None:
     self.run.log({k: v for k, v in row.items() if k != "seed"}, step=step)

@@ -22,7 +22,8 @@ Actor helpers (pure functions, usable under ``jit``/``vmap``):
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -34,8 +35,8 @@ ApplyFn = Callable[..., Any]
 
 #: Activations accepted by :class:`MLP` (``activation=...``).
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
-    "swish": nn.swish,
-    "relu": nn.relu,
+  "swish": nn.swish,
+  "relu": nn.relu,
 }
 
 #: Number of ``Dense -> LayerNorm -> activation`` layers inside one residual block.
@@ -49,205 +50,205 @@ _LOG2 = math.log(2.0)
 
 
 def validate_depth(num_hidden: int, residual: bool) -> None:
-    """Check that ``num_hidden`` (the ``n_hidden`` flag) is a usable depth.
+  """Check that ``num_hidden`` (the ``n_hidden`` flag) is a usable depth.
 
-    Any ``num_hidden >= 0`` is valid without residual connections. With ``residual=True`` the
-    hidden layers are grouped in blocks of :data:`RESIDUAL_BLOCK_SIZE`, so ``num_hidden`` must be
-    a positive multiple of 4.
+  Any ``num_hidden >= 0`` is valid without residual connections. With ``residual=True`` the
+  hidden layers are grouped in blocks of :data:`RESIDUAL_BLOCK_SIZE`, so ``num_hidden`` must be
+  a positive multiple of 4.
 
-    Raises:
-        ValueError: naming ``n_hidden`` and the nearest valid values.
-    """
-    if num_hidden < 0:
-        raise ValueError(f"n_hidden must be >= 0, got n_hidden={num_hidden}.")
-    if not residual:
-        return
-    k = RESIDUAL_BLOCK_SIZE
-    if num_hidden >= k and num_hidden % k == 0:
-        return
-    lower = (num_hidden // k) * k
-    if lower < k:
-        nearest = f"{k}"
-    else:
-        nearest = f"{lower} or {lower + k}"
-    raise ValueError(
-        f"n_hidden={num_hidden} is invalid with residual=True: residual blocks hold {k} layers "
-        f"each, so n_hidden must be a positive multiple of {k} (nearest valid values: {nearest})."
-    )
+  Raises:
+      ValueError: naming ``n_hidden`` and the nearest valid values.
+  """
+  if num_hidden < 0:
+    raise ValueError(f"n_hidden must be >= 0, got n_hidden={num_hidden}.")
+  if not residual:
+    return
+  k = RESIDUAL_BLOCK_SIZE
+  if num_hidden >= k and num_hidden % k == 0:
+    return
+  lower = (num_hidden // k) * k
+  if lower < k:
+    nearest = f"{k}"
+  else:
+    nearest = f"{lower} or {lower + k}"
+  raise ValueError(
+    f"n_hidden={num_hidden} is invalid with residual=True: residual blocks hold {k} layers "
+    f"each, so n_hidden must be a positive multiple of {k} (nearest valid values: {nearest})."
+  )
 
 
 class MLP(nn.Module):
-    """Multi-layer perceptron with optional LayerNorm and residual blocks.
+  """Multi-layer perceptron with optional LayerNorm and residual blocks.
 
-    Attributes:
-        hidden_dim: width of every hidden layer.
-        num_hidden: number of hidden ``Dense`` layers. Without residual connections these are
-            ``num_hidden`` plain layers (0 gives a single linear layer). With ``residual=True``
-            it must be a multiple of 4: one input layer lifts the input to ``hidden_dim``, then
-            ``num_hidden // 4`` blocks of 4 layers each, every block wrapped by ``x + block(x)``
-            (so ``num_hidden + 1`` hidden ``Dense`` layers in total).
-        output_dim: width of the final (linear, un-normalised) ``Dense``.
-        use_layer_norm: apply ``LayerNorm`` between each hidden ``Dense`` and its activation.
-        activation: ``"swish"`` or ``"relu"``.
-        residual: use residual blocks (see above).
-        kernel_init: initialiser of the hidden ``Dense`` kernels (LeCun uniform by default).
-        output_kernel_init: initialiser of the output kernel (LeCun uniform by default; the
-            actor passes a small-scale initialiser so that the initial policy is near
-            ``mean = 0``).
-    """
+  Attributes:
+      hidden_dim: width of every hidden layer.
+      num_hidden: number of hidden ``Dense`` layers. Without residual connections these are
+          ``num_hidden`` plain layers (0 gives a single linear layer). With ``residual=True``
+          it must be a multiple of 4: one input layer lifts the input to ``hidden_dim``, then
+          ``num_hidden // 4`` blocks of 4 layers each, every block wrapped by ``x + block(x)``
+          (so ``num_hidden + 1`` hidden ``Dense`` layers in total).
+      output_dim: width of the final (linear, un-normalised) ``Dense``.
+      use_layer_norm: apply ``LayerNorm`` between each hidden ``Dense`` and its activation.
+      activation: ``"swish"`` or ``"relu"``.
+      residual: use residual blocks (see above).
+      kernel_init: initialiser of the hidden ``Dense`` kernels (LeCun uniform by default).
+      output_kernel_init: initialiser of the output kernel (LeCun uniform by default; the
+          actor passes a small-scale initialiser so that the initial policy is near
+          ``mean = 0``).
+  """
 
-    hidden_dim: int
-    num_hidden: int
-    output_dim: int
-    use_layer_norm: bool = True
-    activation: str = "swish"
-    residual: bool = False
-    kernel_init: Callable[..., Array] = nn.initializers.lecun_uniform()
-    output_kernel_init: Callable[..., Array] = nn.initializers.lecun_uniform()
+  hidden_dim: int
+  num_hidden: int
+  output_dim: int
+  use_layer_norm: bool = True
+  activation: str = "swish"
+  residual: bool = False
+  kernel_init: Callable[..., Array] = nn.initializers.lecun_uniform()
+  output_kernel_init: Callable[..., Array] = nn.initializers.lecun_uniform()
 
-    def __post_init__(self) -> None:
-        validate_depth(self.num_hidden, self.residual)
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"Unknown activation {self.activation!r}; valid names are {sorted(ACTIVATIONS)}."
-            )
-        super().__post_init__()
+  def __post_init__(self) -> None:
+    validate_depth(self.num_hidden, self.residual)
+    if self.activation not in ACTIVATIONS:
+      raise ValueError(
+        f"Unknown activation {self.activation!r}; valid names are {sorted(ACTIVATIONS)}."
+      )
+    super().__post_init__()
 
-    def _hidden_layer(self, x: Array) -> Array:
-        x = nn.Dense(self.hidden_dim, kernel_init=self.kernel_init)(x)
-        if self.use_layer_norm:
-            x = nn.LayerNorm()(x)
-        return ACTIVATIONS[self.activation](x)
+  def _hidden_layer(self, x: Array) -> Array:
+    x = nn.Dense(self.hidden_dim, kernel_init=self.kernel_init)(x)
+    if self.use_layer_norm:
+      x = nn.LayerNorm()(x)
+    return ACTIVATIONS[self.activation](x)
 
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        """Args: ``x: [..., in_dim]``. Returns: ``[..., output_dim]``."""
-        if self.residual:
-            x = self._hidden_layer(x)
-            for _ in range(self.num_hidden // RESIDUAL_BLOCK_SIZE):
-                skip = x
-                for _ in range(RESIDUAL_BLOCK_SIZE):
-                    x = self._hidden_layer(x)
-                x = x + skip
-        else:
-            for _ in range(self.num_hidden):
-                x = self._hidden_layer(x)
-        return nn.Dense(self.output_dim, kernel_init=self.output_kernel_init)(x)
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    """Args: ``x: [..., in_dim]``. Returns: ``[..., output_dim]``."""
+    if self.residual:
+      x = self._hidden_layer(x)
+      for _ in range(self.num_hidden // RESIDUAL_BLOCK_SIZE):
+        skip = x
+        for _ in range(RESIDUAL_BLOCK_SIZE):
+          x = self._hidden_layer(x)
+        x = x + skip
+    else:
+      for _ in range(self.num_hidden):
+        x = self._hidden_layer(x)
+    return nn.Dense(self.output_dim, kernel_init=self.output_kernel_init)(x)
 
 
 class Encoder(nn.Module):
-    """Representation encoder: an :class:`MLP` to ``repr_dim`` features.
+  """Representation encoder: an :class:`MLP` to ``repr_dim`` features.
 
-    Used for ``phi(s, a)`` (input ``concat(state, action)``) and ``psi(g)`` (input ``goal``).
+  Used for ``phi(s, a)`` (input ``concat(state, action)``) and ``psi(g)`` (input ``goal``).
 
-    Args of ``__call__``: ``x: [..., in_dim]``. Returns: ``[..., repr_dim]``.
-    """
+  Args of ``__call__``: ``x: [..., in_dim]``. Returns: ``[..., repr_dim]``.
+  """
 
-    repr_dim: int
-    hidden_dim: int = 256
-    num_hidden: int = 2
-    use_layer_norm: bool = True
-    activation: str = "swish"
-    residual: bool = False
+  repr_dim: int
+  hidden_dim: int = 256
+  num_hidden: int = 2
+  use_layer_norm: bool = True
+  activation: str = "swish"
+  residual: bool = False
 
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        return MLP(
-            hidden_dim=self.hidden_dim,
-            num_hidden=self.num_hidden,
-            output_dim=self.repr_dim,
-            use_layer_norm=self.use_layer_norm,
-            activation=self.activation,
-            residual=self.residual,
-        )(x)
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    return MLP(
+      hidden_dim=self.hidden_dim,
+      num_hidden=self.num_hidden,
+      output_dim=self.repr_dim,
+      use_layer_norm=self.use_layer_norm,
+      activation=self.activation,
+      residual=self.residual,
+    )(x)
 
 
 class TanhGaussianActor(nn.Module):
-    """Goal-conditioned policy ``pi(a | s, g)``: a tanh-squashed diagonal Gaussian.
+  """Goal-conditioned policy ``pi(a | s, g)``: a tanh-squashed diagonal Gaussian.
 
-    ``__call__(obs)`` with ``obs: [..., obs_dim]`` returns ``(mean, log_std)``, both
-    ``[..., action_dim]``; these parameterise the *pre-tanh* Gaussian. ``log_std`` is softly
-    clipped to ``(log_std_min, log_std_max)`` by :func:`soft_clip`, which unlike a hard clip
-    keeps a non-zero gradient everywhere. The output layer (which yields both heads) uses a
-    small initialiser, so the initial policy has ``mean ~ 0`` and ``log_std ~ -0.13``
-    (``std ~ 0.87``).
-    """
+  ``__call__(obs)`` with ``obs: [..., obs_dim]`` returns ``(mean, log_std)``, both
+  ``[..., action_dim]``; these parameterise the *pre-tanh* Gaussian. ``log_std`` is softly
+  clipped to ``(log_std_min, log_std_max)`` by :func:`soft_clip`, which unlike a hard clip
+  keeps a non-zero gradient everywhere. The output layer (which yields both heads) uses a
+  small initialiser, so the initial policy has ``mean ~ 0`` and ``log_std ~ -0.13``
+  (``std ~ 0.87``).
+  """
 
-    action_dim: int
-    hidden_dim: int = 256
-    num_hidden: int = 2
-    use_layer_norm: bool = True
-    activation: str = "swish"
-    residual: bool = False
-    log_std_min: float = LOG_STD_MIN
-    log_std_max: float = LOG_STD_MAX
+  action_dim: int
+  hidden_dim: int = 256
+  num_hidden: int = 2
+  use_layer_norm: bool = True
+  activation: str = "swish"
+  residual: bool = False
+  log_std_min: float = LOG_STD_MIN
+  log_std_max: float = LOG_STD_MAX
 
-    @nn.compact
-    def __call__(self, obs: Array) -> tuple[Array, Array]:
-        out = MLP(
-            hidden_dim=self.hidden_dim,
-            num_hidden=self.num_hidden,
-            output_dim=2 * self.action_dim,
-            use_layer_norm=self.use_layer_norm,
-            activation=self.activation,
-            residual=self.residual,
-            output_kernel_init=nn.initializers.variance_scaling(1e-2, "fan_in", "uniform"),
-        )(obs)
-        mean, raw_log_std = jnp.split(out, 2, axis=-1)
-        return mean, soft_clip(raw_log_std, self.log_std_min, self.log_std_max)
+  @nn.compact
+  def __call__(self, obs: Array) -> tuple[Array, Array]:
+    out = MLP(
+      hidden_dim=self.hidden_dim,
+      num_hidden=self.num_hidden,
+      output_dim=2 * self.action_dim,
+      use_layer_norm=self.use_layer_norm,
+      activation=self.activation,
+      residual=self.residual,
+      output_kernel_init=nn.initializers.variance_scaling(1e-2, "fan_in", "uniform"),
+    )(obs)
+    mean, raw_log_std = jnp.split(out, 2, axis=-1)
+    return mean, soft_clip(raw_log_std, self.log_std_min, self.log_std_max)
 
 
 def soft_clip(x: Array, low: float, high: float) -> Array:
-    """Smoothly clamp ``x`` into ``(low, high)``: ``low + softplus(high - softplus(high - x) - low)``.
+  """Smoothly clamp ``x`` into ``(low, high)``: ``low + softplus(high - softplus(high - x) - low)``.
 
-    Exact range: ``(low, low + softplus(high - low))``, i.e. ``high`` up to ``log1p(exp(low - high))``
-    (``< 1e-3`` for the default ``[-5, 2]``). Close to the identity well inside the interval, with a
-    non-zero gradient everywhere (a hard ``clip`` would freeze a saturated log-std).
-    """
-    x = high - jax.nn.softplus(high - x)
-    return low + jax.nn.softplus(x - low)
+  Exact range: ``(low, low + softplus(high - low))``, i.e. ``high`` up to ``log1p(exp(low - high))``
+  (``< 1e-3`` for the default ``[-5, 2]``). Close to the identity well inside the interval, with a
+  non-zero gradient everywhere (a hard ``clip`` would freeze a saturated log-std).
+  """
+  x = high - jax.nn.softplus(high - x)
+  return low + jax.nn.softplus(x - low)
 
 
 def log_one_minus_tanh_sq(x: Array) -> Array:
-    """``log(1 - tanh(x)^2)`` computed stably as ``2 * (log 2 - x - softplus(-2x))``."""
-    return 2.0 * (_LOG2 - x - jax.nn.softplus(-2.0 * x))
+  """``log(1 - tanh(x)^2)`` computed stably as ``2 * (log 2 - x - softplus(-2x))``."""
+  return 2.0 * (_LOG2 - x - jax.nn.softplus(-2.0 * x))
 
 
 def tanh_gaussian_log_prob(pre_tanh: Array, mean: Array, log_std: Array) -> Array:
-    """Log-density of ``a = tanh(u)``, ``u ~ N(mean, exp(log_std)^2)`` (diagonal).
+  """Log-density of ``a = tanh(u)``, ``u ~ N(mean, exp(log_std)^2)`` (diagonal).
 
-    Args:
-        pre_tanh: ``u``, ``[..., action_dim]``.
-        mean, log_std: ``[..., action_dim]``.
+  Args:
+      pre_tanh: ``u``, ``[..., action_dim]``.
+      mean, log_std: ``[..., action_dim]``.
 
-    Returns:
-        ``[...]``: ``sum_k [log N(u_k; mean_k, std_k) - log(1 - tanh(u_k)^2)]``.
-    """
-    z = (pre_tanh - mean) * jnp.exp(-log_std)
-    gaussian = -0.5 * jnp.square(z) - log_std - 0.5 * math.log(2.0 * math.pi)
-    return jnp.sum(gaussian - log_one_minus_tanh_sq(pre_tanh), axis=-1)
+  Returns:
+      ``[...]``: ``sum_k [log N(u_k; mean_k, std_k) - log(1 - tanh(u_k)^2)]``.
+  """
+  z = (pre_tanh - mean) * jnp.exp(-log_std)
+  gaussian = -0.5 * jnp.square(z) - log_std - 0.5 * math.log(2.0 * math.pi)
+  return jnp.sum(gaussian - log_one_minus_tanh_sq(pre_tanh), axis=-1)
 
 
 def sample_action(params: Params, apply_fn: ApplyFn, obs: Array, key: Array) -> tuple[Array, Array]:
-    """Sample from a tanh-Gaussian policy with the reparameterisation trick.
+  """Sample from a tanh-Gaussian policy with the reparameterisation trick.
 
-    Args:
-        params: actor variables (as returned by ``TanhGaussianActor.init``).
-        apply_fn: ``TanhGaussianActor(...).apply``.
-        obs: ``[..., obs_dim]``.
-        key: PRNG key.
+  Args:
+      params: actor variables (as returned by ``TanhGaussianActor.init``).
+      apply_fn: ``TanhGaussianActor(...).apply``.
+      obs: ``[..., obs_dim]``.
+      key: PRNG key.
 
-    Returns:
-        ``(action [..., action_dim] in (-1, 1), log_prob [...])``; both are differentiable
-        with respect to ``params``.
-    """
-    mean, log_std = apply_fn(params, obs)
-    noise = jax.random.normal(key, mean.shape, mean.dtype)
-    pre_tanh = mean + jnp.exp(log_std) * noise
-    return jnp.tanh(pre_tanh), tanh_gaussian_log_prob(pre_tanh, mean, log_std)
+  Returns:
+      ``(action [..., action_dim] in (-1, 1), log_prob [...])``; both are differentiable
+      with respect to ``params``.
+  """
+  mean, log_std = apply_fn(params, obs)
+  noise = jax.random.normal(key, mean.shape, mean.dtype)
+  pre_tanh = mean + jnp.exp(log_std) * noise
+  return jnp.tanh(pre_tanh), tanh_gaussian_log_prob(pre_tanh, mean, log_std)
 
 
 def deterministic_action(params: Params, apply_fn: ApplyFn, obs: Array) -> Array:
-    """Mode-like action ``tanh(mean)``: ``obs [..., obs_dim] -> [..., action_dim]``."""
-    mean, _ = apply_fn(params, obs)
-    return jnp.tanh(mean)
+  """Mode-like action ``tanh(mean)``: ``obs [..., obs_dim] -> [..., action_dim]``."""
+  mean, _ = apply_fn(params, obs)
+  return jnp.tanh(mean)

@@ -27,8 +27,14 @@ def _add_marker(scene, position, radius, rgba=GOAL_RGBA) -> None:
   if scene.ngeom >= scene.maxgeom:
     return
   geom = scene.geoms[scene.ngeom]
-  mujoco.mjv_initGeom(geom, mujoco.mjtGeom.mjGEOM_SPHERE, np.array([radius, 0, 0]),
-                      np.asarray(position, dtype=np.float64), np.eye(3).flatten(), rgba)
+  mujoco.mjv_initGeom(
+    geom,
+    mujoco.mjtGeom.mjGEOM_SPHERE,
+    np.array([radius, 0, 0]),
+    np.asarray(position, dtype=np.float64),
+    np.eye(3).flatten(),
+    rgba,
+  )
   scene.ngeom += 1
 
 
@@ -98,7 +104,7 @@ def render_still(env, path: str, seed: int = 0, height: int = 360, width: int = 
   import imageio.v3 as iio
 
   state = jax.jit(env.reset)(jax.random.PRNGKey(seed))
-  goal = np.asarray(state.obs[env.state_size:])
+  goal = np.asarray(state.obs[env.state_size :])
   frame = FrameRenderer(env, height, width).render(state.pipeline_state, goal)
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   iio.imwrite(path, frame)

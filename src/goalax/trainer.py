@@ -11,7 +11,8 @@ these functions over seeds (``--num_seeds``) and nothing else changes.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import flax
 import jax
@@ -27,7 +28,7 @@ from goalax.envs import GoalEnv, VectorGoalEnv
 class TrainState:
   agent: CRLState
   buffer: replay.ReplayBuffer
-  env_state: Any          # brax State, batched over num_envs
+  env_state: Any  # brax State, batched over num_envs
   key: jax.Array
   train_steps: jax.Array  # int32: training steps done (excludes the prefill)
 
@@ -72,7 +73,8 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
 
     key, k_steps = jax.random.split(state.key)
     env_state, (block, success) = jax.lax.scan(
-        env_step, state.env_state, jax.random.split(k_steps, length))
+      env_step, state.env_state, jax.random.split(k_steps, length)
+    )
     buffer = replay.insert(state.buffer, block)
     return state.replace(env_state=env_state, buffer=buffer, key=key), success.mean()
 
@@ -82,11 +84,12 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
 
   def hindsight_batch(buffer, key):
     now, future, _ = replay.sample_with_future(
-        buffer, key, config.batch_size, config.discounting, max_horizon)
+      buffer, key, config.batch_size, config.discounting, max_horizon
+    )
     return {
-        "state": now["obs"][:, :state_size],
-        "action": now["action"],
-        "goal": env.achieved_goal(future["obs"][:, :state_size]),
+      "state": now["obs"][:, :state_size],
+      "action": now["action"],
+      "goal": env.achieved_goal(future["obs"][:, :state_size]),
     }
 
   def train_step(state: TrainState, _):
@@ -98,7 +101,8 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
 
     key, k_updates = jax.random.split(state.key)
     agent, metrics = jax.lax.scan(
-        sgd_step, state.agent, jax.random.split(k_updates, config.updates_per_train_step))
+      sgd_step, state.agent, jax.random.split(k_updates, config.updates_per_train_step)
+    )
     metrics = jax.tree.map(jnp.mean, metrics)
     metrics["train_success"] = train_success
     return state.replace(agent=agent, key=key, train_steps=state.train_steps + 1), metrics

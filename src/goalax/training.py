@@ -11,7 +11,7 @@ import math
 import os
 import sys
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -34,7 +34,7 @@ def enable_compilation_cache() -> None:
 FAST_COMPILE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 
 
-def compiler_options(fast_compile: bool) -> Optional[dict]:
+def compiler_options(fast_compile: bool) -> dict | None:
   """XLA options for ``jax.jit``: ``FAST_COMPILE_OPTIONS`` with ``--fast_compile`` on CPU."""
   return FAST_COMPILE_OPTIONS if fast_compile and jax.default_backend() == "cpu" else None
 
@@ -48,9 +48,9 @@ def _format_seconds(s: float) -> str:
 class RunResult:
   run_dir: str
   total_env_steps: int
-  history: list[dict]          # aggregated rows, one per evaluation
-  per_seed: list[list[dict]]   # per_seed[k] = rows of seed k
-  final_state: object          # TrainState batched over seeds
+  history: list[dict]  # aggregated rows, one per evaluation
+  per_seed: list[list[dict]]  # per_seed[k] = rows of seed k
+  final_state: object  # TrainState batched over seeds
   compile_seconds: float
   train_seconds: float
 
@@ -66,47 +66,67 @@ def _make_env(name: str, config: TrainConfig, flag: str):
 
 def _rows(step_metrics: dict, seeds: list[int], env_steps: int, epoch: int):
   arrays = {k: np.asarray(v) for k, v in step_metrics.items()}
-  per_seed = [dict(epoch=epoch, env_steps=env_steps, seed=s,
-                   **{k: float(v[i]) for k, v in arrays.items()}) for i, s in enumerate(seeds)]
-  mean = dict(epoch=epoch, env_steps=env_steps, seed="mean",
-              **{k: float(np.mean(v)) for k, v in arrays.items()})
+  per_seed = [
+    dict(epoch=epoch, env_steps=env_steps, seed=s, **{k: float(v[i]) for k, v in arrays.items()})
+    for i, s in enumerate(seeds)
+  ]
+  mean = dict(
+    epoch=epoch,
+    env_steps=env_steps,
+    seed="mean",
+    **{k: float(np.mean(v)) for k, v in arrays.items()},
+  )
   if len(seeds) > 1:
-    mean.update({f"{k}_std": float(np.std(v)) for k, v in arrays.items()
-                 if k.startswith("eval/")})
+    mean.update({f"{k}_std": float(np.std(v)) for k, v in arrays.items() if k.startswith("eval/")})
   return per_seed, mean
 
 
-def train(config: TrainConfig, progress_fn: Optional[Callable[[dict], None]] = None,
-          write_outputs: bool = True) -> RunResult:
+def train(
+  config: TrainConfig, progress_fn: Callable[[dict], None] | None = None, write_outputs: bool = True
+) -> RunResult:
   """Trains ``config.num_seeds`` CRL agents at once and returns their history and final state."""
   env = _make_env(config.env, config, "env")
   eval_env = _make_env(config.eval_env, config, "eval_env") if config.eval_env else env
   if eval_env.observation_size != env.observation_size or eval_env.action_size != env.action_size:
-    raise ConfigError(f"--eval_env {config.eval_env} has observation/action sizes "
-                      f"{eval_env.observation_size}/{eval_env.action_size}, but --env {config.env} "
-                      f"has {env.observation_size}/{env.action_size}; they must match.")
+    raise ConfigError(
+      f"--eval_env {config.eval_env} has observation/action sizes "
+      f"{eval_env.observation_size}/{eval_env.action_size}, but --env {config.env} "
+      f"has {env.observation_size}/{env.action_size}; they must match."
+    )
   episode_length = config.episode_length or env.episode_length
   validate(config, episode_length)
   try:
     trainer = make_trainer(config, env)
   except ValueError as e:
     raise ConfigError(str(e)) from None
-  evaluate = make_evaluator(eval_env, trainer.crl.act, config.num_eval_envs,
-                            config.episode_length or eval_env.episode_length, config.action_repeat)
+  evaluate = make_evaluator(
+    eval_env,
+    trainer.crl.act,
+    config.num_eval_envs,
+    config.episode_length or eval_env.episode_length,
+    config.action_repeat,
+  )
 
   seeds = [config.seed + k for k in range(config.num_seeds)]
   seed_keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
   eval_keys = lambda epoch: jnp.stack(
-      [jax.random.fold_in(jax.random.PRNGKey(s), 1_000_003 + epoch) for s in seeds])
+    [jax.random.fold_in(jax.random.PRNGKey(s), 1_000_003 + epoch) for s in seeds]
+  )
 
   derived = dict(
-      episode_length=episode_length, env_backend=env.backend,
-      updates_per_train_step=config.updates_per_train_step,
-      env_steps_per_train_step=config.env_steps_per_train_step,
-      train_steps_per_epoch=config.train_steps_per_epoch, epochs=config.num_evals,
-      prefill_env_steps=config.prefill_env_steps, total_env_steps=config.total_env_steps,
-      gradient_steps_per_env_step=config.updates_per_train_step / config.env_steps_per_train_step,
-      seeds=seeds, jax_backend=jax.default_backend(), jax_version=jax.__version__)
+    episode_length=episode_length,
+    env_backend=env.backend,
+    updates_per_train_step=config.updates_per_train_step,
+    env_steps_per_train_step=config.env_steps_per_train_step,
+    train_steps_per_epoch=config.train_steps_per_epoch,
+    epochs=config.num_evals,
+    prefill_env_steps=config.prefill_env_steps,
+    total_env_steps=config.total_env_steps,
+    gradient_steps_per_env_step=config.updates_per_train_step / config.env_steps_per_train_step,
+    seeds=seeds,
+    jax_backend=jax.default_backend(),
+    jax_version=jax.__version__,
+  )
   run_dir, writer, wandb_logger = "", None, None
   if write_outputs:
     run_name = config.exp_name or logger.default_run_name(config.env, "crl", config.seed)
@@ -117,12 +137,16 @@ def train(config: TrainConfig, progress_fn: Optional[Callable[[dict], None]] = N
       wandb_logger = logger.WandbLogger(config, os.path.basename(run_dir), run_dir)
 
   say = print if config.progress else (lambda *a, **k: None)
-  say(f"goalax | CRL on {config.env} ({env.backend}) | {len(seeds)} seed(s) {seeds} | "
-      f"{config.num_envs} envs | episode {episode_length} | run dir {run_dir or '-'}")
-  say(f"  {config.updates_per_train_step} gradient steps per {config.env_steps_per_train_step} "
-      f"env steps (1:{config.env_steps_per_train_step / config.updates_per_train_step:.1f}); "
-      f"{config.num_evals} epochs × {config.train_steps_per_epoch} training steps + "
-      f"{config.prefill_env_steps:,} prefill steps = {config.total_env_steps:,} env steps per seed")
+  say(
+    f"goalax | CRL on {config.env} ({env.backend}) | {len(seeds)} seed(s) {seeds} | "
+    f"{config.num_envs} envs | episode {episode_length} | run dir {run_dir or '-'}"
+  )
+  say(
+    f"  {config.updates_per_train_step} gradient steps per {config.env_steps_per_train_step} "
+    f"env steps (1:{config.env_steps_per_train_step / config.updates_per_train_step:.1f}); "
+    f"{config.num_evals} epochs × {config.train_steps_per_epoch} training steps + "
+    f"{config.prefill_env_steps:,} prefill steps = {config.total_env_steps:,} env steps per seed"
+  )
 
   t0 = time.perf_counter()
   jit = functools.partial(jax.jit, compiler_options=compiler_options(config.fast_compile))
@@ -154,8 +178,10 @@ def train(config: TrainConfig, progress_fn: Optional[Callable[[dict], None]] = N
     return mean
 
   row = record(0, 0, eval_fn(state.agent.actor_params, eval_keys(0)))
-  say(f"  [0/{config.num_evals}] before training: success {row['eval/success']:.3f} | "
-      f"final dist {row['eval/final_dist']:.3f}")
+  say(
+    f"  [0/{config.num_evals}] before training: success {row['eval/success']:.3f} | "
+    f"final dist {row['eval/final_dist']:.3f}"
+  )
   t_start = time.perf_counter()
   state = jax.block_until_ready(prefill_fn(state))
   train_seconds += time.perf_counter() - t_start
@@ -172,26 +198,32 @@ def train(config: TrainConfig, progress_fn: Optional[Callable[[dict], None]] = N
       row = record(epoch, env_steps, metrics)
       sps = env_steps / max(train_seconds, 1e-9)
       eta = (config.total_env_steps - env_steps) / max(sps, 1e-9)
-      say(f"  [{epoch}/{config.num_evals}] {env_steps:,}/{config.total_env_steps:,} steps | "
-          f"{sps:,.0f} steps/s | ETA {_format_seconds(eta)} | success {row['eval/success']:.3f} | "
-          f"near goal {row['eval/time_near_goal']:.3f} | final dist {row['eval/final_dist']:.3f} | "
-          f"critic loss {row['train/critic_loss']:.3f}")
+      say(
+        f"  [{epoch}/{config.num_evals}] {env_steps:,}/{config.total_env_steps:,} steps | "
+        f"{sps:,.0f} steps/s | ETA {_format_seconds(eta)} | success {row['eval/success']:.3f} | "
+        f"near goal {row['eval/time_near_goal']:.3f} | final dist {row['eval/final_dist']:.3f} | "
+        f"critic loss {row['train/critic_loss']:.3f}"
+      )
       bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
       if bad:
         raise FloatingPointError(
-            f"non-finite values at epoch {epoch} in {', '.join(sorted(bad))}; stopping. Metrics "
-            f"up to here are saved in {run_dir or '(no run dir)'}. Try a lower --critic_lr / "
-            f"--actor_lr or --use_layer_norm.")
+          f"non-finite values at epoch {epoch} in {', '.join(sorted(bad))}; stopping. Metrics "
+          f"up to here are saved in {run_dir or '(no run dir)'}. Try a lower --critic_lr / "
+          f"--actor_lr or --use_layer_norm."
+        )
   finally:
     if write_outputs:
       save_params(run_dir, state, config, env)
       if wandb_logger:
         wandb_logger.finish()
-  say(f"  done: {env_steps:,} env steps per seed in {_format_seconds(train_seconds)} of training "
-      f"({env_steps * len(seeds) / max(train_seconds, 1e-9):,.0f} env steps/s over all seeds) "
-      f"+ {compile_seconds:.1f} s compile")
-  return RunResult(run_dir, env_steps, history, per_seed_rows, state, compile_seconds,
-                   train_seconds)
+  say(
+    f"  done: {env_steps:,} env steps per seed in {_format_seconds(train_seconds)} of training "
+    f"({env_steps * len(seeds) / max(train_seconds, 1e-9):,.0f} env steps/s over all seeds) "
+    f"+ {compile_seconds:.1f} s compile"
+  )
+  return RunResult(
+    run_dir, env_steps, history, per_seed_rows, state, compile_seconds, train_seconds
+  )
 
 
 def save_params(run_dir: str, state, config: TrainConfig, env) -> str:
@@ -199,8 +231,8 @@ def save_params(run_dir: str, state, config: TrainConfig, env) -> str:
   from flax import serialization
 
   payload = {
-      "actor_params": jax.device_get(state.agent.actor_params),
-      "critic_params": jax.device_get(state.agent.critic_params),
+    "actor_params": jax.device_get(state.agent.actor_params),
+    "critic_params": jax.device_get(state.agent.critic_params),
   }
   path = os.path.join(run_dir, "params.msgpack")
   with open(path, "wb") as f:
@@ -218,8 +250,11 @@ def main_cli(argv: list[str]) -> None:
   from goalax.errors import UsageError
 
   if not argv or argv[0] in ("-h", "--help"):
-    print("usage: goalax train <algo> [flags]\n\nalgorithms: " + ", ".join(ALGOS) +
-          "\n\nRun 'goalax train crl --help' for the flags.")
+    print(
+      "usage: goalax train <algo> [flags]\n\nalgorithms: "
+      + ", ".join(ALGOS)
+      + "\n\nRun 'goalax train crl --help' for the flags."
+    )
     return
   algo, rest = argv[0], argv[1:]
   if algo not in ALGOS:

@@ -38,49 +38,98 @@ def register(name: str, module: str, class_name: str, description: str = "", **k
 
 register("reacher", "goalax.envs.reacher", "Reacher", "2-link arm; goal = fingertip x, y")
 register("cheetah", "goalax.envs.cheetah", "Cheetah", "half cheetah; goal = torso x")
-register("pusher_easy", "goalax.envs.pusher", "Pusher", "arm pushes a puck; goal = puck x, y",
-         difficulty="easy")
-register("pusher_hard", "goalax.envs.pusher", "Pusher",
-         "arm pushes a puck; goals over a wider region", difficulty="hard")
+register(
+  "pusher_easy",
+  "goalax.envs.pusher",
+  "Pusher",
+  "arm pushes a puck; goal = puck x, y",
+  difficulty="easy",
+)
+register(
+  "pusher_hard",
+  "goalax.envs.pusher",
+  "Pusher",
+  "arm pushes a puck; goals over a wider region",
+  difficulty="hard",
+)
 register("pusher2", "goalax.envs.pusher", "Pusher2", "pusher with two pucks, a goal for each")
 register("ant", "goalax.envs.ant", "Ant", "quadruped; goal = torso x, y on a circle of radius 10")
-register("ant_random_start", "goalax.envs.ant", "AntRandomStart",
-         "ant starting anywhere at the goal distance from its goal")
+register(
+  "ant_random_start",
+  "goalax.envs.ant",
+  "AntRandomStart",
+  "ant starting anywhere at the goal distance from its goal",
+)
 register("ant_ball", "goalax.envs.ant_ball", "AntBall", "ant soccer; goal = ball x, y")
-register("ant_push", "goalax.envs.ant_push", "AntPush",
-         "ant pushes a block out of the way to reach a goal behind it")
+register(
+  "ant_push",
+  "goalax.envs.ant_push",
+  "AntPush",
+  "ant pushes a block out of the way to reach a goal behind it",
+)
 # Mazes (layouts in goalax.envs.mazes). The *_eval variants keep only far goals, for --eval_env.
 MAZES = ("u_maze", "big_maze", "hardest_maze")
 for _maze in MAZES:
-  register(f"ant_{_maze}", "goalax.envs.ant_maze", "AntMaze", f"ant in the {_maze} layout",
-           layout=_maze)
+  register(
+    f"ant_{_maze}", "goalax.envs.ant_maze", "AntMaze", f"ant in the {_maze} layout", layout=_maze
+  )
 for _maze in ("u_maze", "big_maze"):
-  register(f"ant_{_maze}_eval", "goalax.envs.ant_maze", "AntMaze",
-           f"ant in the {_maze} layout, far goals only (evaluation)", layout=_maze,
-           far_goals_only=True)
+  register(
+    f"ant_{_maze}_eval",
+    "goalax.envs.ant_maze",
+    "AntMaze",
+    f"ant in the {_maze} layout, far goals only (evaluation)",
+    layout=_maze,
+    far_goals_only=True,
+  )
 for _maze in ("u_maze", "big_maze"):
-  register(f"ant_ball_{_maze}", "goalax.envs.ant_ball", "AntBallMaze",
-           f"ant soccer in the {_maze} layout; goal = ball x, y", layout=_maze)
+  register(
+    f"ant_ball_{_maze}",
+    "goalax.envs.ant_ball",
+    "AntBallMaze",
+    f"ant soccer in the {_maze} layout; goal = ball x, y",
+    layout=_maze,
+  )
 register("humanoid", "goalax.envs.humanoid", "Humanoid", "humanoid; goal = torso x, y")
 for _maze in MAZES:
-  register(f"humanoid_{_maze}", "goalax.envs.humanoid", "HumanoidMaze",
-           f"humanoid in the {_maze} layout (scaled)", layout=_maze)
+  register(
+    f"humanoid_{_maze}",
+    "goalax.envs.humanoid",
+    "HumanoidMaze",
+    f"humanoid in the {_maze} layout (scaled)",
+    layout=_maze,
+  )
 for _maze in MAZES:
-  register(f"simple_{_maze}", "goalax.envs.point_maze", "PointMaze",
-           f"point mass in the {_maze} layout", layout=_maze)
+  register(
+    f"simple_{_maze}",
+    "goalax.envs.point_maze",
+    "PointMaze",
+    f"point mass in the {_maze} layout",
+    layout=_maze,
+  )
 ARM_TASKS = {  # name -> (class, kwargs, description)
-    "arm_reach": ("ArmReach", {}, "7-DoF arm with gripper; goal = end-effector x, y, z"),
-    "arm_push_easy": ("ArmPush", {"difficulty": "easy"}, "arm pushes a cube; goal = cube x, y, z"),
-    "arm_push_hard": ("ArmPush", {"difficulty": "hard"},
-                      "arm pushes a cube, wider spread; goal = cube x, y, z"),
-    "arm_binpick_easy": ("ArmBinpick", {"difficulty": "easy"},
-                         "arm picks a cube into a bin; goal = cube x, y, z"),
-    "arm_binpick_hard": ("ArmBinpick", {"difficulty": "hard"},
-                         "arm picks a cube into a bin, wider spread; goal = cube x, y, z"),
-    "arm_grasp": ("ArmGrasp", {}, "arm grasps a cube; goal = both fingertip positions"),
+  "arm_reach": ("ArmReach", {}, "7-DoF arm with gripper; goal = end-effector x, y, z"),
+  "arm_push_easy": ("ArmPush", {"difficulty": "easy"}, "arm pushes a cube; goal = cube x, y, z"),
+  "arm_push_hard": (
+    "ArmPush",
+    {"difficulty": "hard"},
+    "arm pushes a cube, wider spread; goal = cube x, y, z",
+  ),
+  "arm_binpick_easy": (
+    "ArmBinpick",
+    {"difficulty": "easy"},
+    "arm picks a cube into a bin; goal = cube x, y, z",
+  ),
+  "arm_binpick_hard": (
+    "ArmBinpick",
+    {"difficulty": "hard"},
+    "arm picks a cube into a bin, wider spread; goal = cube x, y, z",
+  ),
+  "arm_grasp": ("ArmGrasp", {}, "arm grasps a cube; goal = both fingertip positions"),
 }
 for _name, (_cls, _kwargs, _description) in ARM_TASKS.items():
   register(_name, "goalax.envs.arm", _cls, _description, **_kwargs)
+
 
 def env_names() -> list[str]:
   return list(_REGISTRY)
@@ -122,5 +171,13 @@ def describe(name: str) -> str:
   return _REGISTRY[name].description if name in _REGISTRY else ""
 
 
-__all__ = ["BACKENDS", "GoalEnv", "VectorGoalEnv", "env_names", "make_env", "register",
-           "describe", "env_class"]
+__all__ = [
+  "BACKENDS",
+  "GoalEnv",
+  "VectorGoalEnv",
+  "env_names",
+  "make_env",
+  "register",
+  "describe",
+  "env_class",
+]

@@ -11,7 +11,7 @@ reuse it with their own additions to the model.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -78,8 +78,11 @@ class AntBase(GoalEnv):
 
   def _extra_metrics(self, pipeline_state0, pipeline_state, action):
     velocity = (pipeline_state.x.pos[0, :2] - pipeline_state0.x.pos[0, :2]) / self.dt
-    return {"x_position": pipeline_state.x.pos[0, 0], "y_position": pipeline_state.x.pos[0, 1],
-            "velocity": jnp.linalg.norm(velocity)}
+    return {
+      "x_position": pipeline_state.x.pos[0, 0],
+      "y_position": pipeline_state.x.pos[0, 1],
+      "velocity": jnp.linalg.norm(velocity),
+    }
 
 
 class Ant(AntBase):
@@ -112,8 +115,9 @@ class AntRandomStart(AntBase):
   def _sample_start_and_goal(self, rng):
     k_body, k_start, k_angle = jax.random.split(rng, 3)
     q, qd = self._noisy_start(k_body)
-    start = jax.random.uniform(k_start, (2,), minval=-self.START_HALF_WIDTH,
-                               maxval=self.START_HALF_WIDTH)
+    start = jax.random.uniform(
+      k_start, (2,), minval=-self.START_HALF_WIDTH, maxval=self.START_HALF_WIDTH
+    )
     q = q.at[:2].set(start)
     angle = 2 * jnp.pi * jax.random.uniform(k_angle)
     goal = start + self.GOAL_RADIUS * jnp.array([jnp.cos(angle), jnp.sin(angle)])

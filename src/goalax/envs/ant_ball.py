@@ -43,8 +43,13 @@ BALL_DRAG = 1.0  # N·s/m per axis
 BALL_START_DISTANCE = (2.0, 3.0)  # from the ant
 GOAL_DISTANCE_FROM_BALL = (2.0, 4.0)
 # Ant geoms the sliding object collides with, besides the feet (whose contype is already 1).
-ANT_GEOMS_HITTING_OBJECTS = ("torso_geom", "left_ankle_geom", "right_ankle_geom",
-                             "third_ankle_geom", "fourth_ankle_geom")
+ANT_GEOMS_HITTING_OBJECTS = (
+  "torso_geom",
+  "left_ankle_geom",
+  "right_ankle_geom",
+  "third_ankle_geom",
+  "fourth_ankle_geom",
+)
 # Collision bits. The object: contype 2, so it hits the walls (conaffinity 1|2) but not the floor
 # (conaffinity 1); conaffinity 1|4, so the feet (contype 1) and the geoms above (given contype 4,
 # conaffinity 0) hit it, and nothing else new collides (those geoms miss the walls and floor).
@@ -55,8 +60,9 @@ def _fmt(values) -> str:
   return " ".join(f"{float(v):.6g}" for v in values)
 
 
-def add_sliding_object(root: ET.Element, name: str, geom: dict, height: float, drag: float,
-                       init_xy=(0.0, 0.0)) -> None:
+def add_sliding_object(
+  root: ET.Element, name: str, geom: dict, height: float, drag: float, init_xy=(0.0, 0.0)
+) -> None:
   """Adds body ``name`` on x, y slide joints, its geom ``height`` above the floor.
 
   The body frame is at the origin, so the joints' ``q`` is the object's world x, y (``init_xy``
@@ -70,20 +76,34 @@ def add_sliding_object(root: ET.Element, name: str, geom: dict, height: float, d
   worldbody = root.find("worldbody")
   body = ET.SubElement(worldbody, "body", name=name, pos=_fmt((0.0, 0.0, height)))
   for axis, axis_vec in (("x", (1, 0, 0)), ("y", (0, 1, 0))):
-    ET.SubElement(body, "joint", name=f"{name}_{axis}", type="slide", axis=_fmt(axis_vec),
-                  limited="false", armature="0", damping="0")
-  ET.SubElement(body, "geom", name=f"{name}_geom", contype=str(OBJECT_CONTYPE),
-                conaffinity=str(OBJECT_CONAFFINITY), condim="3",
-                **{k: (_fmt(v) if isinstance(v, (tuple, list)) else str(v))
-                   for k, v in geom.items()})
+    ET.SubElement(
+      body,
+      "joint",
+      name=f"{name}_{axis}",
+      type="slide",
+      axis=_fmt(axis_vec),
+      limited="false",
+      armature="0",
+      damping="0",
+    )
+  ET.SubElement(
+    body,
+    "geom",
+    name=f"{name}_geom",
+    contype=str(OBJECT_CONTYPE),
+    conaffinity=str(OBJECT_CONAFFINITY),
+    condim="3",
+    **{k: (_fmt(v) if isinstance(v, (tuple, list)) else str(v)) for k, v in geom.items()},
+  )
   for g in root.iter("geom"):
     if g.get("name") in ANT_GEOMS_HITTING_OBJECTS:
       g.set("contype", str(ANT_GEOM_CONTYPE))
       g.set("conaffinity", "0")
   actuators = root.find("actuator")
   for axis in ("x", "y"):
-    ET.SubElement(actuators, "velocity", joint=f"{name}_{axis}", kv=f"{drag:.6g}",
-                  ctrllimited="false")
+    ET.SubElement(
+      actuators, "velocity", joint=f"{name}_{axis}", kv=f"{drag:.6g}", ctrllimited="false"
+    )
   for numeric in root.iter("numeric"):
     if numeric.get("name") == "init_qpos":
       numeric.set("data", numeric.get("data") + " " + _fmt(init_xy))
@@ -121,14 +141,19 @@ class AntWithSlidingObject(AntBase):
   def _start(self, rng, ant_xy, object_xy):
     """Noisy ant start moved to ``ant_xy``, object at rest at ``object_xy``."""
     q, qd = self._noisy_start(rng)
-    q = q.at[:2].add(ant_xy).at[self.OBJECT_Q:self.OBJECT_Q + 2].set(object_xy)
-    qd = qd.at[self.OBJECT_QD:self.OBJECT_QD + 2].set(0.0)
+    q = q.at[:2].add(ant_xy).at[self.OBJECT_Q : self.OBJECT_Q + 2].set(object_xy)
+    qd = qd.at[self.OBJECT_QD : self.OBJECT_QD + 2].set(0.0)
     return q, qd
 
   def _state_vector(self, pipeline_state):
     q, qd = pipeline_state.q, pipeline_state.qd
-    return jnp.concatenate([self._ant_state(pipeline_state), q[self.OBJECT_Q:self.OBJECT_Q + 2],
-                            qd[self.OBJECT_QD:self.OBJECT_QD + 2]])
+    return jnp.concatenate(
+      [
+        self._ant_state(pipeline_state),
+        q[self.OBJECT_Q : self.OBJECT_Q + 2],
+        qd[self.OBJECT_QD : self.OBJECT_QD + 2],
+      ]
+    )
 
   def _extra_metrics(self, pipeline_state0, pipeline_state, action):
     metrics = super()._extra_metrics(pipeline_state0, pipeline_state, action)
@@ -138,9 +163,13 @@ class AntWithSlidingObject(AntBase):
 
 
 def _add_ball(root: ET.Element) -> None:
-  add_sliding_object(root, "ball", dict(type="sphere", size=(BALL_RADIUS,), mass=BALL_MASS,
-                                        rgba=(0.95, 0.95, 0.95, 1.0)),
-                     height=BALL_RADIUS, drag=BALL_DRAG)
+  add_sliding_object(
+    root,
+    "ball",
+    dict(type="sphere", size=(BALL_RADIUS,), mass=BALL_MASS, rgba=(0.95, 0.95, 0.95, 1.0)),
+    height=BALL_RADIUS,
+    drag=BALL_DRAG,
+  )
 
 
 def _point_at_distance(rng, centre, distance_range):
@@ -185,8 +214,9 @@ class AntBallMaze(AntWithSlidingObject):
     gaps = np.linalg.norm(starts[:, None] - free[None], axis=-1)
     adjacent = np.isclose(gaps, self.layout.cell_size)  # [start, free] 4-neighbours
     if not adjacent.any(axis=1).all():
-      raise ValueError(f"maze {self.layout.name!r}: every start cell needs a free neighbour "
-                       "cell for the ball")
+      raise ValueError(
+        f"maze {self.layout.name!r}: every start cell needs a free neighbour cell for the ball"
+      )
     self._starts, self._free = jnp.asarray(starts), jnp.asarray(free)
     self._ball_cell_logits = jnp.log(jnp.asarray(adjacent, jnp.float32))
     self._goal_cells = self.layout.goal_cells_xy()

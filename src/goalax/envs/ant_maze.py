@@ -31,8 +31,14 @@ class AntMaze(AntBase):
   goal_indices = (0, 1)
   backends = ("spring", "positional", "mjx")
 
-  def __init__(self, backend: str = "spring", layout: str | mazes.MazeLayout = "u_maze",
-               far_goals_only: bool = False, wall_contacts: str = "window", **kwargs):
+  def __init__(
+    self,
+    backend: str = "spring",
+    layout: str | mazes.MazeLayout = "u_maze",
+    far_goals_only: bool = False,
+    wall_contacts: str = "window",
+    **kwargs,
+  ):
     """``wall_contacts``: ``"window"`` (default) collides the feet with the 2 boxes of a
     ``mazes.WallWindow`` that follows the torso (same contacts, constant cost whatever the
     maze); ``"static"`` collides them with every merged wall box (slower; for checks)."""

@@ -33,15 +33,15 @@ from goalax.envs import mazes
 from goalax.envs.ant_ball import WALL_CONAFFINITY, AntWithSlidingObject, add_sliding_object
 
 PUSH_LAYOUT = mazes.MazeLayout(
-    grid=(
-        "11111",
-        "10R11",
-        "10001",  # the block starts in the middle cell
-        "11G11",
-        "11111",
-    ),
-    cell_size=4.0,
-    name="ant_push",
+  grid=(
+    "11111",
+    "10R11",
+    "10001",  # the block starts in the middle cell
+    "11G11",
+    "11111",
+  ),
+  cell_size=4.0,
+  name="ant_push",
 )
 BLOCK_START_XY = (0.0, -PUSH_LAYOUT.cell_size)
 BLOCK_HALF_SIZE = 0.45 * PUSH_LAYOUT.cell_size
@@ -55,10 +55,18 @@ def _add_walls_and_block(root) -> None:
   mazes.add_maze_walls(root, PUSH_LAYOUT, conaffinity=WALL_CONAFFINITY)
   mazes.set_floor_size(root, PUSH_LAYOUT)
   add_sliding_object(
-      root, "block",
-      dict(type="box", size=(BLOCK_HALF_SIZE, BLOCK_HALF_SIZE, BLOCK_HEIGHT / 2), mass=BLOCK_MASS,
-           rgba=(0.9, 0.7, 0.2, 1.0)),
-      height=BLOCK_HEIGHT / 2, drag=BLOCK_DRAG, init_xy=BLOCK_START_XY)
+    root,
+    "block",
+    dict(
+      type="box",
+      size=(BLOCK_HALF_SIZE, BLOCK_HALF_SIZE, BLOCK_HEIGHT / 2),
+      mass=BLOCK_MASS,
+      rgba=(0.9, 0.7, 0.2, 1.0),
+    ),
+    height=BLOCK_HEIGHT / 2,
+    drag=BLOCK_DRAG,
+    init_xy=BLOCK_START_XY,
+  )
 
 
 class AntPush(AntWithSlidingObject):
@@ -73,6 +81,7 @@ class AntPush(AntWithSlidingObject):
   def _sample_start_and_goal(self, rng):
     k_start, k_goal = jax.random.split(rng)
     q, qd = self._start(k_start, self.layout.start_cells_xy[0], jnp.asarray(BLOCK_START_XY))
-    goal = mazes.sample_cell_point(k_goal, self.layout.goal_cells_xy(), self.layout.cell_size,
-                                   GOAL_CELL_MARGIN)
+    goal = mazes.sample_cell_point(
+      k_goal, self.layout.goal_cells_xy(), self.layout.cell_size, GOAL_CELL_MARGIN
+    )
     return q, qd, goal

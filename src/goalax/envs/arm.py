@@ -50,7 +50,7 @@ Tasks (goal, threshold, recommended episode length):
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -77,8 +77,8 @@ CUBE_MASS = 0.1
 
 # Layout on the table (metres, world frame).
 PUSH_REGIONS = {  # difficulty: ((start low, start high), (goal low, goal high))
-    "easy": (((0.45, -0.15), (0.55, -0.05)), ((0.45, 0.05), (0.55, 0.15))),
-    "hard": (((0.35, -0.25), (0.65, 0.25)), ((0.35, -0.25), (0.65, 0.25))),
+  "easy": (((0.45, -0.15), (0.55, -0.05)), ((0.45, 0.05), (0.55, 0.15))),
+  "hard": (((0.35, -0.25), (0.65, 0.25)), ((0.35, -0.25), (0.65, 0.25))),
 }
 MIN_PUSH_DISTANCE = 0.1
 BIN_CENTER = (0.5, 0.2)
@@ -87,8 +87,8 @@ BIN_WALL_HALF_THICKNESS = 0.005
 BIN_WALL_HEIGHT = 0.06
 BINPICK_START_CENTER = (0.5, -0.15)
 BINPICK_SPREADS = {  # difficulty: (start ± x, y), (goal ± x, y) around the bin centre
-    "easy": ((0.03, 0.03), (0.02, 0.02)),
-    "hard": ((0.10, 0.08), (0.07, 0.07)),
+  "easy": ((0.03, 0.03), (0.02, 0.02)),
+  "hard": ((0.10, 0.08), (0.07, 0.07)),
 }
 GRASP_REGION = ((0.35, -0.25), (0.65, 0.25))
 REACH_GOAL_LOW, REACH_GOAL_HIGH = (0.35, -0.3, 0.05), (0.7, 0.3, 0.45)
@@ -99,9 +99,19 @@ def add_cube(root: ET.Element, pos=(0.5, 0.0)) -> None:
   world = root.find("worldbody")
   body = ET.SubElement(world, "body", name="cube", pos=f"{pos[0]} {pos[1]} {CUBE_HALF}")
   ET.SubElement(body, "freejoint", name="cube")
-  ET.SubElement(body, "geom", name="cube", type="box", size=" ".join([str(CUBE_HALF)] * 3),
-                mass=str(CUBE_MASS), contype="1", conaffinity="14", condim="3",
-                friction="1 0.005 0.0001", rgba="0.85 0.2 0.2 1")
+  ET.SubElement(
+    body,
+    "geom",
+    name="cube",
+    type="box",
+    size=" ".join([str(CUBE_HALF)] * 3),
+    mass=str(CUBE_MASS),
+    contype="1",
+    conaffinity="14",
+    condim="3",
+    friction="1 0.005 0.0001",
+    rgba="0.85 0.2 0.2 1",
+  )
 
 
 def add_bin(root: ET.Element, center=BIN_CENTER) -> None:
@@ -111,11 +121,24 @@ def add_bin(root: ET.Element, center=BIN_CENTER) -> None:
   r = BIN_INNER_HALF + BIN_WALL_HALF_THICKNESS
   t, h = BIN_WALL_HALF_THICKNESS, BIN_WALL_HEIGHT / 2
   long = BIN_INNER_HALF + 2 * BIN_WALL_HALF_THICKNESS
-  walls = {"bin_x_low": (cx - r, cy, t, long), "bin_x_high": (cx + r, cy, t, long),
-           "bin_y_low": (cx, cy - r, long, t), "bin_y_high": (cx, cy + r, long, t)}
+  walls = {
+    "bin_x_low": (cx - r, cy, t, long),
+    "bin_x_high": (cx + r, cy, t, long),
+    "bin_y_low": (cx, cy - r, long, t),
+    "bin_y_high": (cx, cy + r, long, t),
+  }
   for name, (x, y, hx, hy) in walls.items():
-    ET.SubElement(world, "geom", name=name, type="box", pos=f"{x} {y} {h}", size=f"{hx} {hy} {h}",
-                  contype="8", conaffinity="0", rgba="0.3 0.4 0.8 1")
+    ET.SubElement(
+      world,
+      "geom",
+      name=name,
+      type="box",
+      pos=f"{x} {y} {h}",
+      size=f"{hx} {hy} {h}",
+      contype="8",
+      conaffinity="0",
+      rgba="0.3 0.4 0.8 1",
+    )
 
 
 def arm_system(edit_model: Callable[[ET.Element], None] | None = None):
@@ -128,12 +151,14 @@ def arm_system(edit_model: Callable[[ET.Element], None] | None = None):
   if edit_model is not None:
     edit_model(root)
   sys = assets.load_system(root)
-  sys = sys.tree_replace({
+  sys = sys.tree_replace(
+    {
       "opt.timestep": 0.01,
       "opt.solver": mujoco.mjtSolver.mjSOL_NEWTON,
       "opt.iterations": 4,
       "opt.ls_iterations": 8,
-  })
+    }
+  )
   return sys, 5
 
 
@@ -152,8 +177,13 @@ class ArmBase(GoalEnv):
   has_cube: bool = True
   gripper_controlled: bool = True
 
-  def __init__(self, backend: str = "mjx", full_arm: bool = False,
-               edit_model: Callable[[ET.Element], None] | None = None, **kwargs):
+  def __init__(
+    self,
+    backend: str = "mjx",
+    full_arm: bool = False,
+    edit_model: Callable[[ET.Element], None] | None = None,
+    **kwargs,
+  ):
     # Only MJX: the model relies on gravity compensation, box-box contacts and a Newton solve.
     check_backend(type(self).__name__, backend, self.backends)
     sys, n_frames = arm_system(edit_model)
@@ -200,9 +230,14 @@ class ArmBase(GoalEnv):
     # Site positions are MJX's kinematics at the start of the env step's last physics step
     # (0.01 s behind q, as for brax's x); exact at reset and whenever the arm is still.
     q, qd = pipeline_state.q, pipeline_state.qd
-    parts = [q[:N_ARM], qd[:N_ARM], (q[7] + q[8])[None], (qd[7] + qd[8])[None],
-             self.tcp_position(pipeline_state),
-             pipeline_state.site_xpos[self._fingertip_sites].reshape(-1)]
+    parts = [
+      q[:N_ARM],
+      qd[:N_ARM],
+      (q[7] + q[8])[None],
+      (qd[7] + qd[8])[None],
+      self.tcp_position(pipeline_state),
+      pipeline_state.site_xpos[self._fingertip_sites].reshape(-1),
+    ]
     if self.has_cube:
       parts += [q[9:16], qd[9:15]]
     return jnp.concatenate(parts)
@@ -210,8 +245,9 @@ class ArmBase(GoalEnv):
   def _start_q(self, rng, cube_xy=None):
     """Home pose with noise on the controlled joints, fingers open, cube (if any) at ``cube_xy``
     turned to face the base."""
-    noise = jax.random.uniform(rng, (self._controlled.shape[0],), minval=-START_NOISE,
-                               maxval=START_NOISE)
+    noise = jax.random.uniform(
+      rng, (self._controlled.shape[0],), minval=-START_NOISE, maxval=START_NOISE
+    )
     arm = jnp.asarray(HOME_Q, jnp.float32).at[self._controlled].add(noise)
     q = jnp.concatenate([arm, jnp.full((2,), FINGER_OPEN)])
     if self.has_cube:
@@ -225,8 +261,10 @@ class ArmBase(GoalEnv):
     if not self.has_cube:
       return {}
     cube = pipeline_state.q[9:12]
-    return {"tcp_to_cube": jnp.linalg.norm(cube - self.tcp_position(pipeline_state)),
-            "cube_height": cube[2] - CUBE_HALF}
+    return {
+      "tcp_to_cube": jnp.linalg.norm(cube - self.tcp_position(pipeline_state)),
+      "cube_height": cube[2] - CUBE_HALF,
+    }
 
 
 class ArmReach(ArmBase):

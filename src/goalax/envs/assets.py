@@ -72,11 +72,16 @@ def _with_total_mass_from_density(root: ET.Element) -> ET.Element:
   total mass. Only for models whose masses all come from the default density (checked)."""
   root = copy.deepcopy(root)
   total_mass = float(root.find("compiler").attrib.pop("settotalmass"))
-  explicit = [e.tag for e in root.iter() if e.tag == "inertial" or
-              (e.tag == "geom" and ("mass" in e.attrib or "density" in e.attrib))]
+  explicit = [
+    e.tag
+    for e in root.iter()
+    if e.tag == "inertial" or (e.tag == "geom" and ("mass" in e.attrib or "density" in e.attrib))
+  ]
   if explicit:
-    raise ValueError(f"settotalmass with explicit masses or densities ({explicit[0]}) is not "
-                     "supported; give the masses in the model instead.")
+    raise ValueError(
+      f"settotalmass with explicit masses or densities ({explicit[0]}) is not "
+      "supported; give the masses in the model instead."
+    )
   scale = total_mass / float(mujoco_model(root).body_mass.sum())
   default = root.find("default")
   if default is None:
@@ -91,9 +96,11 @@ def _with_total_mass_from_density(root: ET.Element) -> ET.Element:
 def with_fast_mjx_solver(sys):
   """MJX settings shared by the locomotion envs: Newton solver, 1 iteration, 4 line-search steps,
   no implicit Euler damping (fast and stable enough for these models)."""
-  return sys.tree_replace({
+  return sys.tree_replace(
+    {
       "opt.solver": mujoco.mjtSolver.mjSOL_NEWTON,
       "opt.disableflags": mujoco.mjtDisableBit.mjDSBL_EULERDAMP,
       "opt.iterations": 1,
       "opt.ls_iterations": 4,
-  })
+    }
+  )

@@ -29,8 +29,9 @@ class Cheetah(GoalEnv):
     n_frames = 5
     if backend in ("spring", "positional"):
       sys = sys.tree_replace({"opt.timestep": 0.003125})
-      sys = sys.replace(actuator=sys.actuator.replace(
-          gear=jnp.array([120.0, 90.0, 60.0, 120.0, 100.0, 100.0])))
+      sys = sys.replace(
+        actuator=sys.actuator.replace(gear=jnp.array([120.0, 90.0, 60.0, 120.0, 100.0, 100.0]))
+      )
       n_frames = 16
     super().__init__(sys, backend, kwargs.pop("n_frames", n_frames), **kwargs)
     self._reset_noise_scale = reset_noise_scale

@@ -21,7 +21,8 @@ episode, which the replay buffer uses to sample hindsight goals.
 
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+from collections.abc import Sequence
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -48,14 +49,14 @@ class GoalEnv(PipelineEnv):
   extra_metric_names: ClassVar[tuple[str, ...]] = ()
 
   def __init__(
-      self,
-      sys,
-      backend: str,
-      n_frames: int,
-      *,
-      goal_threshold: float | None = None,
-      episode_length: int | None = None,
-      dense_reward: bool = False,
+    self,
+    sys,
+    backend: str,
+    n_frames: int,
+    *,
+    goal_threshold: float | None = None,
+    episode_length: int | None = None,
+    dense_reward: bool = False,
   ):
     super().__init__(sys=sys, backend=backend, n_frames=n_frames)
     if goal_threshold is not None:
@@ -152,7 +153,7 @@ class GoalEnv(PipelineEnv):
     obs = jnp.concatenate([state_vec, goal])
     done = self._terminated(pipeline_state).astype(jnp.float32)
     return state.replace(
-        pipeline_state=pipeline_state, obs=obs, reward=reward, done=done, metrics=metrics
+      pipeline_state=pipeline_state, obs=obs, reward=reward, done=done, metrics=metrics
     )
 
 
@@ -172,8 +173,11 @@ def repeat_action_step(env: GoalEnv, state: State, action: jax.Array, action_rep
     return (nxt, total_reward + jnp.where(current.done > 0, 0.0, nxt.reward)), None
 
   (final, total_reward), _ = jax.lax.scan(
-      sub_step, (state.replace(done=jnp.zeros_like(state.done)), jnp.zeros(())), None,
-      length=action_repeat)
+    sub_step,
+    (state.replace(done=jnp.zeros_like(state.done)), jnp.zeros(())),
+    None,
+    length=action_repeat,
+  )
   return final.replace(reward=total_reward)
 
 
@@ -194,8 +198,9 @@ class VectorGoalEnv:
   the next episode, with a new start and a new goal.
   """
 
-  def __init__(self, env: GoalEnv, num_envs: int, episode_length: int | None = None,
-               action_repeat: int = 1):
+  def __init__(
+    self, env: GoalEnv, num_envs: int, episode_length: int | None = None, action_repeat: int = 1
+  ):
     if num_envs < 1:
       raise ValueError(f"num_envs must be >= 1, got {num_envs}.")
     if action_repeat < 1:
@@ -223,11 +228,11 @@ class VectorGoalEnv:
     state, slot_keys = self._reset_slots(jax.random.split(key, self.num_envs))
     n = self.num_envs
     state.info.update(
-        rng=slot_keys,
-        traj_id=jnp.zeros((n,), jnp.int32),
-        steps=jnp.zeros((n,), jnp.int32),
-        truncation=jnp.zeros((n,)),
-        terminal_obs=state.obs,
+      rng=slot_keys,
+      traj_id=jnp.zeros((n,), jnp.int32),
+      steps=jnp.zeros((n,), jnp.int32),
+      truncation=jnp.zeros((n,)),
+      terminal_obs=state.obs,
     )
     return state
 
@@ -235,29 +240,35 @@ class VectorGoalEnv:
     info = state.info
     inner = state.replace(info={})
     stepped = jax.vmap(lambda s, a: repeat_action_step(self.env, s, a, self.action_repeat))(
-        inner, action)
+      inner, action
+    )
     steps = info["steps"] + 1
-    truncation = jnp.where(stepped.done > 0, 0.0, (steps >= self.episode_length).astype(jnp.float32))
+    truncation = jnp.where(
+      stepped.done > 0, 0.0, (steps >= self.episode_length).astype(jnp.float32)
+    )
     done = jnp.maximum(stepped.done, truncation)
 
     def reset_done_slots(_):
       fresh, next_keys = self._reset_slots(info["rng"])
       pick = lambda new, old: jnp.where(done.reshape((-1,) + (1,) * (old.ndim - 1)) > 0, new, old)
       # Metrics keep the values of the step just taken, so episode-end metrics are not lost.
-      merged = jax.tree.map(pick, fresh.replace(metrics=stepped.metrics, reward=stepped.reward,
-                                                done=stepped.done),
-                            stepped)
+      merged = jax.tree.map(
+        pick,
+        fresh.replace(metrics=stepped.metrics, reward=stepped.reward, done=stepped.done),
+        stepped,
+      )
       return merged, pick(next_keys, info["rng"])
 
-    new_state, rng = jax.lax.cond(jnp.any(done > 0), reset_done_slots,
-                                  lambda _: (stepped, info["rng"]), None)
+    new_state, rng = jax.lax.cond(
+      jnp.any(done > 0), reset_done_slots, lambda _: (stepped, info["rng"]), None
+    )
     reset_now = done > 0
     new_info = dict(
-        rng=rng,
-        traj_id=info["traj_id"] + reset_now.astype(jnp.int32),
-        steps=jnp.where(reset_now, 0, steps),
-        truncation=truncation,
-        terminal_obs=stepped.obs,
+      rng=rng,
+      traj_id=info["traj_id"] + reset_now.astype(jnp.int32),
+      steps=jnp.where(reset_now, 0, steps),
+      truncation=truncation,
+      terminal_obs=stepped.obs,
     )
     return new_state.replace(done=done, info=new_info)
 
@@ -265,13 +276,15 @@ class VectorGoalEnv:
 def check_backend(env_name: str, backend: str, supported: Sequence[str]) -> None:
   if backend in BACKENDS and backend not in supported:
     raise ValueError(
-        f"Backend '{backend}' does not work for env '{env_name}' (flag --backend). "
-        f"Backends that do: {', '.join(supported)}.")
+      f"Backend '{backend}' does not work for env '{env_name}' (flag --backend). "
+      f"Backends that do: {', '.join(supported)}."
+    )
   if backend not in supported:
     import difflib
 
     close = difflib.get_close_matches(backend, supported, n=1)
     hint = f" Did you mean '{close[0]}'?" if close else ""
     raise ValueError(
-        f"Unknown backend '{backend}' for env '{env_name}' (flag --backend).{hint} "
-        f"Valid backends: {', '.join(supported)}.")
+      f"Unknown backend '{backend}' for env '{env_name}' (flag --backend).{hint} "
+      f"Valid backends: {', '.join(supported)}."
+    )

@@ -28,7 +28,7 @@ wall, so neither can the body.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -66,8 +66,7 @@ def humanoid_system(backend: str, edit_model: Callable[[ET.Element], None] | Non
   n_frames = 5
   if backend in ("spring", "positional"):
     sys = sys.tree_replace({"opt.timestep": 0.0015})
-    sys = sys.replace(actuator=sys.actuator.replace(
-        gear=CTRL_SCALE * jnp.array(SPRING_GEAR)))
+    sys = sys.replace(actuator=sys.actuator.replace(gear=CTRL_SCALE * jnp.array(SPRING_GEAR)))
     n_frames = 10
   if backend == "mjx":
     sys = assets.with_fast_mjx_solver(sys)
@@ -106,8 +105,12 @@ class HumanoidBase(GoalEnv):
 
   def _extra_metrics(self, pipeline_state0, pipeline_state, action):
     pos, pos0 = pipeline_state.x.pos[0], pipeline_state0.x.pos[0]
-    return {"x_position": pos[0], "y_position": pos[1], "torso_height": pos[2],
-            "velocity": jnp.linalg.norm(pos[:2] - pos0[:2]) / self.dt}
+    return {
+      "x_position": pos[0],
+      "y_position": pos[1],
+      "torso_height": pos[2],
+      "velocity": jnp.linalg.norm(pos[:2] - pos0[:2]) / self.dt,
+    }
 
 
 class Humanoid(HumanoidBase):
@@ -137,6 +140,7 @@ class HumanoidMaze(HumanoidBase):
     k_cell, k_start, k_goal = jax.random.split(rng, 3)
     start = self._starts[jax.random.randint(k_cell, (), 0, self._starts.shape[0])]
     q, qd = self._noisy_start(k_start, start)
-    goal = mazes.sample_cell_point(k_goal, self._goal_cells, self.layout.cell_size,
-                                   self.CELL_MARGIN)
+    goal = mazes.sample_cell_point(
+      k_goal, self._goal_cells, self.layout.cell_size, self.CELL_MARGIN
+    )
     return q, qd, goal

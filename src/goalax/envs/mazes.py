@@ -154,13 +154,14 @@ class MazeLayout:
   def goal_cells_xy(self, far_goals_only: bool = False) -> jax.Array:
     """``[n, 2]`` centres of the goal cells: ``'G'`` and ``'F'``, or only ``'F'``."""
     if far_goals_only and not self.has_far_goals:
-      raise ValueError(f"maze {self.name!r} marks no far goal cells ('F'); far_goals_only is "
-                       "available for: " + ", ".join(k for k, v in LAYOUTS.items()
-                                                     if v.has_far_goals))
+      raise ValueError(
+        f"maze {self.name!r} marks no far goal cells ('F'); far_goals_only is "
+        "available for: " + ", ".join(k for k, v in LAYOUTS.items() if v.has_far_goals)
+      )
     chars = (FAR_GOAL,) if far_goals_only else _GOAL_CHARS
     return jnp.asarray(self.cells_to_xy(self._cells(*chars)), jnp.float32)
 
-  def scaled(self, factor: float) -> "MazeLayout":
+  def scaled(self, factor: float) -> MazeLayout:
     """The same maze with ``cell_size * factor`` (e.g. larger for the humanoid)."""
     return dataclasses.replace(self, cell_size=self.cell_size * float(factor))
 
@@ -213,37 +214,37 @@ def _layout(name: str, *rows: str) -> MazeLayout:
 
 
 U_MAZE = _layout(
-    "u_maze",
-    "11111",
-    "1RGG1",
-    "111G1",
-    "1FFF1",
-    "11111",
+  "u_maze",
+  "11111",
+  "1RGG1",
+  "111G1",
+  "1FFF1",
+  "11111",
 )
 
 BIG_MAZE = _layout(
-    "big_maze",
-    "11111111",
-    "1RG11FF1",
-    "1GG1GFF1",
-    "11GGG111",
-    "1GG1GGG1",
-    "1G1FG1F1",
-    "1GFF1FF1",
-    "11111111",
+  "big_maze",
+  "11111111",
+  "1RG11FF1",
+  "1GG1GFF1",
+  "11GGG111",
+  "1GG1GGG1",
+  "1G1FG1F1",
+  "1GFF1FF1",
+  "11111111",
 )
 
 HARDEST_MAZE = _layout(
-    "hardest_maze",
-    "111111111111",
-    "1RGGG1GGGGG1",
-    "1G11G1G1G1G1",
-    "1GGGGGG1GGG1",
-    "1G1111G111G1",
-    "1GG1G1GGGGG1",
-    "11G1G1G1G111",
-    "1GG1GGG1GGG1",
-    "111111111111",
+  "hardest_maze",
+  "111111111111",
+  "1RGGG1GGGGG1",
+  "1G11G1G1G1G1",
+  "1GGGGGG1GGG1",
+  "1G1111G111G1",
+  "1GG1G1GGGGG1",
+  "11G1G1G1G111",
+  "1GG1GGG1GGG1",
+  "111111111111",
 )
 
 LAYOUTS: dict[str, MazeLayout] = {m.name: m for m in (U_MAZE, BIG_MAZE, HARDEST_MAZE)}
@@ -258,14 +259,20 @@ def get_layout(layout: str | MazeLayout) -> MazeLayout:
 
     close = difflib.get_close_matches(str(layout), list(LAYOUTS), n=1)
     hint = f" Did you mean '{close[0]}'?" if close else ""
-    raise ValueError(f"Unknown maze layout '{layout}'.{hint} Valid layouts: "
-                     f"{', '.join(LAYOUTS)}.")
+    raise ValueError(f"Unknown maze layout '{layout}'.{hint} Valid layouts: {', '.join(LAYOUTS)}.")
   return LAYOUTS[layout]
 
 
-def add_maze_walls(root: ET.Element, layout: MazeLayout, wall_height: float | None = None,
-                   rgba=WALL_RGBA, contype: int = 0, conaffinity: int = 1,
-                   merge: bool = True, **geom_attrs: str) -> None:
+def add_maze_walls(
+  root: ET.Element,
+  layout: MazeLayout,
+  wall_height: float | None = None,
+  rgba=WALL_RGBA,
+  contype: int = 0,
+  conaffinity: int = 1,
+  merge: bool = True,
+  **geom_attrs: str,
+) -> None:
   """Appends the maze's walls to ``root``'s ``<worldbody>`` as static boxes.
 
   One box per rectangle of ``layout.wall_rects(merge)`` (merged wall cells: fewer geoms, fewer
@@ -283,9 +290,16 @@ def add_maze_walls(root: ET.Element, layout: MazeLayout, wall_height: float | No
   fmt = lambda v: " ".join(f"{float(x):.6g}" for x in v)
   extra = {key: str(value) for key, value in geom_attrs.items()}
   for k, (x, y, hx, hy) in enumerate(layout.wall_boxes(merge)):
-    attrs = dict(name=f"{WALL_NAME_PREFIX}{k}", type="box", pos=fmt((x, y, height / 2)),
-                 size=fmt((hx, hy, height / 2)), contype=str(int(contype)),
-                 conaffinity=str(int(conaffinity)), condim="3", rgba=fmt(rgba))
+    attrs = dict(
+      name=f"{WALL_NAME_PREFIX}{k}",
+      type="box",
+      pos=fmt((x, y, height / 2)),
+      size=fmt((hx, hy, height / 2)),
+      contype=str(int(contype)),
+      conaffinity=str(int(conaffinity)),
+      condim="3",
+      rgba=fmt(rgba),
+    )
     attrs.update(extra)
     ET.SubElement(worldbody, "geom", attrs)
 
@@ -356,13 +370,25 @@ class WallWindow:
     i, j = self.vertex_of(xy)
     return self._pos[i, j], self._size[i, j]
 
-  def add_to_model(self, root: ET.Element, prefix: str = "maze_window_", contype: int = 0,
-                   conaffinity: int = 1, **geom_attrs: str) -> None:
+  def add_to_model(
+    self,
+    root: ET.Element,
+    prefix: str = "maze_window_",
+    contype: int = 0,
+    conaffinity: int = 1,
+    **geom_attrs: str,
+  ) -> None:
     """Adds the ``n_boxes`` collision boxes (invisible, parked) to ``<worldbody>``."""
     worldbody = root.find("worldbody")
-    attrs = dict(type="box", pos=f"0 0 {self.PARK_Z:g}", size="0.1 0.1 0.1",
-                 contype=str(int(contype)), conaffinity=str(int(conaffinity)), condim="3",
-                 rgba="0 0 0 0")
+    attrs = dict(
+      type="box",
+      pos=f"0 0 {self.PARK_Z:g}",
+      size="0.1 0.1 0.1",
+      contype=str(int(contype)),
+      conaffinity=str(int(conaffinity)),
+      condim="3",
+      rgba="0 0 0 0",
+    )
     attrs.update({key: str(value) for key, value in geom_attrs.items()})
     for k in range(self.n_boxes):
       ET.SubElement(worldbody, "geom", dict(attrs, name=f"{prefix}{k}"))
@@ -371,8 +397,10 @@ class WallWindow:
     """Indices in ``sys`` of the boxes added by ``add_to_model``."""
     import mujoco
 
-    ids = [mujoco.mj_name2id(sys.mj_model, mujoco.mjtObj.mjOBJ_GEOM, f"{prefix}{k}")
-           for k in range(self.n_boxes)]
+    ids = [
+      mujoco.mj_name2id(sys.mj_model, mujoco.mjtObj.mjOBJ_GEOM, f"{prefix}{k}")
+      for k in range(self.n_boxes)
+    ]
     if min(ids) < 0:
       raise ValueError(f"the model lacks the window boxes '{prefix}*' (call add_to_model)")
     return np.asarray(ids)
@@ -380,13 +408,15 @@ class WallWindow:
   def place(self, sys, geom_ids, xy):
     """``sys`` with the window boxes moved onto the walls around ``xy`` (jit/vmap friendly)."""
     pos, size = self.boxes_at(xy)
-    return sys.replace(geom_pos=sys.geom_pos.at[geom_ids].set(pos),
-                       geom_size=sys.geom_size.at[geom_ids].set(size))
+    return sys.replace(
+      geom_pos=sys.geom_pos.at[geom_ids].set(pos), geom_size=sys.geom_size.at[geom_ids].set(size)
+    )
 
 
 def _greedy_rects(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
   """Non-overlapping rectangles ``(row, col, n_rows, n_cols)`` covering ``mask``: each uncovered
   cell grows right, then down; row-first and column-first are tried, the fewer kept."""
+
   def greedy(mask):
     mask = mask.copy()
     rects = []
@@ -398,9 +428,9 @@ def _greedy_rects(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
         while c + w < mask.shape[1] and mask[r, c + w]:
           w += 1
         h = 1
-        while r + h < mask.shape[0] and mask[r + h, c:c + w].all():
+        while r + h < mask.shape[0] and mask[r + h, c : c + w].all():
           h += 1
-        mask[r:r + h, c:c + w] = False
+        mask[r : r + h, c : c + w] = False
         rects.append((r, c, h, w))
     return rects
 
@@ -419,8 +449,9 @@ def set_floor_size(root: ET.Element, layout: MazeLayout, margin: float = 2.0) ->
       geom.set("size", f"{half:.6g} {half:.6g} {size[2] if len(size) > 2 else 1}")
 
 
-def sample_cell_point(rng: jax.Array, cells_xy: jax.Array, cell_size: float,
-                      margin_frac: float = 0.25) -> jax.Array:
+def sample_cell_point(
+  rng: jax.Array, cells_xy: jax.Array, cell_size: float, margin_frac: float = 0.25
+) -> jax.Array:
   """A point ``[2]`` uniform inside a uniformly chosen cell of ``cells_xy [n, 2]``.
 
   The point stays at least ``margin_frac * cell_size`` away from the cell's edges
@@ -435,6 +466,16 @@ def sample_cell_point(rng: jax.Array, cells_xy: jax.Array, cell_size: float,
   return cells_xy[idx] + jax.random.uniform(k_offset, (2,), minval=-half, maxval=half)
 
 
-__all__ = ["LAYOUTS", "MazeLayout", "U_MAZE", "BIG_MAZE", "HARDEST_MAZE", "get_layout",
-           "add_maze_walls", "sample_cell_point", "set_floor_size", "WallWindow",
-           "WALL_NAME_PREFIX"]
+__all__ = [
+  "LAYOUTS",
+  "MazeLayout",
+  "U_MAZE",
+  "BIG_MAZE",
+  "HARDEST_MAZE",
+  "get_layout",
+  "add_maze_walls",
+  "sample_cell_point",
+  "set_floor_size",
+  "WallWindow",
+  "WALL_NAME_PREFIX",
+]

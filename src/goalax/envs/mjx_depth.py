@@ -30,6 +30,7 @@ def mjx_depth_barriers(enabled: bool = True):
     return
   try:
     from mujoco.mjx._src import scan as mjx_scan  # pylint: disable=g-import-not-at-top
+
     original = mjx_scan._nvmap  # pylint: disable=protected-access
   except (ImportError, AttributeError):
     yield

@@ -83,8 +83,14 @@ class PointMaze(GoalEnv):
   default_backend = "mjx"
   backends = ("mjx", "generalized")
 
-  def __init__(self, backend: str = "mjx", layout: str | mazes.MazeLayout = "u_maze",
-               far_goals_only: bool = False, wall_contacts: str = "window", **kwargs):
+  def __init__(
+    self,
+    backend: str = "mjx",
+    layout: str | mazes.MazeLayout = "u_maze",
+    far_goals_only: bool = False,
+    wall_contacts: str = "window",
+    **kwargs,
+  ):
     self.layout = mazes.get_layout(layout)
     self.far_goals_only = far_goals_only
     sys, n_frames, self._window = point_maze_system(backend, self.layout, wall_contacts)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import xml.etree.ElementTree as ET
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -33,8 +33,8 @@ from goalax.envs.core import GoalEnv
 PUCK_REST_XY = jnp.array([0.45, -0.05])  # the object body's position in the model
 PUCK_START_LOW, PUCK_START_HIGH = jnp.array([-0.3, -0.2]), jnp.array([0.0, 0.2])
 GOAL_REGIONS = {  # goal offsets from PUCK_REST_XY: (low, high)
-    "easy": (jnp.array([-0.55, -0.2]), jnp.array([-0.25, 0.2])),
-    "hard": (jnp.array([-0.65, -0.55]), jnp.array([0.35, 0.45])),
+  "easy": (jnp.array([-0.55, -0.2]), jnp.array([-0.25, 0.2])),
+  "hard": (jnp.array([-0.65, -0.55]), jnp.array([0.35, 0.45])),
 }
 MIN_PUCK_GOAL_DISTANCE = 0.17
 PUCK_RADIUS = 0.05
@@ -42,10 +42,18 @@ PUCK_RADIUS = 0.05
 # Pusher2: offsets from PUCK_REST_XY (both pucks share the rest position; their slide joints
 # carry the offsets). Start and goal regions per puck: (start_low, start_high, goal_low, goal_high).
 PUSHER2_REGIONS = (
-    (jnp.array([-0.3, -0.25]), jnp.array([0.0, -0.07]),
-     jnp.array([-0.55, -0.25]), jnp.array([-0.25, -0.07])),
-    (jnp.array([-0.3, 0.07]), jnp.array([0.0, 0.25]),
-     jnp.array([-0.55, 0.07]), jnp.array([-0.25, 0.25])),
+  (
+    jnp.array([-0.3, -0.25]),
+    jnp.array([0.0, -0.07]),
+    jnp.array([-0.55, -0.25]),
+    jnp.array([-0.25, -0.07]),
+  ),
+  (
+    jnp.array([-0.3, 0.07]),
+    jnp.array([0.0, 0.25]),
+    jnp.array([-0.55, 0.07]),
+    jnp.array([-0.25, 0.25]),
+  ),
 )
 MIN_PUCK_SEPARATION = 2 * PUCK_RADIUS + 0.02
 
@@ -98,8 +106,9 @@ class PusherBase(GoalEnv):
   episode_length = 1000
   default_backend = "spring"
 
-  def __init__(self, backend: str = "spring", edit_model: Callable[[ET.Element], None] | None = None,
-               **kwargs):
+  def __init__(
+    self, backend: str = "spring", edit_model: Callable[[ET.Element], None] | None = None, **kwargs
+  ):
     root = assets.brax_model_xml("pusher.xml")
     assets.remove_body(root, "goal")
     if edit_model is not None:
@@ -117,18 +126,25 @@ class PusherBase(GoalEnv):
 
   def _start_q_qd(self, rng, puck_offsets):
     """``q``/``qd`` with the arm at rest (tiny random velocity) and the pucks at ``[n, 2]``."""
-    q = self.sys.init_q.at[7:7 + 2 * len(self.PUCKS)].set(puck_offsets[:, ::-1].reshape(-1))
+    q = self.sys.init_q.at[7 : 7 + 2 * len(self.PUCKS)].set(puck_offsets[:, ::-1].reshape(-1))
     qd = jax.random.uniform(rng, (self.sys.qd_size(),), minval=-0.005, maxval=0.005)
     return q, qd.at[7:].set(0.0)
 
   def _link_positions(self, pipeline_state):
-    return pipeline_state.x.vmap().do(
-        base.Transform.create(pos=self.sys.link.inertia.transform.pos)).pos
+    return (
+      pipeline_state.x.vmap().do(base.Transform.create(pos=self.sys.link.inertia.transform.pos)).pos
+    )
 
   def _state_vector(self, pipeline_state):
     pos = self._link_positions(pipeline_state)
-    return jnp.concatenate([pipeline_state.q[:7], pipeline_state.qd[:7], pos[self._tip_idx],
-                            pos[self._puck_idx].reshape(-1)])
+    return jnp.concatenate(
+      [
+        pipeline_state.q[:7],
+        pipeline_state.qd[:7],
+        pos[self._tip_idx],
+        pos[self._puck_idx].reshape(-1),
+      ]
+    )
 
   def _extra_metrics(self, pipeline_state0, pipeline_state, action):
     pos = self._link_positions(pipeline_state)
@@ -150,7 +166,8 @@ class Pusher(PusherBase):
   def _sample_start_and_goal(self, rng):
     k_puck, k_goal, k_qd = jax.random.split(rng, 3)
     puck_offset, goal_offset = _sample_puck_and_goal(
-        k_puck, k_goal, PUCK_START_LOW, PUCK_START_HIGH, *GOAL_REGIONS[self.difficulty])
+      k_puck, k_goal, PUCK_START_LOW, PUCK_START_HIGH, *GOAL_REGIONS[self.difficulty]
+    )
     q, qd = self._start_q_qd(k_qd, puck_offset[None])
     return q, qd, PUCK_REST_XY + goal_offset
 
@@ -169,8 +186,9 @@ class Pusher2(PusherBase):
   def _sample_start_and_goal(self, rng):
     k_pucks, k_qd = jax.random.split(rng)
     keys = jax.random.split(k_pucks, 2 * len(PUSHER2_REGIONS)).reshape(-1, 2, 2)
-    pucks, goals = zip(*[_sample_puck_and_goal(k[0], k[1], *regions)
-                         for k, regions in zip(keys, PUSHER2_REGIONS)])
+    pucks, goals = zip(
+      *[_sample_puck_and_goal(k[0], k[1], *regions) for k, regions in zip(keys, PUSHER2_REGIONS)]
+    )
     pucks, goals = jnp.stack(pucks), jnp.stack(goals)
     # The radial push away from a goal can, rarely, bring the pucks into contact: separate them.
     gap = pucks[1] - pucks[0]
@@ -188,7 +206,8 @@ class Pusher2(PusherBase):
     # The base class counts success when the 4-dim distance is below the threshold, which asks
     # for more than "each puck within the threshold of its goal"; success here is the latter.
     dist = self.goal_distance(state_vec, goal)
-    success = (jnp.max(self.puck_distances(state_vec, goal), axis=-1)
-               < self.goal_threshold).astype(jnp.float32)
+    success = (jnp.max(self.puck_distances(state_vec, goal), axis=-1) < self.goal_threshold).astype(
+      jnp.float32
+    )
     reward = -dist if self.dense_reward else success
     return dist, success, reward

@@ -1,24 +1,12 @@
 """JaxGCRL-compatible entry point: ``python training.py --env_name ant --num_envs 16 ...``.
 
-Accepts the classic JaxGCRL flags verbatim (``--env_name``, ``--num_timesteps``, ``--h_dim``,
-``--contrastive_loss_fn``, ``--log_wandb``, ...) and runs ``goalax train crl`` with them.
-Spellings that goalax renamed are translated here: ``--env_name`` is ``--env``.
+Accepts the classic JaxGCRL flags verbatim and runs ``goalax train <agent>`` with them;
+``--agent crl|sac|td3`` picks the algorithm (default crl). See ``goalax.jaxgcrl_compat``.
 """
 
 import sys
 
-RENAMED_FLAGS = {"--env_name": "--env"}
-
-
-def translate(argv):
-  out = []
-  for arg in argv:
-    flag, eq, value = arg.partition("=")
-    out.append(RENAMED_FLAGS.get(flag, flag) + eq + value)
-  return out
-
+from goalax.jaxgcrl_compat import training_py_main, translate  # noqa: F401  (tests use translate)
 
 if __name__ == "__main__":
-  from goalax.cli import main
-
-  main(["train", "crl", *translate(sys.argv[1:])])
+  training_py_main(sys.argv[1:])

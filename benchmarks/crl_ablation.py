@@ -51,6 +51,10 @@ def run_variant(name: str, args) -> dict:
     n_hidden=args.n_hidden,
     residual=args.residual,
     repr_dim=args.repr_dim,
+    unroll_length=args.unroll_length,
+    batch_size=args.batch_size,
+    min_replay_size=args.min_replay_size,
+    max_replay_size=args.max_replay_size,
     **VARIANTS[name],
   )
   config = TrainConfig(
@@ -61,10 +65,6 @@ def run_variant(name: str, args) -> dict:
     num_evals=args.num_evals,
     num_envs=args.num_envs,
     num_eval_envs=args.num_eval_envs,
-    unroll_length=args.unroll_length,
-    batch_size=args.batch_size,
-    min_replay_size=args.min_replay_size,
-    max_replay_size=args.max_replay_size,
     agent=agent,
     run_dir=tempfile.mkdtemp(prefix="goalax_ablation_"),
     progress=False,

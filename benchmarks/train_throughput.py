@@ -43,14 +43,17 @@ def run_cell(env_name: str, num_seeds: int, num_envs: int, train_steps: int, h_d
   cfg = TrainConfig(
     env=env_name,
     num_envs=num_envs,
-    batch_size=256,
-    unroll_length=62,
     episode_length=1000,
-    min_replay_size=100,
-    max_replay_size=10000,
     num_timesteps=1,
     num_evals=1,
-    agent=CRLConfig(h_dim=h_dim, n_hidden=2),
+    agent=CRLConfig(
+      h_dim=h_dim,
+      n_hidden=2,
+      batch_size=256,
+      unroll_length=62,
+      min_replay_size=100,
+      max_replay_size=10000,
+    ),
   )
   cfg = dataclasses.replace(
     cfg, num_timesteps=cfg.prefill_env_steps + train_steps * cfg.env_steps_per_train_step
@@ -74,8 +77,8 @@ def run_cell(env_name: str, num_seeds: int, num_envs: int, train_steps: int, h_d
     backend=env.backend,
     num_seeds=num_seeds,
     num_envs=num_envs,
-    batch_size=cfg.batch_size,
-    unroll_length=cfg.unroll_length,
+    batch_size=cfg.agent.batch_size,
+    unroll_length=cfg.agent.unroll_length,
     h_dim=h_dim,
     updates_per_train_step=cfg.updates_per_train_step,
     train_steps=cfg.train_steps_per_epoch,

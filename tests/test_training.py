@@ -14,7 +14,7 @@ import yaml
 
 from goalax.agents.crl import CRLConfig
 from goalax.config import ConfigError, TrainConfig
-from goalax.training import train
+from goalax.training import parse_train_args, train
 
 # Odd sizes that JaxGCRL rejects (num_envs·(episode_length−1) % batch_size = 7·22 % 33 != 0):
 # every run here is also a check that there are no divisibility traps. --fast_compile: these
@@ -22,15 +22,19 @@ from goalax.training import train
 TINY = TrainConfig(
   env="reacher",
   num_envs=7,
-  unroll_length=9,
-  batch_size=33,
-  min_replay_size=20,
-  max_replay_size=200,
   num_timesteps=3000,
   num_evals=2,
   num_eval_envs=8,
   episode_length=23,
-  agent=CRLConfig(h_dim=16, n_hidden=2, repr_dim=8),
+  agent=CRLConfig(
+    h_dim=16,
+    n_hidden=2,
+    repr_dim=8,
+    unroll_length=9,
+    batch_size=33,
+    min_replay_size=20,
+    max_replay_size=200,
+  ),
   progress=False,
   fast_compile=True,
 )
@@ -43,19 +47,20 @@ TINY_JAXGCRL_FLAGS = (
     for obj, names in [
       (
         TINY,
+        ("num_envs", "num_timesteps", "num_evals", "num_eval_envs", "episode_length"),
+      ),
+      (
+        TINY.agent,
         (
-          "num_envs",
           "unroll_length",
           "batch_size",
           "min_replay_size",
           "max_replay_size",
-          "num_timesteps",
-          "num_evals",
-          "num_eval_envs",
-          "episode_length",
+          "h_dim",
+          "n_hidden",
+          "repr_dim",
         ),
       ),
-      (TINY.agent, ("h_dim", "n_hidden", "repr_dim")),
     ]
     for name in names
     for token in (f"--{name}", str(getattr(obj, name)))
@@ -94,8 +99,8 @@ def test_exact_accounting(single_run):
   cfg, result = single_run
   assert result.total_env_steps == cfg.total_env_steps >= cfg.num_timesteps
   expected = (
-    cfg.min_replay_size * cfg.num_envs
-    + cfg.num_evals * cfg.train_steps_per_epoch * cfg.num_envs * cfg.unroll_length
+    cfg.agent.min_replay_size * cfg.num_envs
+    + cfg.num_evals * cfg.train_steps_per_epoch * cfg.num_envs * cfg.agent.unroll_length
   )
   assert result.total_env_steps == expected
   assert [row["env_steps"] for row in result.history][-1] == result.total_env_steps
@@ -103,15 +108,16 @@ def test_exact_accounting(single_run):
 
 
 def test_update_ratio_defaults_to_one_per_sixteen_env_steps():
-  cfg = TrainConfig(num_envs=256, unroll_length=62)
+  cfg = TrainConfig(num_envs=256, agent=CRLConfig(unroll_length=62))
   assert cfg.updates_per_train_step == 992  # 256 * 62 / 16
-  assert TrainConfig(num_envs=3, unroll_length=5).updates_per_train_step == 1  # never zero
+  # never zero
+  assert TrainConfig(num_envs=3, agent=CRLConfig(unroll_length=5)).updates_per_train_step == 1
 
 
 def test_no_divisibility_traps(single_run):
   """Odd sizes that JaxGCRL rejects (num_envs·(episode_length−1) % batch_size != 0) just work."""
   cfg, result = single_run
-  assert cfg.num_envs * (cfg.episode_length - 1) % cfg.batch_size != 0
+  assert cfg.num_envs * (cfg.episode_length - 1) % cfg.agent.batch_size != 0
   assert result.total_env_steps >= cfg.num_timesteps
   assert np.isfinite(result.history[-1]["train/critic_loss"])
 
@@ -214,7 +220,6 @@ def test_cli_bad_input_exits_2_from_the_shell():
 
 
 def test_jaxgcrl_flags_parse_verbatim():
-  import tyro
 
   sys.path.insert(0, REPO)
   try:
@@ -228,8 +233,8 @@ def test_jaxgcrl_flags_parse_verbatim():
     "--max_replay_size 1000 --contrastive_loss_fn fwd_infonce --energy_fn norm "
     "--multiplier_num_sgd_steps 2 --log_wandb --h_dim 128 --n_hidden 3 --repr_dim 32"
   )
-  cfg = tyro.cli(TrainConfig, args=translate(sweep.split()))
-  assert (cfg.env, cfg.seed, cfg.num_envs, cfg.batch_size, cfg.episode_length) == (
+  cfg = parse_train_args("crl", translate(sweep.split()))
+  assert (cfg.env, cfg.seed, cfg.num_envs, cfg.agent.batch_size, cfg.episode_length) == (
     "ant",
     3,
     16,
@@ -238,7 +243,7 @@ def test_jaxgcrl_flags_parse_verbatim():
   )
   assert (cfg.agent.h_dim, cfg.agent.n_hidden, cfg.agent.repr_dim) == (128, 3, 32)
   assert cfg.agent.energy_fn == "norm" and cfg.agent.contrastive_loss_fn == "fwd_infonce"
-  assert cfg.log_wandb and cfg.multiplier_num_sgd_steps == 2 and cfg.group_name == "g"
+  assert cfg.log_wandb and cfg.agent.multiplier_num_sgd_steps == 2 and cfg.group_name == "g"
 
 
 def test_training_py_runs_a_tiny_job_and_logs_to_wandb_offline(tmp_path):
@@ -271,4 +276,12 @@ def test_training_py_runs_a_tiny_job_and_logs_to_wandb_offline(tmp_path):
 
 def test_impossible_values_raise_config_error_from_python():
   with pytest.raises(ConfigError, match="--discounting"):
-    train(dataclasses.replace(TINY, discounting=1.5))
+    train(dataclasses.replace(TINY, agent=dataclasses.replace(TINY.agent, discounting=1.5)))
+
+
+def test_make_env_at_the_package_top_level():
+  import goalax
+  import goalax.envs
+
+  assert goalax.make_env is goalax.envs.make_env
+  assert goalax.make_env("reacher").name == "reacher"

@@ -1,28 +1,30 @@
 """Typed, validated run configuration. Every field's docstring is its ``--help`` text.
 
-Flags keep JaxGCRL's spellings (``--num_envs``, ``--h_dim``, ...), so its sweep lines run as
-written; the agent's own fields live in ``goalax.agents.crl.CRLConfig`` and appear without prefix.
+A :class:`TrainConfig` is the run's settings (env, seeds, budget, evaluations, outputs) plus one
+agent's config in ``agent`` (``TrainConfig[SACConfig]`` for ``goalax train sac``). Flags keep
+JaxGCRL's spellings (``--num_envs``, ``--h_dim``, ...) and the agent's fields appear without a
+prefix, so its sweep lines run as written.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Generic, Literal, TypeVar
 
 import tyro
 
 from goalax.agents.crl import CRLConfig
-from goalax.errors import UsageError
+from goalax.errors import ConfigError, require_positive
 
+__all__ = ["ConfigError", "TrainConfig", "validate"]
 
-class ConfigError(UsageError):
-  """An impossible flag value; the message names the flag and what would work."""
+AgentConfigT = TypeVar("AgentConfigT")
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-  """Train a goal-conditioned agent with contrastive RL (CRL)."""
+class TrainConfig(Generic[AgentConfigT]):
+  """Train a goal-conditioned agent."""
 
   env: str = "reacher"
   """Environment to train on (see 'goalax envs')."""
@@ -47,29 +49,12 @@ class TrainConfig:
   """Time limit per episode; default: the env's recommended length."""
   action_repeat: int = 1
   """Physics steps per action (the env step count includes the repeats)."""
-  unroll_length: int = 62
-  """Steps each env takes per training step, before the gradient updates of that step."""
-  batch_size: int = 256
-  """Transitions per gradient step (also the number of contrastive negatives + 1)."""
-  discounting: float = 0.99
-  """γ of the hindsight goal distribution: a goal is the state k ≥ 1 steps later in the same
-  trajectory with probability ∝ γ^(k−1)."""
-  min_replay_size: int = 1000
-  """Rows (time steps per env) collected with random actions before the first update."""
-  max_replay_size: int = 10000
-  """Replay capacity in rows (time steps per env); memory = rows × num_envs × transition size."""
-  env_steps_per_update: float = 16.0
-  """Env steps per gradient step (the update-to-data ratio); 16 matches JaxGCRL's default ≈ 1:16.
-  Gradient steps per training step = round(num_envs × unroll_length × action_repeat ×
-  multiplier_num_sgd_steps / env_steps_per_update), at least 1."""
-  multiplier_num_sgd_steps: float = 1.0
-  """Multiplies the gradient steps per training step (JaxGCRL's flag)."""
-  agent: Annotated[CRLConfig, tyro.conf.OmitArgPrefixes] = CRLConfig()
-  """CRL agent: networks, energy, loss, learning rates."""
+  agent: Annotated[AgentConfigT, tyro.conf.OmitArgPrefixes] = CRLConfig()
+  """The agent's settings: networks, replay, losses, learning rates."""
   run_dir: str = "runs"
   """Parent folder of run directories; each run writes a new one, never overwriting."""
   exp_name: str | None = None
-  """Run name; default: <env>_crl_s<seed>_<time>."""
+  """Run name; default: <env>_<algorithm>_s<seed>_<time>."""
   project_name: str = "goalax"
   """Weights & Biases project (with --log_wandb)."""
   group_name: str | None = None
@@ -86,16 +71,20 @@ class TrainConfig:
   # ---- derived quantities ----------------------------------------------------------------
   @property
   def env_steps_per_train_step(self) -> int:
-    return self.num_envs * self.unroll_length * self.action_repeat
+    return self.num_envs * self.agent.unroll_length * self.action_repeat
 
   @property
   def updates_per_train_step(self) -> int:
-    raw = self.env_steps_per_train_step * self.multiplier_num_sgd_steps / self.env_steps_per_update
+    raw = (
+      self.env_steps_per_train_step
+      * self.agent.multiplier_num_sgd_steps
+      / self.agent.env_steps_per_update
+    )
     return max(1, round(raw))
 
   @property
   def prefill_env_steps(self) -> int:
-    return self.min_replay_size * self.num_envs * self.action_repeat
+    return self.agent.min_replay_size * self.num_envs * self.action_repeat
 
   @property
   def train_steps_per_epoch(self) -> int:
@@ -112,64 +101,11 @@ class TrainConfig:
     )
 
 
-def _positive(flag: str, value) -> None:
-  if not value > 0:
-    raise ConfigError(f"--{flag} must be positive, got {value}.")
-
-
-def validate(config: TrainConfig, episode_length: int) -> None:
+def validate(config: TrainConfig) -> None:
   """Raises ConfigError with one sentence naming the flag when a value cannot work."""
-  for flag in (
-    "num_seeds",
-    "num_timesteps",
-    "num_evals",
-    "num_envs",
-    "num_eval_envs",
-    "action_repeat",
-    "unroll_length",
-    "batch_size",
-    "min_replay_size",
-    "max_replay_size",
-    "env_steps_per_update",
-    "multiplier_num_sgd_steps",
-  ):
-    _positive(flag, getattr(config, flag))
+  require_positive(
+    config, "num_seeds", "num_timesteps", "num_evals", "num_envs", "num_eval_envs", "action_repeat"
+  )
   if config.episode_length is not None:
-    _positive("episode_length", config.episode_length)
-  if not 0.0 < config.discounting <= 1.0:
-    raise ConfigError(f"--discounting must be in (0, 1], got {config.discounting}.")
-  if config.min_replay_size > config.max_replay_size:
-    raise ConfigError(
-      f"--min_replay_size ({config.min_replay_size}) must not exceed --max_replay_size "
-      f"({config.max_replay_size}); e.g. --min_replay_size {config.max_replay_size // 10}."
-    )
-  if config.unroll_length > config.max_replay_size:
-    raise ConfigError(
-      f"--unroll_length ({config.unroll_length}) must not exceed --max_replay_size "
-      f"({config.max_replay_size}): one unroll has to fit in the buffer."
-    )
-  if config.min_replay_size < 2:
-    raise ConfigError(
-      f"--min_replay_size must be at least 2 (a transition and a later state), "
-      f"got {config.min_replay_size}."
-    )
-  if config.batch_size > config.min_replay_size * config.num_envs:
-    raise ConfigError(
-      f"--batch_size ({config.batch_size}) is larger than the buffer holds when updates start "
-      f"(--min_replay_size {config.min_replay_size} × --num_envs {config.num_envs} = "
-      f"{config.min_replay_size * config.num_envs} transitions); lower --batch_size or raise "
-      f"--min_replay_size to at least {math.ceil(config.batch_size / config.num_envs)}."
-    )
-  del episode_length
-  _positive("h_dim", config.agent.h_dim)
-  _positive("n_hidden", config.agent.n_hidden)
-  _positive("repr_dim", config.agent.repr_dim)
-  for flag in ("critic_lr", "actor_lr", "alpha_lr"):
-    _positive(flag, getattr(config.agent, flag))
-  from goalax.agents import crl
-
-  try:
-    crl.resolve_energy_fn(config.agent.energy_fn)
-    crl.resolve_contrastive_loss(config.agent.contrastive_loss_fn)
-  except ValueError as e:
-    raise ConfigError(str(e)) from None
+    require_positive(config, "episode_length")
+  config.agent.validate(config.num_envs)

@@ -252,3 +252,22 @@ def deterministic_action(params: Params, apply_fn: ApplyFn, obs: Array) -> Array
   """Mode-like action ``tanh(mean)``: ``obs [..., obs_dim] -> [..., action_dim]``."""
   mean, _ = apply_fn(params, obs)
   return jnp.tanh(mean)
+
+
+def tanh_gaussian_act(
+  params: Params, apply_fn: ApplyFn, obs: Array, key: Array, deterministic: bool | Array
+) -> Array:
+  """Action of a tanh-Gaussian policy: ``obs [..., obs_dim] -> action [..., action_dim]``.
+
+  ``deterministic`` may be a Python bool (branch chosen at trace time; with ``True`` the key is
+  unused and may be ``None``) or a traced boolean (both actions are computed and selected with
+  ``jnp.where``). Deterministic actions are ``tanh(mean)``, stochastic ones a sample.
+  """
+  if isinstance(deterministic, bool):
+    if deterministic:
+      return deterministic_action(params, apply_fn, obs)
+    return sample_action(params, apply_fn, obs, key)[0]
+  mean, log_std = apply_fn(params, obs)
+  noise = jax.random.normal(key, mean.shape, mean.dtype)
+  pre_tanh = jnp.where(deterministic, mean, mean + jnp.exp(log_std) * noise)
+  return jnp.tanh(pre_tanh)

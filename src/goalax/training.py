@@ -1,11 +1,12 @@
-"""The host side of a run: build, compile, loop over epochs, evaluate, log and save.
+"""The host side of a run, for any agent: build, compile, loop over epochs, evaluate, log, save.
 
-``train(config)`` is the library entry point; ``main_cli(argv)`` is ``goalax train crl``.
+``train(config)`` is the library entry point; ``main_cli(argv)`` is ``goalax train <algo>``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import math
 import os
@@ -17,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from goalax import logger
+from goalax import agents, logger
 from goalax.config import ConfigError, TrainConfig, validate
 from goalax.evaluation import make_evaluator
 from goalax.trainer import make_trainer
@@ -84,7 +85,7 @@ def _rows(step_metrics: dict, seeds: list[int], env_steps: int, epoch: int):
 def train(
   config: TrainConfig, progress_fn: Callable[[dict], None] | None = None, write_outputs: bool = True
 ) -> RunResult:
-  """Trains ``config.num_seeds`` CRL agents at once and returns their history and final state."""
+  """Trains ``config.num_seeds`` agents at once and returns their history and final state."""
   env = _make_env(config.env, config, "env")
   eval_env = _make_env(config.eval_env, config, "eval_env") if config.eval_env else env
   if eval_env.observation_size != env.observation_size or eval_env.action_size != env.action_size:
@@ -94,14 +95,16 @@ def train(
       f"has {env.observation_size}/{env.action_size}; they must match."
     )
   episode_length = config.episode_length or env.episode_length
-  validate(config, episode_length)
+  validate(config)
+  algo = agents.name_of(config.agent)
   try:
     trainer = make_trainer(config, env)
   except ValueError as e:
     raise ConfigError(str(e)) from None
+  agent = trainer.agent
   evaluate = make_evaluator(
     eval_env,
-    trainer.crl.act,
+    agent.act,
     config.num_eval_envs,
     config.episode_length or eval_env.episode_length,
     config.action_repeat,
@@ -115,6 +118,7 @@ def train(
 
   derived = dict(
     episode_length=episode_length,
+    algo=algo,
     env_backend=env.backend,
     updates_per_train_step=config.updates_per_train_step,
     env_steps_per_train_step=config.env_steps_per_train_step,
@@ -129,7 +133,7 @@ def train(
   )
   run_dir, writer, wandb_logger = "", None, None
   if write_outputs:
-    run_name = config.exp_name or logger.default_run_name(config.env, "crl", config.seed)
+    run_name = config.exp_name or logger.default_run_name(config.env, algo, config.seed)
     run_dir = logger.new_run_dir(config.run_dir, run_name)
     logger.write_config(run_dir, config, derived)
     writer = logger.MetricsWriter(run_dir)
@@ -138,7 +142,7 @@ def train(
 
   say = print if config.progress else (lambda *a, **k: None)
   say(
-    f"goalax | CRL on {config.env} ({env.backend}) | {len(seeds)} seed(s) {seeds} | "
+    f"goalax | {algo.upper()} on {config.env} ({env.backend}) | {len(seeds)} seed(s) {seeds} | "
     f"{config.num_envs} envs | episode {episode_length} | run dir {run_dir or '-'}"
   )
   say(
@@ -157,7 +161,7 @@ def train(
   state = init_fn(seed_keys)
   prefill_fn = prefill_fn.lower(state).compile()
   epoch_fn = epoch_fn.lower(state).compile()
-  eval_fn = eval_fn.lower(state.agent.actor_params, eval_keys(0)).compile()
+  eval_fn = eval_fn.lower(agent.policy_params(state.agent), eval_keys(0)).compile()
   compile_seconds = time.perf_counter() - t0
   say(f"  compiled in {compile_seconds:.1f} s")
 
@@ -177,7 +181,7 @@ def train(
       progress_fn(mean)
     return mean
 
-  row = record(0, 0, eval_fn(state.agent.actor_params, eval_keys(0)))
+  row = record(0, 0, eval_fn(agent.policy_params(state.agent), eval_keys(0)))
   say(
     f"  [0/{config.num_evals}] before training: success {row['eval/success']:.3f} | "
     f"final dist {row['eval/final_dist']:.3f}"
@@ -193,7 +197,7 @@ def train(
       train_metrics = jax.device_get(train_metrics)
       train_seconds += time.perf_counter() - t_start
       env_steps += config.train_steps_per_epoch * config.env_steps_per_train_step
-      eval_metrics = eval_fn(state.agent.actor_params, eval_keys(epoch))
+      eval_metrics = eval_fn(agent.policy_params(state.agent), eval_keys(epoch))
       metrics = {**{f"train/{k}": v for k, v in train_metrics.items()}, **eval_metrics}
       row = record(epoch, env_steps, metrics)
       sps = env_steps / max(train_seconds, 1e-9)
@@ -201,19 +205,22 @@ def train(
       say(
         f"  [{epoch}/{config.num_evals}] {env_steps:,}/{config.total_env_steps:,} steps | "
         f"{sps:,.0f} steps/s | ETA {_format_seconds(eta)} | success {row['eval/success']:.3f} | "
-        f"near goal {row['eval/time_near_goal']:.3f} | final dist {row['eval/final_dist']:.3f} | "
-        f"critic loss {row['train/critic_loss']:.3f}"
+        f"near goal {row['eval/time_near_goal']:.3f} | final dist {row['eval/final_dist']:.3f}"
+        + "".join(
+          f" | {name.replace('_', ' ')} {row[f'train/{name}']:.3f}"
+          for name in agent.headline_metrics
+        )
       )
       bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
       if bad:
         raise FloatingPointError(
           f"non-finite values at epoch {epoch} in {', '.join(sorted(bad))}; stopping. Metrics "
-          f"up to here are saved in {run_dir or '(no run dir)'}. Try a lower --critic_lr / "
-          f"--actor_lr or --use_layer_norm."
+          f"up to here are saved in {run_dir or '(no run dir)'}. Try lower learning rates "
+          f"or --use_layer_norm."
         )
   finally:
     if write_outputs:
-      save_params(run_dir, state, config, env)
+      save_params(run_dir, agent.saved_params(state.agent))
       if wandb_logger:
         wandb_logger.finish()
   say(
@@ -226,42 +233,53 @@ def train(
   )
 
 
-def save_params(run_dir: str, state, config: TrainConfig, env) -> str:
-  """Writes the final actor and critic parameters of every seed to ``params.msgpack``."""
+def save_params(run_dir: str, params: dict) -> str:
+  """Writes the agent's final parameters of every seed (``agent.saved_params``, leaves stacked
+  over seeds) to ``params.msgpack``."""
   from flax import serialization
 
-  payload = {
-    "actor_params": jax.device_get(state.agent.actor_params),
-    "critic_params": jax.device_get(state.agent.critic_params),
-  }
+  payload = jax.device_get(params)
   path = os.path.join(run_dir, "params.msgpack")
   with open(path, "wb") as f:
     f.write(serialization.to_bytes(payload))
   return path
 
 
-ALGOS = ("crl",)
+def parse_train_args(algo: str, argv: list[str]) -> TrainConfig:
+  """``TrainConfig`` of ``goalax train <algo> [flags]``: the run's flags and that agent's only.
 
-
-def main_cli(argv: list[str]) -> None:
-  """``goalax train <algo> [flags]``."""
+  tyro accepts JaxGCRL's underscore spellings (``--num_envs``) as well as ``--num-envs``.
+  """
   import tyro
 
   from goalax.errors import UsageError
 
+  if algo not in agents.REGISTRY:
+    close = difflib.get_close_matches(algo, agents.agent_names(), n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    raise UsageError(
+      f"unknown algorithm '{algo}'.{hint} Available: {', '.join(agents.agent_names())}."
+    )
+  config_class = agents.REGISTRY[algo].config_class
+  return tyro.cli(
+    TrainConfig[config_class],
+    args=argv,
+    prog=f"goalax train {algo}",
+    default=TrainConfig(agent=config_class()),
+  )
+
+
+def main_cli(argv: list[str]) -> None:
+  """``goalax train <algo> [flags]``."""
   if not argv or argv[0] in ("-h", "--help"):
+    lines = [f"  {name:<6} {spec.description}" for name, spec in agents.REGISTRY.items()]
     print(
-      "usage: goalax train <algo> [flags]\n\nalgorithms: "
-      + ", ".join(ALGOS)
-      + "\n\nRun 'goalax train crl --help' for the flags."
+      "usage: goalax train <algo> [flags]\n\nalgorithms:\n"
+      + "\n".join(lines)
+      + "\n\nRun 'goalax train <algo> --help' for the flags of an algorithm."
     )
     return
-  algo, rest = argv[0], argv[1:]
-  if algo not in ALGOS:
-    raise UsageError(f"unknown algorithm '{algo}'. Available: {', '.join(ALGOS)}.")
-  # tyro accepts JaxGCRL's underscore spellings (--num_envs) as well as --num-envs.
-  config = tyro.cli(TrainConfig, args=rest, prog=f"goalax train {algo}")
-  run_config(config)
+  run_config(parse_train_args(argv[0], argv[1:]))
 
 
 def run_config(config: TrainConfig) -> RunResult:

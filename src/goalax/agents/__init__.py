@@ -1,1 +1,54 @@
-"""Agents. ``crl``: contrastive RL (the default and the heart of goalax)."""
+"""Agents, by name: ``REGISTRY[name] = AgentSpec(config class, constructor, description)``.
+
+Every constructor has the signature ``make(config, state_size, goal_size, action_size) -> Agent``
+(:class:`goalax.agents.base.Agent`), so the loop, evaluation, saving and the CLI build any agent
+the same way. Adding an agent: a file ``agents/<name>.py`` with its config class and ``make_*``,
+and one entry here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentSpec:
+  module: str
+  config_class_name: str
+  make_name: str
+  description: str
+
+  @property
+  def config_class(self) -> type:
+    return getattr(importlib.import_module(self.module), self.config_class_name)
+
+  @property
+  def make(self) -> Callable[..., Any]:
+    return getattr(importlib.import_module(self.module), self.make_name)
+
+
+REGISTRY: dict[str, AgentSpec] = {
+  "crl": AgentSpec(
+    "goalax.agents.crl", "CRLConfig", "make_crl", "contrastive RL (the default; hindsight goals)"
+  ),
+}
+
+
+def agent_names() -> list[str]:
+  return list(REGISTRY)
+
+
+def name_of(config: Any) -> str:
+  """The registered name of an agent config's class (``CRLConfig() -> "crl"``)."""
+  for name, spec in REGISTRY.items():
+    if type(config) is spec.config_class:
+      return name
+  raise ValueError(f"{type(config).__name__} is not a registered agent config.")
+
+
+def make_agent(config: Any, state_size: int, goal_size: int, action_size: int):
+  """Builds the agent whose config this is, for the given problem sizes."""
+  return REGISTRY[name_of(config)].make(config, state_size, goal_size, action_size)

@@ -1,0 +1,60 @@
+"""Small pieces that several agents share: an optimiser step, the SAC temperature, Polyak
+averaging, the entropy target, and building validated networks from a :class:`NetworkConfig`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from goalax import networks
+from goalax.agents.base import NetworkConfig
+
+Array = jax.Array
+Params = Any
+
+
+def optimizer_step(
+  tx: optax.GradientTransformation, params: Params, opt_state: optax.OptState, grads: Params
+) -> tuple[Params, optax.OptState]:
+  """One step of ``tx``: ``(params, opt_state, grads) -> (new params, new opt_state)``."""
+  updates, opt_state = tx.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state
+
+
+def temperature_loss(log_alpha: Array, log_prob: Array, target_entropy: float) -> Array:
+  """SAC's temperature loss ``-log_alpha * mean(stop_grad(log_prob + target_entropy))``.
+
+  Its gradient raises alpha while the policy's entropy ``-log_prob`` is below the target.
+  """
+  return -log_alpha * jnp.mean(jax.lax.stop_gradient(log_prob + target_entropy))
+
+
+def target_entropy_for(target_entropy: float | None, action_size: int) -> float:
+  """The entropy target: ``-action_size`` (the SAC heuristic) unless one is given."""
+  return -float(action_size) if target_entropy is None else float(target_entropy)
+
+
+def polyak(target: Params, online: Params, tau: float) -> Params:
+  """``target <- (1 - tau) * target + tau * online``, leaf by leaf."""
+  return jax.tree.map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)
+
+
+def check_network_config(config: NetworkConfig) -> None:
+  """Raises ValueError naming the flag when depth or activation cannot work."""
+  networks.validate_depth(config.n_hidden, config.residual)
+  if config.activation not in networks.ACTIVATIONS:
+    raise ValueError(
+      f"Unknown --activation value {config.activation!r}; valid names are "
+      f"{', '.join(sorted(networks.ACTIVATIONS))}."
+    )
+
+
+def check_obs_size(obs: Array, obs_size: int) -> None:
+  if obs.shape[-1] != obs_size:
+    raise ValueError(
+      f"act expects obs [..., state_size + goal_size] = [..., {obs_size}] "
+      f"(state first, then goal), got shape {obs.shape}."
+    )

@@ -1,4 +1,4 @@
-"""On-device trajectory ring buffer with hindsight (future-state) goal sampling.
+"""On-device trajectory ring buffer: insertion, uniform slots, and same-trajectory lookups.
 
 Layout
 ------
@@ -24,9 +24,8 @@ All functions are pure, jit-able and vmap-able (e.g. over independent seeds,
 each with its own buffer).  For in-place updates jit ``insert`` with the buffer
 donated (``jax.jit(insert, donate_argnums=0)``).
 
-Sampling from a buffer that holds too few rows is the caller's responsibility:
-guard with :func:`can_sample` (``min_size=1`` for :func:`sample_with_future`,
-``min_size=2`` for :func:`sample_transitions`).
+Goals and batches are built on these pieces by :mod:`goalax.sampler`. Sampling
+from an empty buffer is the caller's responsibility (guard with :func:`can_sample`).
 """
 
 from __future__ import annotations
@@ -183,162 +182,44 @@ def can_sample(buffer: ReplayBuffer, min_size: int = 1) -> jax.Array:
 # ---------------------------------------------------------------------------
 
 
-def _offset_to_row(buffer: ReplayBuffer, age_offset: jax.Array) -> jax.Array:
-  """Storage row of the valid row with the given age offset (0 = oldest valid row)."""
+def storage_rows(buffer: ReplayBuffer, age_offsets: jax.Array) -> jax.Array:
+  """Storage row of the valid rows with the given age offsets (0 = oldest valid row)."""
   oldest_row = buffer.insert_index - buffer.size
-  return (oldest_row + age_offset) % buffer.capacity
+  return (oldest_row + age_offsets) % buffer.capacity
 
 
-def _gather(data: PyTree, rows: jax.Array, envs: jax.Array) -> PyTree:
-  """Transitions at ``(rows[i], envs[i])``; leaves shaped ``[batch, ...]``."""
+def gather(data: PyTree, rows: jax.Array, envs: jax.Array) -> PyTree:
+  """Transitions at ``(rows[i], envs[i])``; leaves shaped ``[*rows.shape, ...]``."""
   return jax.tree.map(lambda leaf: leaf[rows, envs], data)
 
 
-def _sample_slots(buffer: ReplayBuffer, key: jax.Array, batch_size: int, num_rows: jax.Array):
-  """Uniform ``(age_offset, env)`` pairs with ``age_offset in [0, num_rows)``; each ``[batch]`` int32."""
+def sample_slots(
+  buffer: ReplayBuffer, key: jax.Array, shape: tuple[int, ...]
+) -> tuple[jax.Array, jax.Array]:
+  """Uniform ``(age_offset, env)`` pairs over the valid rows and env slots; each ``shape`` int32."""
   offset_key, env_key = jax.random.split(key)
-  age_offsets = jax.random.randint(offset_key, (batch_size,), 0, num_rows, dtype=jnp.int32)
-  envs = jax.random.randint(env_key, (batch_size,), 0, buffer.num_envs, dtype=jnp.int32)
+  age_offsets = jax.random.randint(offset_key, shape, 0, buffer.size, dtype=jnp.int32)
+  envs = jax.random.randint(env_key, shape, 0, buffer.num_envs, dtype=jnp.int32)
   return age_offsets, envs
 
 
-def count_future_steps(
-  buffer: ReplayBuffer, age_offsets: jax.Array, envs: jax.Array, max_horizon: int
+def is_stored_in_trajectory(
+  buffer: ReplayBuffer, age_offsets: jax.Array, envs: jax.Array, steps_ahead: jax.Array
 ) -> jax.Array:
-  """Number ``L`` of stored future steps of the same trajectory, capped at ``max_horizon``.
-
-  ``L`` counts the consecutive rows after the given one (same env column, never
-  past the newest row) whose ``traj_id`` equals its own.  Cost is
-  O(batch * min(max_horizon, capacity - 1)) time and memory.
+  """Whether the row ``steps_ahead >= 0`` rows after each given one is stored (not past the
+  newest row) and belongs to the same trajectory. One gather of ``traj_id`` per element.
 
   Args:
     buffer: the buffer.
-    age_offsets: ``[batch]`` int, age offsets of valid rows (0 = oldest).
-    envs: ``[batch]`` int, env columns.
-    max_horizon: static cap on ``L``.
+    age_offsets: ``[...]`` int, age offsets of valid rows (0 = oldest).
+    envs: ``[...]`` int, env columns.
+    steps_ahead: ``[...]`` int, how many rows later.
 
   Returns:
-    ``[batch]`` int32 in ``[0, max_horizon]``.
+    ``[...]`` bool.
   """
-  horizon = min(max_horizon, buffer.capacity - 1)  # never more than capacity - 1 newer rows
   traj_ids = _traj_ids(buffer.data)
-  rows = _offset_to_row(buffer, age_offsets)
-  steps_ahead = jnp.arange(1, horizon + 1, dtype=jnp.int32)  # [H]
-  future_rows = (rows[:, None] + steps_ahead) % buffer.capacity  # [B, H]
-  future_ids = traj_ids[future_rows, envs[:, None]]  # [B, H]
-  newer_rows_stored = buffer.size - 1 - age_offsets  # [B]
-  same_trajectory = (future_ids == traj_ids[rows, envs][:, None]) & (
-    steps_ahead <= newer_rows_stored[:, None]
-  )
-  # L = index of the first False; a sentinel False column makes L = H when all match.
-  sentinel = jnp.zeros((rows.shape[0], 1), bool)
-  return jnp.argmax(~jnp.concatenate([same_trajectory, sentinel], axis=1), axis=1).astype(jnp.int32)
-
-
-def sample_truncated_geometric(
-  key: jax.Array, num_steps: jax.Array, discount: float | jax.Array
-) -> jax.Array:
-  """Draws ``k in {1..L}`` with ``P(k) ∝ discount**(k-1)`` by inverse CDF; ``k = 0`` where ``L == 0``.
-
-  ``k = 1 + floor(log(1 - u (1 - discount**L)) / log(discount))`` with
-  ``u ~ U[0, 1)``, clipped to ``[1, L]``.  ``discount == 1`` gives the uniform
-  law on ``{1..L}`` (handled separately, no division by ``log(1) = 0``);
-  ``discount == 0`` always gives ``k = 1``.
-
-  Args:
-    key: PRNG key.
-    num_steps: ``[batch]`` int, the ``L`` of each sample.
-    discount: float in ``[0, 1]`` (Python float or traced scalar).
-
-  Returns:
-    ``[batch]`` int32.
-  """
-  if isinstance(discount, (int, float)) and not 0.0 <= discount <= 1.0:
-    raise ValueError(f"discount must be in [0, 1], got {discount}")
-  u = jax.random.uniform(key, jnp.shape(num_steps))
-  num_steps_f = num_steps.astype(u.dtype)
-  log_discount = jnp.log(jnp.asarray(discount, u.dtype))
-  is_uniform = log_discount == 0.0
-  safe_log_discount = jnp.where(is_uniform, -1.0, log_discount)
-  # 1 - discount**L, accurate for discount close to 1.
-  truncated_mass = -jnp.expm1(num_steps_f * safe_log_discount)
-  geometric = jnp.floor(jnp.log1p(-u * truncated_mass) / safe_log_discount)
-  uniform = jnp.floor(u * num_steps_f)
-  k = 1 + jnp.where(is_uniform, uniform, geometric).astype(jnp.int32)
-  k = jnp.clip(k, 1, jnp.maximum(num_steps, 1))
-  return jnp.where(num_steps > 0, k, 0).astype(jnp.int32)
-
-
-# ---------------------------------------------------------------------------
-# Sampling
-# ---------------------------------------------------------------------------
-
-
-def sample_with_future(
-  buffer: ReplayBuffer,
-  key: jax.Array,
-  batch_size: int,
-  discount: float | jax.Array,
-  max_horizon: int,
-) -> tuple[PyTree, PyTree, jax.Array]:
-  """Samples transitions and a future transition of the same trajectory (hindsight goals).
-
-  ``(row, env)`` pairs are uniform among valid rows and env slots.  For each,
-  ``L`` = number of stored future steps of its trajectory (capped at
-  ``max_horizon``, see :func:`count_future_steps`) and ``k`` is drawn from the
-  truncated geometric law ``P(k) ∝ discount**(k-1)`` on ``{1..L}``.  When
-  ``L == 0`` (last stored step of its trajectory) ``k = 0`` and the future is
-  the transition itself, so a goal never crosses a trajectory boundary; use
-  ``k > 0`` as the mask of genuine future goals.
-
-  Requires ``buffer.size >= 1`` (see :func:`can_sample`); on an empty buffer the
-  result is meaningless.  Cost is O(batch_size * max_horizon).
-
-  Args:
-    buffer: the buffer.
-    key: PRNG key.
-    batch_size: static number of samples ``B``.
-    discount: geometric discount in ``[0, 1]``.
-    max_horizon: static maximum ``k``.
-
-  Returns:
-    ``(now, future, k)``: ``now`` and ``future`` are pytrees with leaves
-    ``[B, ...]``, ``future`` taken at row ``(row + k) % capacity`` of the same
-    env column; ``k`` is ``[B]`` int32 in ``[0, max_horizon]``.
-  """
-  if max_horizon < 0:
-    raise ValueError(f"max_horizon must be >= 0, got {max_horizon}")
-  slot_key, k_key = jax.random.split(key)
-  age_offsets, envs = _sample_slots(buffer, slot_key, batch_size, buffer.size)
-  num_future = count_future_steps(buffer, age_offsets, envs, max_horizon)
-  k = sample_truncated_geometric(k_key, num_future, discount)
-  rows = _offset_to_row(buffer, age_offsets)
-  now = _gather(buffer.data, rows, envs)
-  future = _gather(buffer.data, (rows + k) % buffer.capacity, envs)
-  return now, future, k
-
-
-def sample_transitions(
-  buffer: ReplayBuffer, key: jax.Array, batch_size: int
-) -> tuple[PyTree, PyTree, jax.Array]:
-  """Samples ``(transition, next transition)`` pairs for TD learning.
-
-  ``(row, env)`` pairs are uniform among valid rows other than the newest one.
-  Requires ``buffer.size >= 2`` (see :func:`can_sample`).
-
-  Args:
-    buffer: the buffer.
-    key: PRNG key.
-    batch_size: static number of samples ``B``.
-
-  Returns:
-    ``(now, next, has_next)``: pytrees with leaves ``[B, ...]`` at ``(row, env)``
-    and ``(row + 1, env)``, and ``has_next`` (``[B]`` bool), true where both
-    belong to the same trajectory (false where ``now`` ended its episode).
-  """
-  age_offsets, envs = _sample_slots(buffer, key, batch_size, buffer.size - 1)
-  rows = _offset_to_row(buffer, age_offsets)
-  now = _gather(buffer.data, rows, envs)
-  next_ = _gather(buffer.data, (rows + 1) % buffer.capacity, envs)
-  has_next = _traj_ids(next_) == _traj_ids(now)
-  return now, next_, has_next
+  rows = storage_rows(buffer, age_offsets)
+  ahead_rows = (rows + steps_ahead) % buffer.capacity
+  stored = (steps_ahead >= 0) & (steps_ahead <= buffer.size - 1 - age_offsets)
+  return stored & (traj_ids[ahead_rows, envs] == traj_ids[rows, envs])

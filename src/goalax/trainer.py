@@ -49,13 +49,15 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
   venv = VectorGoalEnv(env, config.num_envs, config.episode_length, config.action_repeat)
   agent = make_agent(config.agent, env.state_size, env.goal_size, env.action_size)
   num_envs = config.num_envs
-  max_horizon = min(venv.episode_length, run.max_replay_size - 1)
-  sample = make_sampler(env, agent.sampling, run.batch_size, max_horizon)
+  td = agent.sampling.td
+  sample = make_sampler(env, agent.sampling, run.batch_size, venv.episode_length)
 
   def init(key: jax.Array) -> TrainState:
     k_agent, k_env, k_run = jax.random.split(key, 3)
     env_state = venv.reset(k_env)
-    example = transition(env_state, jnp.zeros((num_envs, env.action_size)))
+    example = transition(
+      env_state, jnp.zeros((num_envs, env.action_size)), env_state, env.state_size, td
+    )
     buffer = replay.init_buffer(example, run.max_replay_size, num_envs)
     return TrainState(agent.init(k_agent), buffer, env_state, k_run, jnp.zeros((), jnp.int32))
 
@@ -69,7 +71,8 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
       else:
         action = agent.act(policy_params, env_state.obs, key, False)
       next_state = venv.step(env_state, action)
-      return next_state, (transition(env_state, action), next_state.metrics["success"])
+      stored = transition(env_state, action, next_state, env.state_size, td)
+      return next_state, (stored, next_state.metrics["success"])
 
     key, k_steps = jax.random.split(state.key)
     env_state, (block, success) = jax.lax.scan(
@@ -87,7 +90,8 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
 
     def sgd_step(agent_state, key):
       k_sample, k_update = jax.random.split(key)
-      return agent.update(agent_state, sample(state.buffer, k_sample), k_update)
+      batch, _ = sample(state.buffer, k_sample)
+      return agent.update(agent_state, batch, k_update)
 
     key, k_updates = jax.random.split(state.key)
     agent_state, metrics = jax.lax.scan(

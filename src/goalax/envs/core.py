@@ -119,6 +119,11 @@ class GoalEnv(PipelineEnv):
     xy = goal.reshape(-1, 2)
     return np.concatenate([xy, np.full((len(xy), 1), 0.05)], axis=1)
 
+  def goal_reward(self, state_vec: jax.Array, goal: jax.Array) -> jax.Array:
+    """The env's reward for being in ``state_vec [..., state_size]`` with ``goal [..., goal_size]``:
+    ``success`` (sparse), or ``-dist`` with ``dense_reward``. Used to relabel hindsight goals."""
+    return self._goal_outputs(state_vec, goal)[2]
+
   def split_obs(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``obs [..., obs_size] -> (state [..., state_size], goal [..., goal_size])``."""
     return obs[..., : self.state_size], obs[..., self.state_size :]

@@ -1,0 +1,238 @@
+"""The goal sampler: hindsight goals stay in their trajectory and follow their law (also in the
+still-running episode), the goal mix matches its configuration, rewards follow the env's rule.
+
+Streams (tests/buffer_streams.py) encode where every value came from: the state of step t in env
+e is ``100 t + e``, the commanded goal that + 0.25, and the true last state of an episode
+``100 (t + 1) + e + 0.5``. The env is the one-dimensional reach probe (success within 0.2).
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from buffer_streams import (
+  fill,
+  make_stream,
+  mean_z_score,
+  pooled_chisquare_pvalue,
+  random_traj_ids,
+  truncated_geometric_pmf,
+)
+from scipy import stats
+
+from goalax.agents.base import GoalSampling
+from goalax.envs.probes import ReachProbe
+from goalax.sampler import make_sampler, sample_truncated_geometric
+
+ENV = ReachProbe()
+jit_truncated_geometric = jax.jit(sample_truncated_geometric)
+
+
+@functools.cache
+def sampler(sampling: GoalSampling, batch_size: int, episode_length: int):
+  return jax.jit(make_sampler(ENV, sampling, batch_size, episode_length))
+
+
+def draw(buffer, sampling, batch_size, episode_length, seed=0):
+  batch, info = sampler(sampling, batch_size, episode_length)(buffer, jax.random.key(seed))
+  return jax.tree.map(np.asarray, batch), jax.tree.map(np.asarray, info)
+
+
+def decode(values):
+  """``(step, env, marker)`` of stream values ``100 step + env + marker``."""
+  step = np.floor(values / 100.0).astype(int)
+  rest = values - 100.0 * step
+  env = np.floor(rest + 1e-4).astype(int)
+  return step, env, np.round(rest - env, 2)
+
+
+# ---------------------------------------------------------------------------
+# Hindsight goals
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("td", [False, True], ids=["obs_layout", "next_state_layout"])
+@pytest.mark.parametrize("future", ["geometric", "uniform"])
+def test_hindsight_goals_never_cross_a_trajectory(td, future):
+  capacity, num_envs, num_steps = 16, 4, 37
+  traj_ids = random_traj_ids(np.random.default_rng(1), num_steps, num_envs, max_len=6)
+  traj_ids[:, 0] = np.arange(num_steps) // 5  # env 0: episodes of exactly 5 steps
+  buffer = fill(make_stream(traj_ids), capacity, [5, 5, 3, 7, 5, 9, 3])  # wraps twice
+  sampling = GoalSampling(p_future=1.0, future=future, discount=0.8, td=td)
+  batch, info = draw(buffer, sampling, 20_000, episode_length=6)
+
+  now_step, now_env, _ = decode(batch["state"][:, 0])
+  goal_step, goal_env, marker = decode(batch["goal"][:, 0])
+  k = info["k"]
+  assert np.all(now_step >= num_steps - capacity)  # only stored rows
+  assert info["found"].mean() > 0.99
+  found = info["found"]
+  assert np.all(k[found] >= 1)  # a goal is never the transition's own state
+  np.testing.assert_array_equal(goal_env, now_env)
+  np.testing.assert_array_equal(goal_step - now_step, k)
+  source_row = now_step + k - (1 if td else 0)  # the row holding the goal state
+  assert np.all(source_row < num_steps)
+  np.testing.assert_array_equal(traj_ids[source_row, now_env], traj_ids[now_step, now_env])
+  if td:  # the true last state of an episode is a goal too, and only where the episode ended
+    ended = np.r_[traj_ids[1:] != traj_ids[:-1], np.zeros((1, num_envs), bool)]
+    np.testing.assert_array_equal(marker == 0.5, ended[source_row, now_env])
+    assert (marker == 0.5).mean() > 0.05
+  else:
+    assert np.all(marker == 0.0)
+  # every feasible offset is drawn: in env 0 a row at episode time s has offsets 1..(4 - s) + td
+  in_env0 = now_env == 0
+  for s in range(5):
+    drawn = set(np.unique(k[in_env0 & (now_step % 5 == s) & found]))
+    assert drawn == set(range(1, 5 - s + td)) or (s == 4 and not td and not drawn)
+
+
+def complete_episode_offsets(td, discount, episode_length=20, seed=3):
+  """``(steps, k)`` of hindsight samples from a buffer of complete time-limit episodes."""
+  num_envs, num_steps, capacity = 2, 80, 64
+  traj_ids = np.repeat(np.arange(num_steps // episode_length), episode_length)
+  buffer = fill(make_stream(np.tile(traj_ids[:, None], (1, num_envs))), capacity, [40, 40])
+  sampling = GoalSampling(p_future=1.0, future="geometric", discount=discount, td=td)
+  batch, info = draw(buffer, sampling, 40_000, episode_length, seed=seed)
+  now_step, _, _ = decode(batch["state"][:, 0])
+  assert info["found"].all()
+  return now_step % episode_length, info["k"]
+
+
+@pytest.mark.parametrize("td", [False, True], ids=["obs_layout", "next_state_layout"])
+def test_offsets_follow_the_law_over_the_rest_of_a_complete_episode(td):
+  discount, episode_length = 0.85, 20
+  steps, k = complete_episode_offsets(td, discount, episode_length)
+  for s in (0, 7, 15):
+    rest = episode_length - 1 - s + td  # future states until the time limit
+    pmf = truncated_geometric_pmf(discount, rest)
+    assert pooled_chisquare_pvalue(k[steps == s], pmf) > 1e-3, s
+    assert abs(mean_z_score(k[steps == s], pmf)) < 5, s
+  # power: the law of another discount is rejected by the same test
+  pmf = truncated_geometric_pmf(0.7, episode_length - 1 + td)
+  assert pooled_chisquare_pvalue(k[steps == 0], pmf) < 1e-3
+
+
+def test_running_episode_is_not_biased_toward_near_goals():
+  """One running episode per env (30 of its 200 steps stored). The pairs (t, k) must follow the
+  complete-episode law restricted to what is stored, P(t, k) ∝ p_{199-t}(k) 1{t + k <= 29};
+  renormalising each row's law over its short stored future (the old sampler) is rejected."""
+  discount, stored, episode_length = 0.9, 30, 200
+  buffer = fill(make_stream(np.zeros((stored, 3), np.int32)), 64, [stored])
+  sampling = GoalSampling(p_future=1.0, discount=discount)
+  batch, info = draw(buffer, sampling, 40_000, episode_length, seed=4)
+  assert info["found"].mean() > 0.999
+  k = info["k"][info["found"]]
+
+  restricted, renormalised = np.zeros(stored), np.zeros(stored)
+  for t in range(stored):
+    law = truncated_geometric_pmf(discount, episode_length - 1 - t)
+    restricted[1 : stored - t] += law[: stored - 1 - t]
+    if t < stored - 1:
+      renormalised[1 : stored - t] += law[: stored - 1 - t] / law[: stored - 1 - t].sum()
+  restricted, renormalised = (
+    restricted[1:] / restricted.sum(),
+    renormalised[1:] / renormalised.sum(),
+  )
+  assert pooled_chisquare_pvalue(k, restricted) > 1e-3
+  assert abs(mean_z_score(k, restricted)) < 5
+  assert pooled_chisquare_pvalue(k, renormalised) < 1e-6  # the bias this sampler removes
+  assert np.mean(k) > np.sum(np.arange(1, stored) * renormalised) + 0.3
+
+
+# ---------------------------------------------------------------------------
+# The goal mix, rewards and actor goals
+# ---------------------------------------------------------------------------
+
+
+def test_goal_mix_matches_its_configuration_and_rewards_follow_the_env_rule():
+  traj_ids = random_traj_ids(np.random.default_rng(5), 40, 4, max_len=8)
+  buffer = fill(make_stream(traj_ids), 32, [20, 20])
+  sampling = GoalSampling(p_commanded=0.2, p_future=0.5, p_random=0.3, td=True)
+  n = 30_000
+  batch, info = draw(buffer, sampling, n, episode_length=8, seed=6)
+  source = info["source"]
+  counts = np.bincount(source, minlength=3)
+  assert stats.chisquare(counts, n * np.array([0.2, 0.5, 0.3])).pvalue > 1e-3
+
+  state, goal = batch["state"][:, 0], batch["goal"][:, 0]
+  np.testing.assert_allclose(goal[source == 0], state[source == 0] + 0.25)  # commanded
+  _, _, marker = decode(goal[source == 2])
+  assert np.all(marker == 0.0)  # random goals are states of stored rows
+  random_step, _, _ = decode(goal[source == 2])
+  assert random_step.min() >= 40 - 32 and random_step.max() < 40
+  assert np.all(decode(goal[source == 1])[0] > decode(state[source == 1])[0])  # future ones later
+
+  # rewards: the env's own success rule (|achieved - goal| < 0.2) at the stored next state
+  expected = (np.abs(batch["next_state"][:, 0] - goal) < ENV.goal_threshold).astype(np.float32)
+  np.testing.assert_array_equal(batch["reward"], expected)
+  np.testing.assert_array_equal(batch["reward"][source == 1], (info["k"][source == 1] == 1) * 1.0)
+  assert np.all(batch["reward"][source == 0] == 0.0)
+
+
+def test_commanded_goals_come_from_uniform_rows():
+  capacity, num_envs = 8, 3
+  stream = make_stream(random_traj_ids(np.random.default_rng(2), 13, num_envs, 3))
+  buffer = fill(stream, capacity, [4, 4, 5])
+  batch, _ = draw(buffer, GoalSampling(p_commanded=1.0, p_future=0.0, td=True), 12_000, 3)
+  step, env, _ = decode(batch["state"][:, 0])
+  counts = np.bincount((step - 5) * num_envs + env, minlength=capacity * num_envs)
+  assert len(counts) == capacity * num_envs and stats.chisquare(counts).pvalue > 1e-3
+
+
+def test_actor_goals_mix_in_random_goals():
+  buffer = fill(make_stream(random_traj_ids(np.random.default_rng(7), 40, 4, 8)), 32, [20, 20])
+  sampling = GoalSampling(p_future=1.0, actor_p_random=0.5)
+  batch, _ = draw(buffer, sampling, 20_000, episode_length=8)
+  replaced = batch["actor_goal"][:, 0] != batch["goal"][:, 0]
+  assert abs(replaced.mean() - 0.5) < 0.02
+  np.testing.assert_array_equal(
+    batch["actor_goal"][replaced, 0], np.roll(batch["goal"][:, 0], 1)[replaced]
+  )
+  assert "actor_goal" not in draw(buffer, GoalSampling(), 8, episode_length=8)[0]
+
+
+def test_vmapped_sampler_matches_one_buffer_at_a_time():
+  streams = [make_stream(random_traj_ids(np.random.default_rng(s), 24, 2, 5)) for s in (8, 9)]
+  buffers = [fill(stream, 16, [12, 12]) for stream in streams]
+  stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *buffers)
+  sample = make_sampler(ENV, GoalSampling(p_commanded=0.3, p_future=0.7, td=True), 64, 5)
+  keys = jax.random.split(jax.random.key(10), 2)
+  batched, _ = jax.jit(jax.vmap(sample))(stacked, keys)
+  for i, buffer in enumerate(buffers):
+    single, _ = jax.jit(sample)(buffer, keys[i])
+    jax.tree.map(np.testing.assert_array_equal, jax.tree.map(lambda x: x[i], batched), single)
+
+
+# ---------------------------------------------------------------------------
+# The truncated geometric law
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("discount, num_steps", [(0.9, 1), (0.5, 7), (0.97, 60), (0.999, 1000)])
+def test_truncated_geometric_sampler_matches_law(discount, num_steps):
+  n = 20_000
+  k = np.asarray(jit_truncated_geometric(jax.random.key(4), jnp.full((n,), num_steps), discount))
+  assert k.min() >= 1 and k.max() <= num_steps
+  if num_steps == 1:
+    assert np.all(k == 1)
+    return
+  pmf = truncated_geometric_pmf(discount, num_steps)
+  assert pooled_chisquare_pvalue(k, pmf) > 1e-3
+  assert abs(mean_z_score(k, pmf)) < 5
+
+
+def test_unit_discount_gives_uniform_offsets():
+  num_steps = jnp.array([1, 2, 5, 9] * 2500)
+  k = np.asarray(jit_truncated_geometric(jax.random.key(6), num_steps, jnp.float32(1.0)))
+  for length in [1, 2, 5, 9]:
+    drawn = k[np.asarray(num_steps) == length]
+    assert set(np.unique(drawn)) == set(range(1, length + 1))
+    if length > 1:
+      assert stats.chisquare(np.bincount(drawn - 1)).pvalue > 1e-3
+
+
+def test_zero_discount_always_picks_next_step():
+  k = np.asarray(jit_truncated_geometric(jax.random.key(7), jnp.array([0, 1, 3, 50] * 100), 0.0))
+  np.testing.assert_array_equal(k, np.array([0, 1, 1, 1] * 100))

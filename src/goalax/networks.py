@@ -271,3 +271,64 @@ def tanh_gaussian_act(
   noise = jax.random.normal(key, mean.shape, mean.dtype)
   pre_tanh = jnp.where(deterministic, mean, mean + jnp.exp(log_std) * noise)
   return jnp.tanh(pre_tanh)
+
+
+class QEnsemble(nn.Module):
+  """``num_critics`` independent Q networks on ``concat(obs, action)``, evaluated as one batch.
+
+  ``__call__(obs [..., obs_dim], action [..., action_dim])`` returns ``[num_critics, ...]``.
+  Parameters carry a leading ``num_critics`` axis (``nn.vmap``), so twin critics cost one
+  batched matmul per layer instead of two.
+  """
+
+  num_critics: int = 2
+  hidden_dim: int = 256
+  num_hidden: int = 2
+  use_layer_norm: bool = True
+  activation: str = "swish"
+  residual: bool = False
+
+  @nn.compact
+  def __call__(self, obs: Array, action: Array) -> Array:
+    ensemble = nn.vmap(
+      MLP,
+      variable_axes={"params": 0},
+      split_rngs={"params": True},
+      in_axes=None,
+      out_axes=0,
+      axis_size=self.num_critics,
+    )
+    q = ensemble(
+      hidden_dim=self.hidden_dim,
+      num_hidden=self.num_hidden,
+      output_dim=1,
+      use_layer_norm=self.use_layer_norm,
+      activation=self.activation,
+      residual=self.residual,
+    )(jnp.concatenate([obs, action], axis=-1))
+    return q[..., 0]
+
+
+class DeterministicActor(nn.Module):
+  """Deterministic policy ``a = tanh(MLP(obs))`` in ``(-1, 1)`` (TD3). ``[..., obs_dim] ->
+  [..., action_dim]``; the output layer starts small, so the initial policy is near 0."""
+
+  action_dim: int
+  hidden_dim: int = 256
+  num_hidden: int = 2
+  use_layer_norm: bool = True
+  activation: str = "swish"
+  residual: bool = False
+
+  @nn.compact
+  def __call__(self, obs: Array) -> Array:
+    out = MLP(
+      hidden_dim=self.hidden_dim,
+      num_hidden=self.num_hidden,
+      output_dim=self.action_dim,
+      use_layer_norm=self.use_layer_norm,
+      activation=self.activation,
+      residual=self.residual,
+      output_kernel_init=nn.initializers.variance_scaling(1e-2, "fan_in", "uniform"),
+    )(obs)
+    return jnp.tanh(out)

@@ -34,6 +34,12 @@ REGISTRY: dict[str, AgentSpec] = {
   "crl": AgentSpec(
     "goalax.agents.crl", "CRLConfig", "make_crl", "contrastive RL (the default; hindsight goals)"
   ),
+  "sac": AgentSpec(
+    "goalax.agents.sac", "SACConfig", "make_sac", "soft actor-critic; --use_her for SAC+HER"
+  ),
+  "td3": AgentSpec(
+    "goalax.agents.td3", "TD3Config", "make_td3", "twin delayed DDPG; --use_her for TD3+HER"
+  ),
 }
 
 

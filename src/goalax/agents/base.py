@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 import jax
 
-from goalax.errors import ConfigError, require_positive
+from goalax.errors import ConfigError, require_in_unit_interval, require_positive
 
 Array = jax.Array
 Params = Any
@@ -141,6 +141,60 @@ class NetworkConfig:
       use_layer_norm=self.use_layer_norm,
       activation=self.activation,
       residual=self.residual,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class TDConfig:
+  """Settings shared by the agents that learn a Q-function by temporal differences (SAC, TD3),
+  including hindsight relabelling (``--use_her``)."""
+
+  discounting: float = 0.99
+  """Discount γ of the TD target. JaxGCRL's SAC and TD3 use 0.9; goalax uses 0.99 because a
+  sparse goal-reaching reward must propagate over tens to hundreds of steps (with γ = 0.9 a goal
+  50 steps away is worth 0.005)."""
+  critic_lr: float = 3e-4
+  """Adam learning rate of the Q networks."""
+  actor_lr: float = 3e-4
+  """Adam learning rate of the actor."""
+  tau: float = 0.005
+  """Polyak rate of the target networks: ``target <- (1 - tau) target + tau online``."""
+  use_her: bool = False
+  """Hindsight experience replay (JaxGCRL's flag): relabel goals through the goal sampler with
+  the mix below; rewards are recomputed with the env's own success rule."""
+  her_p_future: float = 0.8
+  """With --use_her: fraction of goals taken from later states of the same trajectory (HER's
+  "future" strategy with k = 4 gives 0.8)."""
+  her_p_random: float = 0.0
+  """With --use_her: fraction of goals taken from random states in the buffer; the rest
+  (1 - her_p_future - her_p_random) keep the commanded goal."""
+  her_future: Literal["geometric", "uniform"] = "uniform"
+  """With --use_her: law of the offset of a future goal: ``uniform`` over the rest of the
+  episode (HER's "future") or ``geometric`` with ``discounting``."""
+
+  def validate_td(self) -> None:
+    require_positive(self, "critic_lr", "actor_lr")
+    require_in_unit_interval(self, "discounting")
+    require_in_unit_interval(self, "tau")
+    require_in_unit_interval(self, "her_p_future", include_zero=True)
+    require_in_unit_interval(self, "her_p_random", include_zero=True)
+    if self.her_p_future + self.her_p_random > 1.0:
+      raise ConfigError(
+        f"--her_p_future ({self.her_p_future}) + --her_p_random ({self.her_p_random}) must not "
+        f"exceed 1 (the rest keeps the commanded goal)."
+      )
+
+  def goal_sampling(self) -> GoalSampling:
+    """Commanded goals; with --use_her the future / random / commanded mix above."""
+    if not self.use_her:
+      return GoalSampling(p_commanded=1.0, p_future=0.0, td=True)
+    return GoalSampling(
+      p_commanded=max(0.0, 1.0 - self.her_p_future - self.her_p_random),
+      p_future=self.her_p_future,
+      p_random=self.her_p_random,
+      future=self.her_future,
+      discount=self.discounting,
+      td=True,
     )
 
 

@@ -1,8 +1,9 @@
-"""Training throughput: env steps/s during CRL training (compilation excluded), compile time and
-peak memory, for K = 1, 2, 4, 8 seeds trained in one process.
+"""Training throughput: env steps/s during training (compilation excluded), compile time and
+peak memory, for K = 1, 2, 4, 8 seeds trained in one process, for each agent.
 
     python benchmarks/train_throughput.py                         # reacher and ant, K = 1 2 4 8
     python benchmarks/train_throughput.py --envs ant --seeds 1 --train_steps 3
+    python benchmarks/train_throughput.py --algos crl sac td3 --seeds 1   # agents side by side
 
 Config (JaxGCRL-style unless flags say otherwise): num_envs 256, batch 256, unroll 62, episode
 length 1000, 256×2 networks, max_replay_size 10000, 1 gradient step per 16 env steps (992 per
@@ -27,7 +28,9 @@ from records import append_record, machine_info
 warnings.filterwarnings("ignore")
 
 
-def run_cell(env_name: str, num_seeds: int, num_envs: int, train_steps: int, h_dim: int) -> dict:
+def run_cell(
+  env_name: str, algo: str, num_seeds: int, num_envs: int, train_steps: int, h_dim: int
+) -> dict:
   import contextlib
   import io
 
@@ -35,7 +38,7 @@ def run_cell(env_name: str, num_seeds: int, num_envs: int, train_steps: int, h_d
   import jax.numpy as jnp
 
   with contextlib.redirect_stdout(io.StringIO()):
-    from goalax.agents.crl import CRLConfig
+    from goalax.agents import REGISTRY
     from goalax.config import TrainConfig
     from goalax.envs import make_env
     from goalax.trainer import make_trainer
@@ -46,7 +49,7 @@ def run_cell(env_name: str, num_seeds: int, num_envs: int, train_steps: int, h_d
     episode_length=1000,
     num_timesteps=1,
     num_evals=1,
-    agent=CRLConfig(
+    agent=REGISTRY[algo].config_class(
       h_dim=h_dim,
       n_hidden=2,
       batch_size=256,
@@ -74,6 +77,7 @@ def run_cell(env_name: str, num_seeds: int, num_envs: int, train_steps: int, h_d
   stats = device.memory_stats() or {}
   return dict(
     env=env_name,
+    algo=algo,
     backend=env.backend,
     num_seeds=num_seeds,
     num_envs=num_envs,
@@ -97,6 +101,7 @@ def run_cell(env_name: str, num_seeds: int, num_envs: int, train_steps: int, h_d
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--envs", nargs="*", default=["reacher", "ant"])
+  parser.add_argument("--algos", nargs="*", default=["crl"])
   parser.add_argument("--seeds", nargs="*", type=int, default=[1, 2, 4, 8])
   parser.add_argument("--num_envs", type=int, default=256)
   parser.add_argument("--h_dim", type=int, default=256)
@@ -105,41 +110,44 @@ def main() -> None:
   parser.add_argument("--cell", default=None, help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.cell:
-    env_name, k = args.cell.split(":")
-    print(json.dumps(run_cell(env_name, int(k), args.num_envs, args.train_steps, args.h_dim)))
+    env_name, algo, k = args.cell.split(":")
+    cell = run_cell(env_name, algo, int(k), args.num_envs, args.train_steps, args.h_dim)
+    print(json.dumps(cell))
     return
   print(
-    "| env | backend | seeds | env steps/s (all seeds) | updates/s | compile s | peak RSS GiB |"
+    "| env | algo | backend | seeds | env steps/s (all seeds) | updates/s | compile s | "
+    "peak RSS GiB |"
   )
-  print("|---|---|---:|---:|---:|---:|---:|")
-  for env_name in args.envs:
-    for k in args.seeds:
-      proc = subprocess.run(
-        [
-          sys.executable,
-          __file__,
-          "--cell",
-          f"{env_name}:{k}",
-          "--num_envs",
-          str(args.num_envs),
-          "--h_dim",
-          str(args.h_dim),
-          "--train_steps",
-          str(args.train_steps),
-        ],
-        capture_output=True,
-        text=True,
-      )
-      if proc.returncode != 0:
-        print(f"| {env_name} | - | {k} | failed: {proc.stderr.strip().splitlines()[-1][:120]} |")
-        continue
-      rec = json.loads(proc.stdout.strip().splitlines()[-1])
-      print(
-        f"| {env_name} | {rec['backend']} | {k} | {rec['env_steps_per_s']:,.0f} | "
-        f"{rec['updates_per_s']:,.0f} | {rec['compile_s']:.1f} | {rec['peak_rss_gib']:.2f} |",
-        flush=True,
-      )
-      append_record(args.out, rec)
+  print("|---|---|---|---:|---:|---:|---:|---:|")
+  cells = [(e, a, k) for e in args.envs for a in args.algos for k in args.seeds]
+  for env_name, algo, k in cells:
+    proc = subprocess.run(
+      [
+        sys.executable,
+        __file__,
+        "--cell",
+        f"{env_name}:{algo}:{k}",
+        "--num_envs",
+        str(args.num_envs),
+        "--h_dim",
+        str(args.h_dim),
+        "--train_steps",
+        str(args.train_steps),
+      ],
+      capture_output=True,
+      text=True,
+    )
+    if proc.returncode != 0:
+      error = proc.stderr.strip().splitlines()[-1][:120]
+      print(f"| {env_name} | {algo} | - | {k} | failed: {error} |")
+      continue
+    rec = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(
+      f"| {env_name} | {algo} | {rec['backend']} | {k} | {rec['env_steps_per_s']:,.0f} | "
+      f"{rec['updates_per_s']:,.0f} | {rec['compile_s']:.1f} | {rec['peak_rss_gib']:.2f} |",
+      flush=True,
+    )
+    append_record(args.out, rec)
 
 
 if __name__ == "__main__":

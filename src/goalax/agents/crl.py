@@ -75,6 +75,9 @@ class CRLConfig(NetworkConfig, OffPolicyConfig):
   discounting: float = 0.99
   """γ of the hindsight goal distribution: a goal is the state k ≥ 1 steps later in the same
   trajectory with probability ∝ γ^(k−1)."""
+  random_actor_goals: float = 0.0
+  """Fraction of the actor's goals replaced by random goals (another transition's hindsight goal);
+  the critic keeps its hindsight goals. The original CRL code used 0.5."""
   energy_fn: str = "l2"
   """Critic energy, a key of ``goalax.agents.contrastive.ENERGY_FNS`` or alias (JaxGCRL default
   ``norm`` = ``l2``)."""
@@ -110,6 +113,7 @@ class CRLConfig(NetworkConfig, OffPolicyConfig):
     self.validate_network()
     require_positive(self, "repr_dim", "critic_lr", "actor_lr", "alpha_lr")
     require_in_unit_interval(self, "discounting")
+    require_in_unit_interval(self, "random_actor_goals", include_zero=True)
     try:
       resolve_energy_fn(self.energy_fn)
       resolve_contrastive_loss(self.contrastive_loss_fn)
@@ -117,8 +121,13 @@ class CRLConfig(NetworkConfig, OffPolicyConfig):
       raise ConfigError(str(e)) from None
 
   def goal_sampling(self) -> GoalSampling:
-    """Every goal is a hindsight goal, k steps ahead with P(k) ∝ γ^(k−1)."""
-    return GoalSampling(p_future=1.0, future="geometric", discount=self.discounting)
+    """Every critic goal is a hindsight goal, k steps ahead with P(k) ∝ γ^(k−1)."""
+    return GoalSampling(
+      p_future=1.0,
+      future="geometric",
+      discount=self.discounting,
+      actor_p_random=self.random_actor_goals,
+    )
 
 
 @flax.struct.dataclass

@@ -206,6 +206,53 @@ def test_cli_bad_input_is_one_clear_sentence_and_exit_code_2(flags, message, cap
   assert "Traceback" not in stderr
 
 
+@pytest.mark.parametrize(
+  "argv, message",
+  [
+    (["sacc"], "unknown algorithm 'sacc'. Did you mean 'sac'?"),
+    (["sac", "--use_her", "--her_p_future", "0.9", "--her_p_random", "0.3"], "must not exceed 1"),
+    (["td3", "--discounting", "0"], "--discounting must be in (0, 1], got 0.0."),
+    (["td3", "--exploration_noise", "-0.1"], "--exploration_noise must be >= 0"),
+    (["sac", "--tau", "1.5"], "--tau must be in (0, 1]"),
+    (["crl", "--random_actor_goals", "2"], "--random_actor_goals must be in [0, 1]"),
+  ],
+)
+def test_cli_bad_agent_flags_are_one_clear_sentence(argv, message, capsys):
+  from goalax.cli import main
+
+  with pytest.raises(SystemExit) as exit_info:
+    main(["train", *argv])
+  stderr = capsys.readouterr().err
+  assert exit_info.value.code == 2, stderr
+  assert message in stderr and "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("algo", ["crl", "sac", "td3"])
+def test_each_algorithm_help_lists_only_its_own_flags(algo, capsys):
+  with pytest.raises(SystemExit):
+    parse_train_args(algo, ["--help"])
+  help_text = capsys.readouterr().out
+  own = {"crl": "--energy-fn", "sac": "--autotune", "td3": "--policy-delay"}
+  for name, flag in own.items():
+    assert (flag in help_text) == (name == algo), (algo, flag)
+  for shared in ("--num-envs", "--batch-size", "--h-dim", "--num-seeds"):
+    assert shared in help_text
+  assert ("--use-her" in help_text) == (algo != "crl")
+
+
+def test_jaxgcrl_entry_points_reach_every_algorithm():
+  from goalax.jaxgcrl_compat import split_agent, translate
+
+  agent, flags = split_agent(["--env_name", "reacher", "--agent", "sac", "--use_her"])
+  config = parse_train_args(agent, translate(flags))
+  assert agent == "sac" and config.env == "reacher" and config.agent.use_her
+  assert config.agent.goal_sampling().p_future == 0.8
+  assert split_agent(["--agent=td3"]) == ("td3", []) and split_agent([]) == ("crl", [])
+  run_py = translate(["--total_env_steps", "5000", "--wandb_project_name", "p"])
+  config = parse_train_args("td3", run_py)
+  assert config.num_timesteps == 5000 and config.project_name == "p"
+
+
 def test_cli_bad_input_exits_2_from_the_shell():
   proc = subprocess.run(
     [sys.executable, "-m", "goalax.cli", "train", "crl", "--batch_size", "0"],

@@ -175,6 +175,15 @@ def test_gradients_finite_for_every_energy_and_loss(energy_name, loss_name):
   assert bool(jnp.all(jnp.isfinite(g_phi))) and bool(jnp.all(jnp.isfinite(g_psi)))
 
 
+@pytest.mark.parametrize("name", ["l2", "l2_sq", "mrn"])
+def test_matmul_energies_match_the_pairwise_definition(name):
+  """The B x B Euclidean energies (one matmul) against ``paired(x[:, None], y[None])``."""
+  x = 3.0 * jax.random.normal(jax.random.PRNGKey(2), (64, 16))
+  y = x[::-1] + 0.01 * jax.random.normal(jax.random.PRNGKey(3), (64, 16))  # some near pairs
+  pairwise = contrastive.PAIRED_ENERGY_FNS[name](x[:, None, :], y[None, :, :])
+  np.testing.assert_allclose(contrastive.ENERGY_FNS[name](x, y), pairwise, rtol=1e-5, atol=2e-3)
+
+
 def test_l2_energy_at_zero_distance_is_exact_with_zero_gradient():
   x = jnp.array([[1.0, 2.0]])
   assert float(contrastive.l2_energy(x, x)[0, 0]) == 0.0

@@ -113,6 +113,7 @@ def _tree(offset: float):
     "w": np.arange(1000, dtype=np.float32) + offset,
     "key": np.array([7, 8], np.uint32),
     "step": np.array(3, np.int32),
+    "empty": np.zeros((2, 0), np.float32),  # MJX states hold such arrays; orbax refuses them
   }
 
 
@@ -140,7 +141,9 @@ def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(tmp_path, monke
   assert "the disk is full" in message and "epoch_000002" in message
   assert f"the last complete checkpoint, {checkpoint.latest_checkpoint(run_dir).path}" in message
   assert [c.epoch for c in checkpoint.list_checkpoints(run_dir)] == [1] and not _partials(run_dir)
-  np.testing.assert_array_equal(_restored(run_dir, 1)["w"], _tree(1.0)["w"])
+  restored = _restored(run_dir, 1)
+  np.testing.assert_array_equal(restored["w"], _tree(1.0)["w"])
+  assert restored["empty"].shape == (2, 0) and restored["empty"].dtype == np.float32
   # too little free space is seen before anything is written
   monkeypatch.undo()
   usage = collections.namedtuple("usage", "total used free")
@@ -157,7 +160,8 @@ from goalax import checkpoint
 
 run_dir = sys.argv[1]
 tree = lambda offset: {"w": np.arange(1000, dtype=np.float32) + offset,
-                       "key": np.array([7, 8], np.uint32), "step": np.array(3, np.int32)}
+                       "key": np.array([7, 8], np.uint32), "step": np.array(3, np.int32),
+                       "empty": np.zeros((2, 0), np.float32)}
 checkpoint.save(run_dir, 1, tree(1.0), {"p": np.ones(2)}, {"env_steps": 10}, keep=2)
 def killed(path, data):  # SIGKILL once checkpoint 2's arrays are on disk, before it is complete
     os.kill(os.getpid(), signal.SIGKILL)

@@ -84,6 +84,22 @@ def is_disk_full(error: BaseException) -> bool:
   return "No space left on device" in str(error) or "Disk quota exceeded" in str(error)
 
 
+def _is_empty(x) -> bool:
+  """Whether an array (or ``jax.ShapeDtypeStruct``) has no elements."""
+  return 0 in tuple(x.shape)
+
+
+def _without_empty(tree: Any) -> Any:
+  """``tree`` with zero-size arrays replaced by None (orbax refuses to save them)."""
+  return jax.tree.map(lambda x: None if _is_empty(x) else x, tree)
+
+
+def _with_empty(restored: Any, abstract: Any) -> Any:
+  """Puts the zero-size arrays of ``abstract`` back where :func:`_without_empty` left None."""
+  fill = lambda a, r: np.zeros(a.shape, a.dtype) if _is_empty(a) else r
+  return jax.tree.map(fill, abstract, restored)
+
+
 def _checkpointer():
   import orbax.checkpoint as ocp
 
@@ -160,8 +176,8 @@ def save(
       raise OSError(errno.ENOSPC, f"{needed:,} bytes needed, {free:,} free")
     os.makedirs(partial)
     checkpointer = _checkpointer()
-    checkpointer.save(os.path.join(partial, "state"), host_state)
-    checkpointer.save(os.path.join(partial, "policy"), host_policy)
+    checkpointer.save(os.path.join(partial, "state"), _without_empty(host_state))
+    checkpointer.save(os.path.join(partial, "policy"), _without_empty(host_policy))
     meta = dict(meta, epoch=epoch, bytes=needed, saved_at=time.strftime("%Y-%m-%d %H:%M:%S"))
     _write_json(os.path.join(partial, "meta.json"), meta)
     _commit(partial, os.path.join(root, name))
@@ -185,7 +201,7 @@ def output_error(error: Exception, what: str, run_dir: str) -> OutputError:
 
 def _restore(path: str, abstract: Any, what: str) -> Any:
   try:
-    return _checkpointer().restore(path, abstract)
+    return _with_empty(_checkpointer().restore(path, _without_empty(abstract)), abstract)
   except (ValueError, KeyError, TypeError) as e:
     raise UsageError(
       f"{what} in {os.path.dirname(path)} does not match the run's configuration ({e})."

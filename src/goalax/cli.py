@@ -11,10 +11,9 @@ import os
 import sys
 import time
 import warnings
-from typing import Literal
+from typing import Annotated, Literal
 
 import tyro
-from tyro.conf import Positional
 
 USAGE = """usage: goalax <command> [flags]
 
@@ -162,12 +161,15 @@ def cmd_rollout(args: RolloutArgs) -> None:
   )
 
 
+RunDir = Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")]
+
+
 # ---- goalax eval -------------------------------------------------------------------------------
 @dataclasses.dataclass
 class EvalArgs:
   """Evaluate a run's saved policy (every seed) on fresh goals, as training's evaluation does."""
 
-  run_dir: Positional[str]
+  run_dir: RunDir
   """The run directory (it holds config.yaml and checkpoints/)."""
   env: str | None = None
   """Environment to evaluate on (same state, goal and action sizes as the run's); default: the
@@ -211,7 +213,7 @@ class RenderArgs:
   """Render a run's policy: MuJoCo's renderer (goal drawn as a green marker) to mp4 or gif, or
   brax's HTML viewer; a random policy when the run has no checkpoint yet."""
 
-  run_dir: Positional[str]
+  run_dir: RunDir
   """The run directory."""
   format: Literal["mp4", "gif", "html"] = "mp4"
   """Output format."""
@@ -258,7 +260,7 @@ class PlotArgs:
   """Overlay the learning curves of runs: interquartile mean over seeds and its 95% stratified
   bootstrap confidence interval (rliable) against env steps."""
 
-  run_dirs: Positional[tuple[str, ...]]
+  run_dirs: Annotated[tuple[str, ...], tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR...")]
   """Run directories; runs given the same --labels are pooled as seeds of one curve."""
   out: str = "curves_comparison.png"
   """Output image (png, pdf or svg, by its extension)."""
@@ -276,6 +278,8 @@ def cmd_plot(args: PlotArgs) -> None:
 
   require_module("rliable", "plot", "goalax plot")
 
+  if not args.run_dirs:
+    raise UsageError("goalax plot needs at least one RUN_DIR.")
   if args.labels and len(args.labels) != len(args.run_dirs):
     raise UsageError(
       f"--labels needs one label per run directory: {len(args.run_dirs)} runs, "

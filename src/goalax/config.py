@@ -77,7 +77,7 @@ class TrainConfig(Generic[AgentConfigT]):
   checkpoint_every: int = 1
   """Checkpoint the whole training state (every seed's agent and optimiser states, replay buffer,
   env states, keys) every this many evaluations, after the prefill, at the last evaluation and
-  when stopped by Ctrl-C or SIGTERM; 0: only the last two of these."""
+  when stopped by Ctrl-C or SIGTERM; 0: only at the last evaluation and when stopped."""
   keep_checkpoints: int = 2
   """Newest checkpoints kept; older ones are deleted once a newer one is complete."""
   video_every: int = 0

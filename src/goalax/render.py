@@ -18,6 +18,8 @@ import jax
 import mujoco
 import numpy as np
 
+from goalax.errors import UsageError
+
 GOAL_RGBA = np.array([0.1, 0.9, 0.2, 0.8], dtype=np.float32)
 
 
@@ -67,7 +69,14 @@ class FrameRenderer:
     self.env = env
     self.model = env.sys.mj_model
     self.data = mujoco.MjData(self.model)
-    self.renderer = mujoco.Renderer(self.model, height, width)
+    try:
+      self.renderer = mujoco.Renderer(self.model, height, width)
+    except mujoco.FatalError as e:
+      raise UsageError(
+        f"MuJoCo could not open an OpenGL context (MUJOCO_GL={os.environ.get('MUJOCO_GL')!r}): "
+        f"{e}. Without a display, set MUJOCO_GL=egl before Python starts (or import goalax "
+        "before mujoco); Debian/Ubuntu need libegl1 and libgl1-mesa-dri."
+      ) from None
     self.camera = camera
     self.free_camera = None
     if camera == -1:

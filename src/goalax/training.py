@@ -232,6 +232,10 @@ def _setup(config: TrainConfig) -> _Setup:
     )
   validate(config)
   _require_output_packages(config)
+  if config.video_every:  # fail now, not at the first video, when there is no OpenGL
+    from goalax.render import FrameRenderer
+
+    FrameRenderer(eval_env, 16, 16).renderer.close()
   algo = agents.name_of(config.agent)
   try:
     trainer = make_trainer(config, env)

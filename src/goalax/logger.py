@@ -63,6 +63,34 @@ def new_run_dir(parent: str, name: str, explicit: bool = False) -> str:
   return candidate
 
 
+class RunLock:
+  """An exclusive lock on a run directory while a process writes to it: ``flock`` on
+  ``RUN_DIR/.lock``, which the system releases when the process ends, however it ends. A second
+  process (a resume started twice, a requeued job whose first copy still runs) gets a
+  ConfigError naming the holder's pid."""
+
+  def __init__(self, run_dir: str):
+    import fcntl
+
+    self.fd = os.open(os.path.join(run_dir, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      holder = os.read(self.fd, 32).decode(errors="replace").strip() or "unknown"
+      os.close(self.fd)
+      raise ConfigError(
+        f"{run_dir} is being written by another goalax process (pid {holder}); wait for it to "
+        "end or stop it first."
+      ) from None
+    os.ftruncate(self.fd, 0)
+    os.write(self.fd, str(os.getpid()).encode())
+
+  def release(self) -> None:
+    if self.fd is not None:
+      os.close(self.fd)  # closing the descriptor releases the lock
+      self.fd = None
+
+
 def default_run_name(env: str, algo: str, seed: int) -> str:
   return f"{env}_{algo}_s{seed}_{datetime.datetime.now():%Y%m%d-%H%M%S}"
 

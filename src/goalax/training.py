@@ -87,7 +87,7 @@ def _make_env(name: str, config: TrainConfig, flag: str):
 
 
 # Flags that may differ when a run is resumed: outputs and logging, not what is computed.
-RESUMABLE_FLAGS = (
+OUTPUT_FLAGS = (
   "progress",
   "log_wandb",
   "log_tensorboard",
@@ -98,9 +98,8 @@ RESUMABLE_FLAGS = (
   "video_every",
   "video_format",
   "plot_curves",
-  "run_dir",
-  *LAUNCH_FIELDS,
 )
+RESUMABLE_FLAGS = (*OUTPUT_FLAGS, "run_dir", *LAUNCH_FIELDS)  # the last: where, not what
 
 
 def resume_config(given: TrainConfig) -> TrainConfig:
@@ -130,9 +129,9 @@ def resume_config(given: TrainConfig) -> TrainConfig:
     raise ConfigError(
       f"--{flag} cannot change when resuming {run_dir} (the run has {old}, not {new}): a resumed "
       f"run continues exactly; start a new run with --config {run_dir}/config.yaml instead. "
-      f"Flags that may change: {', '.join('--' + f for f in RESUMABLE_FLAGS[:10])}."
+      f"Flags that may change: {', '.join('--' + f for f in OUTPUT_FLAGS)}."
     )
-  keep = {name: getattr(given, name) for name in RESUMABLE_FLAGS if name not in LAUNCH_FIELDS}
+  keep = {name: getattr(given, name) for name in OUTPUT_FLAGS}
   return dataclasses.replace(saved, **keep, resume=run_dir)
 
 
@@ -291,7 +290,7 @@ class _HostLoop:
     self.setup, self.config, self.agent = setup, setup.config, setup.agent
     self.stop, self.progress_fn = stop, progress_fn
     self.say = print if self.config.progress else (lambda *a, **k: None)
-    self.run_dir, self.outputs, self.resume_from = "", None, None
+    self.run_dir, self.outputs, self.resume_from, self.lock = "", None, None, None
     if write_outputs:
       self._open_outputs()
     self.last_saved = self.resume_from
@@ -316,6 +315,7 @@ class _HostLoop:
     else:
       name = config.exp_name or logger.default_run_name(config.env, self.setup.algo, config.seed)
       self.run_dir = logger.new_run_dir(config.run_dir, name, config.exp_name is not None)
+    self.lock = logger.RunLock(self.run_dir)
     try:
       if config.resume:
         last_epoch = self.resume_from.epoch if self.resume_from else -1
@@ -327,7 +327,11 @@ class _HostLoop:
         metrics, purge = logger.MetricsWriter(self.run_dir), None
       self.outputs = logger.RunOutputs(self.run_dir, config, metrics, purge_step=purge)
     except OSError as e:
+      self.lock.release()
       raise checkpoint.output_error(e, f"the run's files in {self.run_dir}", self.run_dir) from None
+    except BaseException:
+      self.lock.release()
+      raise
 
   def record(self, epoch: int, metrics: dict) -> dict:
     per_seed, mean = logger.metric_rows(metrics, self.setup.seeds, self.env_steps, epoch)
@@ -401,18 +405,22 @@ class _HostLoop:
   # ---- the run ---------------------------------------------------------------------------
   def run(self) -> RunResult:
     try:
-      with stop_on_signals(self.stop):
-        self._run()
-    except StopNow:
-      raise self.interrupted("at once (second signal)", in_flight=True) from None
-    finally:
-      if self.outputs:
-        self.outputs.close()
-    if self.run_dir:
       try:
-        save_params(self.run_dir, self.agent.saved_params(self.state.agent))
-      except OSError as e:
-        raise checkpoint.output_error(e, "params.msgpack", self.run_dir) from None
+        with stop_on_signals(self.stop):
+          self._run()
+      except StopNow:
+        raise self.interrupted("at once (second signal)", in_flight=True) from None
+      finally:
+        if self.outputs:
+          self.outputs.close()
+      if self.run_dir:
+        try:
+          save_params(self.run_dir, self.agent.saved_params(self.state.agent))
+        except OSError as e:
+          raise checkpoint.output_error(e, "params.msgpack", self.run_dir) from None
+    finally:
+      if self.lock:
+        self.lock.release()
     steps, seconds = self.env_steps, self.train_seconds
     self.say(
       f"  done: {steps:,} env steps per seed in {_format_seconds(seconds)} of training "
@@ -555,6 +563,8 @@ def train(
   a checkpoint and :class:`~goalax.stopping.RunInterrupted`.
   """
   if config.resume:
+    if not write_outputs:
+      raise ConfigError("--resume continues a run in its directory; it needs write_outputs=True.")
     config = resume_config(config)
   setup = _setup(config)
   budget_note = check_budget(config)
@@ -682,7 +692,7 @@ parameters and metrics as if it had never stopped. Only output and logging flags
 def resume_cli(argv: list[str]) -> None:
   """``goalax resume RUN_DIR [flags]``: ``goalax train <the run's algo> --resume RUN_DIR``."""
   if not argv or argv[0] in ("-h", "--help"):
-    print(RESUME_USAGE.format(flags=", ".join("--" + f for f in RESUMABLE_FLAGS[:10])))
+    print(RESUME_USAGE.format(flags=", ".join("--" + f for f in OUTPUT_FLAGS)))
     return
   run_dir, rest = argv[0], argv[1:]
   _, derived = load_run_config(run_dir, "goalax resume")

@@ -194,7 +194,10 @@ def cmd_eval(args: EvalArgs) -> None:
   out = args.out or os.path.join(
     args.run_dir, "eval", f"{env_name}_epoch{ckpt.epoch:04d}_seed{args.seed}.csv"
   )
-  watch.write_eval(per_seed + [mean], out)
+  try:
+    watch.write_eval(per_seed + [mean], out)
+  except OSError as e:
+    raise UsageError(f"cannot write --out {out}: {e.strerror}.") from None
   print(
     f"goalax eval | {args.run_dir} | checkpoint of epoch {ckpt.epoch} ({ckpt.env_steps:,} env steps)"
   )

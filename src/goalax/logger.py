@@ -153,14 +153,15 @@ class MetricsWriter:
     replace_file(
       writer.jsonl_path, lambda f: f.writelines(json.dumps(r) + "\n" for r in writer._rows)
     )
-    replace_file(writer.csv_path, writer._write_csv)
+    replace_file(writer.csv_path, writer.write_csv)
     return writer
 
   @property
   def rows(self) -> list[dict[str, Any]]:
     return list(self._rows)
 
-  def _write_csv(self, f) -> None:
+  def write_csv(self, f) -> None:
+    """Writes every row so far, with a header, to the open file ``f``."""
     writer = csv.DictWriter(f, self._columns)
     writer.writeheader()
     writer.writerows(self._rows)
@@ -174,7 +175,7 @@ class MetricsWriter:
     new_columns = [k for row in rows for k in row if k not in self._columns]
     if new_columns:
       self._columns.extend(dict.fromkeys(new_columns))
-      replace_file(self.csv_path, self._write_csv)
+      replace_file(self.csv_path, self.write_csv)
     else:
       with open(self.csv_path, "a", newline="") as f:
         csv.DictWriter(f, self._columns).writerows(rows)

@@ -76,7 +76,7 @@ def write_eval(rows: list[dict], path: str) -> str:
   """Writes evaluation rows as CSV (``.csv``) or JSON lines (anything else)."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   if path.endswith(".csv"):
-    logger.replace_file(path, logger.MetricsWriter("", rows)._write_csv)
+    logger.replace_file(path, logger.MetricsWriter("", rows).write_csv)
   else:
     import json
 

@@ -4,6 +4,8 @@ import os
 
 import jax
 
+import goalax  # noqa: F401  (before any test module imports mujoco: picks MuJoCo's GL platform)
+
 CACHE_DIR = os.environ.get("GOALAX_JAX_CACHE", os.path.expanduser("~/.cache/goalax/jax"))
 jax.config.update("jax_compilation_cache_dir", CACHE_DIR)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

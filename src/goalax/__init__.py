@@ -1,12 +1,22 @@
 """goalax: self-supervised goal-conditioned RL in JAX.
 
 ``goalax.make_env(name)`` builds an environment (the same function as ``goalax.envs.make_env``);
-it is imported on first use, so ``import goalax`` stays cheap.
+``goalax.load_policy(run_dir)`` returns a trained run's jitted ``policy(obs) -> action``
+(``goalax.checkpoint.load_policy``). Both are imported on first use, so ``import goalax`` stays
+cheap.
 """
+
+import os as _os
+
+# MuJoCo picks its OpenGL platform once, when it is first imported: on a machine without a
+# display, EGL (software rendering through Mesa when there is no GPU) is the one that works.
+if "MUJOCO_GL" not in _os.environ and not _os.environ.get("DISPLAY"):
+  _os.environ["MUJOCO_GL"] = "egl"
+  _os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 __version__ = "0.1.0"
 
-_LAZY = {"make_env": "goalax.envs"}
+_LAZY = {"make_env": "goalax.envs", "load_policy": "goalax.checkpoint"}
 
 
 def __getattr__(name: str):
@@ -17,4 +27,4 @@ def __getattr__(name: str):
   raise AttributeError(f"module 'goalax' has no attribute {name!r}")
 
 
-__all__ = ["make_env"]
+__all__ = ["load_policy", "make_env"]

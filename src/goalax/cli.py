@@ -1,4 +1,4 @@
-"""The ``goalax`` command: ``goalax envs | rollout | train``.
+"""The ``goalax`` command: ``goalax envs | rollout | train | resume | eval | render | plot``.
 
 Each subcommand's flags come from a typed, documented config (tyro turns docstrings into --help).
 Bad input ends with one sentence on stderr naming the flag and what would work, and exit code 2.
@@ -7,10 +7,11 @@ Bad input ends with one sentence on stderr naming the flag and what would work, 
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 import warnings
-from typing import Literal
+from typing import Annotated, Literal
 
 import tyro
 
@@ -20,6 +21,10 @@ commands:
   envs      list the environments with their sizes, episode lengths and backends
   rollout   run a random policy in an environment and print a summary (a quick smoke test)
   train     train an agent:  goalax train crl --env reacher
+  resume    continue a stopped run from its newest checkpoint:  goalax resume RUN_DIR
+  eval      evaluate a run's saved policy on fresh goals:  goalax eval RUN_DIR
+  render    video (mp4, gif) or brax HTML viewer of a run's policy:  goalax render RUN_DIR
+  plot      compare runs: IQM and bootstrap CIs over seeds:  goalax plot RUN_DIR... --out FILE
 
 Run 'goalax <command> --help' for the flags of a command.
 """
@@ -31,6 +36,8 @@ from goalax.errors import UsageError  # noqa: E402  (re-exported: goalax.cli.Usa
 def _quiet_warnings() -> None:
   warnings.filterwarnings("ignore", message=".*Brax System, piplines and environments.*")
   warnings.filterwarnings("ignore", category=DeprecationWarning)
+  # imageio-ffmpeg starts ffmpeg with subprocess (fork + exec at once: safe with JAX's threads)
+  warnings.filterwarnings("ignore", message=r".*os\.fork\(\) was called.*", category=RuntimeWarning)
 
 
 # ---- goalax envs --------------------------------------------------------------------------------
@@ -154,22 +161,173 @@ def cmd_rollout(args: RolloutArgs) -> None:
   )
 
 
+RunDir = Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")]
+
+
+# ---- goalax eval -------------------------------------------------------------------------------
+@dataclasses.dataclass
+class EvalArgs:
+  """Evaluate a run's saved policy (every seed) on fresh goals, as training's evaluation does."""
+
+  run_dir: RunDir
+  """The run directory (it holds config.yaml and checkpoints/)."""
+  env: str | None = None
+  """Environment to evaluate on (same state, goal and action sizes as the run's); default: the
+  run's --eval_env or --env."""
+  num_episodes: int | None = None
+  """Episodes per seed, each with a fresh goal; default: the run's --num_eval_envs."""
+  seed: int = 0
+  """Seed of the evaluation's starts and goals."""
+  checkpoint: int | None = None
+  """Epoch of the checkpoint to evaluate; default: the newest."""
+  out: str | None = None
+  """File for the rows (.csv, or JSON lines otherwise); default:
+  RUN_DIR/eval/<env>_epoch<k>_seed<seed>.csv."""
+
+
+def cmd_eval(args: EvalArgs) -> None:
+  from goalax import watch
+
+  per_seed, mean, ckpt, env_name = watch.evaluate_run(
+    args.run_dir, args.env, args.num_episodes, args.seed, args.checkpoint
+  )
+  out = args.out or os.path.join(
+    args.run_dir, "eval", f"{env_name}_epoch{ckpt.epoch:04d}_seed{args.seed}.csv"
+  )
+  try:
+    watch.write_eval(per_seed + [mean], out)
+  except OSError as e:
+    raise UsageError(f"cannot write --out {out}: {e.strerror}.") from None
+  print(
+    f"goalax eval | {args.run_dir} | checkpoint of epoch {ckpt.epoch} ({ckpt.env_steps:,} env steps)"
+  )
+  for row in per_seed + [mean]:
+    print(
+      f"  seed {row['seed']}: success {row['eval/success']:.3f} | near goal "
+      f"{row['eval/time_near_goal']:.3f} | final dist {row['eval/final_dist']:.3f} | "
+      f"min dist {row['eval/min_dist']:.3f}"
+    )
+  print(f"  written to {out}")
+
+
+# ---- goalax render ------------------------------------------------------------------------------
+@dataclasses.dataclass
+class RenderArgs:
+  """Render a run's policy: MuJoCo's renderer (goal drawn as a green marker) to mp4 or gif, or
+  brax's HTML viewer; a random policy when the run has no checkpoint yet."""
+
+  run_dir: RunDir
+  """The run directory."""
+  format: Literal["mp4", "gif", "html"] = "mp4"
+  """Output format."""
+  episodes: int = 1
+  """Episodes to render, one after the other, each with a fresh goal."""
+  out: str | None = None
+  """Output file; default: RUN_DIR/videos/render_<epoch_k_seedS|random>.<format>."""
+  env: str | None = None
+  """Environment (same sizes as the run's); default: the run's --eval_env or --env."""
+  seed: int = 0
+  """Seed of the episodes' starts and goals."""
+  seed_index: int = 0
+  """Which agent of a --num_seeds run (0: the first seed)."""
+  checkpoint: int | None = None
+  """Epoch of the checkpoint; default: the newest."""
+
+
+def cmd_render(args: RenderArgs) -> None:
+  from goalax import watch
+  from goalax.errors import require_module
+
+  if args.format != "html":
+    require_module("imageio", "render", f"goalax render --format {args.format}")
+  if args.format == "mp4":
+    require_module("imageio_ffmpeg", "render", "goalax render --format mp4")
+
+  path, ckpt = watch.render_run(
+    args.run_dir,
+    args.out,
+    args.format,
+    args.episodes,
+    args.env,
+    args.seed,
+    args.seed_index,
+    args.checkpoint,
+  )
+  what = f"the policy of epoch {ckpt.epoch}" if ckpt else "a random policy (no checkpoint yet)"
+  print(f"goalax render | {what} | {args.episodes} episode(s) -> {path}")
+
+
+# ---- goalax plot --------------------------------------------------------------------------------
+@dataclasses.dataclass
+class PlotArgs:
+  """Overlay the learning curves of runs: interquartile mean over seeds and its 95% stratified
+  bootstrap confidence interval (rliable) against env steps."""
+
+  run_dirs: Annotated[tuple[str, ...], tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR...")]
+  """Run directories; runs given the same --labels are pooled as seeds of one curve."""
+  out: str = "curves_comparison.png"
+  """Output image (png, pdf or svg, by its extension)."""
+  labels: tuple[str, ...] = ()
+  """One label per run directory; default: each run's folder name."""
+  metrics: tuple[str, ...] = ("eval/success", "eval/time_near_goal", "eval/final_dist")
+  """Columns of metrics.csv to plot, one panel each."""
+  reps: int = 2000
+  """Bootstrap resamples for the confidence intervals."""
+
+
+def cmd_plot(args: PlotArgs) -> None:
+  from goalax import plotting
+  from goalax.errors import require_module
+
+  require_module("rliable", "plot", "goalax plot")
+
+  if not args.run_dirs:
+    raise UsageError("goalax plot needs at least one RUN_DIR.")
+  if args.labels and len(args.labels) != len(args.run_dirs):
+    raise UsageError(
+      f"--labels needs one label per run directory: {len(args.run_dirs)} runs, "
+      f"{len(args.labels)} labels."
+    )
+  if args.reps < 1:
+    raise UsageError(f"--reps must be positive, got {args.reps}.")
+  labels = args.labels or [None] * len(args.run_dirs)
+  curves = [plotting.load_curves(d, label, args.metrics) for d, label in zip(args.run_dirs, labels)]
+  groups: dict[str, list] = {}
+  for c in curves:
+    groups.setdefault(c.label, []).append(c)
+  pooled = [plotting.pool(group) for group in groups.values()]
+  try:
+    path = plotting.plot_comparison(pooled, args.out, args.reps)
+  except OSError as e:
+    raise UsageError(f"cannot write --out {args.out}: {e.strerror}.") from None
+  print(f"goalax plot | {len(pooled)} curve(s) from {len(curves)} run(s) -> {path}")
+
+
 # ---- dispatch -----------------------------------------------------------------------------------
+COMMANDS = {
+  "envs": (EnvsArgs, cmd_envs),
+  "rollout": (RolloutArgs, cmd_rollout),
+  "eval": (EvalArgs, cmd_eval),
+  "render": (RenderArgs, cmd_render),
+  "plot": (PlotArgs, cmd_plot),
+}
+
+
 def _run(argv: list[str]) -> None:
   if not argv or argv[0] in ("-h", "--help", "help"):
     print(USAGE)
     return
   command, rest = argv[0], argv[1:]
-  if command == "envs":
-    cmd_envs(tyro.cli(EnvsArgs, args=rest, prog="goalax envs"))
-  elif command == "rollout":
-    cmd_rollout(tyro.cli(RolloutArgs, args=rest, prog="goalax rollout"))
-  elif command == "train":
+  if command in COMMANDS:
+    args_class, run = COMMANDS[command]
+    run(tyro.cli(args_class, args=rest, prog=f"goalax {command}"))
+  elif command in ("train", "resume"):
     from goalax import training
 
-    training.main_cli(rest)
+    (training.main_cli if command == "train" else training.resume_cli)(rest)
   else:
-    raise UsageError(f"unknown command '{command}'. Commands: envs, rollout, train.")
+    names = ", ".join(["envs", "rollout", "train", "resume", "eval", "render", "plot"])
+    raise UsageError(f"unknown command '{command}'. Commands: {names}.")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,7 +17,7 @@ import tyro
 from goalax.agents.crl import CRLConfig
 from goalax.errors import ConfigError, require_positive
 
-__all__ = ["ConfigError", "TrainConfig", "validate"]
+__all__ = ["ConfigError", "TrainConfig", "check_budget", "load_config_file", "validate"]
 
 AgentConfigT = TypeVar("AgentConfigT")
 
@@ -67,6 +67,30 @@ class TrainConfig(Generic[AgentConfigT]):
   """Compile with XLA's cheapest settings (CPU only: no LLVM optimisation, no fusion emitters):
   a small reacher run compiles in 14 s instead of 26 s, but trains about 3× slower. For smoke
   tests and debugging short runs; ignored on GPU and TPU."""
+  config_file: Annotated[str | None, tyro.conf.arg(name="config")] = None
+  """Read flags from this YAML file: a run's config.yaml, or a mapping of flag names to values.
+  Flags given on the command line override it; the run name (--exp_name) is not taken from it."""
+  resume: str | None = None
+  """Continue the run in this run directory from its newest checkpoint, ending exactly as the
+  uninterrupted run would ('goalax resume RUN_DIR' does the same). Only output and logging flags
+  may differ from the run's own."""
+  checkpoint_every: int = 1
+  """Checkpoint the whole training state (every seed's agent and optimiser states, replay buffer,
+  env states, keys) every this many evaluations, after the prefill, at the last evaluation and
+  when stopped by Ctrl-C or SIGTERM; 0: only at the last evaluation and when stopped."""
+  keep_checkpoints: int = 2
+  """Newest checkpoints kept; older ones are deleted once a newer one is complete."""
+  video_every: int = 0
+  """Render one evaluation episode of the first seed every this many evaluations into
+  RUN_DIR/videos/ (and to wandb with --log_wandb); 0: no videos. MuJoCo renders in software on a
+  CPU-only machine, see the README for the measured cost."""
+  video_format: Literal["mp4", "gif"] = "mp4"
+  """Format of the training videos."""
+  log_tensorboard: bool = False
+  """Also write TensorBoard event files to RUN_DIR/tensorboard/ (tensorboardX, no TensorFlow)."""
+  plot_curves: bool = True
+  """Redraw RUN_DIR/curves.png at every evaluation: success, time near goal and final distance
+  against env steps (mean and range over seeds)."""
 
   # ---- derived quantities ----------------------------------------------------------------
   @property
@@ -108,4 +132,120 @@ def validate(config: TrainConfig) -> None:
   )
   if config.episode_length is not None:
     require_positive(config, "episode_length")
+  require_positive(config, "keep_checkpoints")
+  for flag in ("checkpoint_every", "video_every"):
+    if getattr(config, flag) < 0:
+      raise ConfigError(f"--{flag} must be 0 or positive, got {getattr(config, flag)}.")
   config.agent.validate(config.num_envs)
+
+
+def check_budget(config: TrainConfig) -> str | None:
+  """Raises ConfigError when ``--num_timesteps`` is below the prefill alone; returns a warning
+  when the run takes far more env steps than asked (every epoch takes at least one training
+  step), else None."""
+  prefill, total = config.prefill_env_steps, config.total_env_steps
+  if config.num_timesteps < prefill:
+    raise ConfigError(
+      f"--num_timesteps {config.num_timesteps:,} is less than the prefill alone "
+      f"(--min_replay_size {config.agent.min_replay_size} × --num_envs {config.num_envs} × "
+      f"--action_repeat {config.action_repeat} = {prefill:,} random-action env steps), so the "
+      f"run would take {total:,} env steps; raise --num_timesteps to at least {total:,} or lower "
+      "--min_replay_size or --num_envs."
+    )
+  if total > 1.5 * config.num_timesteps:
+    return (
+      f"the run takes {total:,} env steps, {total / config.num_timesteps:.1f}× --num_timesteps "
+      f"{config.num_timesteps:,}: each of the --num_evals {config.num_evals} epochs takes at "
+      f"least one training step of {config.env_steps_per_train_step:,} env steps; lower "
+      "--num_evals, --num_envs or --unroll_length to stay closer to the budget."
+    )
+  return None
+
+
+# ---- configs saved in YAML ------------------------------------------------------------------
+# Run fields that describe how a run was launched, not the run: never taken from a file.
+LAUNCH_FIELDS = ("config_file", "resume", "exp_name")
+
+
+def _from_mapping(cls, values: dict, where: str, skip: tuple[str, ...] = ()):
+  """``cls(**values)`` with lists turned back into tuples; unknown keys are a ConfigError."""
+  fields = {f.name: f for f in dataclasses.fields(cls)}
+  unknown = sorted(set(values) - set(fields))
+  if unknown:
+    raise ConfigError(
+      f"{where} has unknown setting(s) {', '.join(unknown)} for {cls.__name__}; "
+      f"known: {', '.join(fields)}."
+    )
+  kwargs = {}
+  for name, value in values.items():
+    if name in skip:
+      continue
+    default = fields[name].default
+    kwargs[name] = tuple(value) if isinstance(value, list) and isinstance(default, tuple) else value
+  return cls(**kwargs)
+
+
+def config_from_mapping(data: dict, algo: str, where: str) -> TrainConfig:
+  """A ``TrainConfig`` of agent ``algo`` from ``{run field: value, "agent": {...}}``."""
+  from goalax import agents
+
+  data = dict(data)
+  agent = _from_mapping(agents.REGISTRY[algo].config_class, data.pop("agent", None) or {}, where)
+  return dataclasses.replace(
+    _from_mapping(TrainConfig, data, where, skip=LAUNCH_FIELDS), agent=agent
+  )
+
+
+def read_yaml(path: str, flag: str) -> dict:
+  """The mapping in a YAML file, or ConfigError naming ``flag`` and the path."""
+  import yaml
+
+  try:
+    with open(path) as f:
+      data = yaml.safe_load(f)
+  except OSError as e:
+    raise ConfigError(f"cannot read {flag} {path}: {e.strerror}.") from None
+  except yaml.YAMLError as e:
+    raise ConfigError(f"{flag} {path} is not valid YAML: {e}".replace("\n", " ")) from None
+  if not isinstance(data, dict):
+    raise ConfigError(f"{flag} {path} must hold a mapping of flag names to values.")
+  return data
+
+
+def load_config_file(path: str, algo: str, flag: str = "--config") -> TrainConfig:
+  """The config in a YAML file: a run's config.yaml (``{config: ..., derived: ...}``) or a
+  plain mapping of flag names to values (agent flags under ``agent:`` or at the top level)."""
+  data = read_yaml(path, flag)
+  saved_algo = (data.get("derived") or {}).get("algo", algo)
+  if saved_algo != algo:
+    raise ConfigError(
+      f"{flag} {path} is a {saved_algo} run; train it with 'goalax train {saved_algo} "
+      f"{flag} {path}'."
+    )
+  values = dict(data["config"]) if "config" in data else dict(data)
+  if "config" not in data:  # flat: agent flags may sit beside the run flags
+    from goalax import agents
+
+    agent_fields = {f.name for f in dataclasses.fields(agents.REGISTRY[algo].config_class)}
+    run_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    agent_values = dict(values.pop("agent", None) or {})
+    for name in [n for n in values if n in agent_fields and n not in run_fields]:
+      agent_values[name] = values.pop(name)
+    values["agent"] = agent_values
+  return config_from_mapping(values, algo, f"{flag} {path}")
+
+
+def load_run_config(run_dir: str, flag: str = "run directory") -> tuple[TrainConfig, dict]:
+  """``(config, derived)`` of a run directory, from its config.yaml."""
+  import os
+
+  path = os.path.join(run_dir, "config.yaml")
+  if not os.path.isfile(path):
+    raise ConfigError(f"{run_dir} ({flag}) is not a goalax run directory: it has no config.yaml.")
+  data = read_yaml(path, flag)
+  derived = data.get("derived") or {}
+  from goalax import agents
+
+  if derived.get("algo") not in agents.REGISTRY:
+    raise ConfigError(f"{path} names no known algorithm (derived.algo: {derived.get('algo')}).")
+  return config_from_mapping(data["config"], derived["algo"], path), derived

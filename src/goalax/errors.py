@@ -10,6 +10,11 @@ class ConfigError(UsageError):
   """An impossible flag value; the message names the flag and what would work."""
 
 
+class OutputError(UsageError):
+  """An output cannot be written (unwritable path, full disk); the message names the flag or
+  path, and everything saved before is kept."""
+
+
 def require_positive(obj, *flags: str) -> None:
   """Raises ConfigError ``--flag must be positive, got value.`` for the first non-positive one."""
   for flag in flags:
@@ -25,3 +30,11 @@ def require_in_unit_interval(obj, flag: str, *, include_zero: bool = False) -> N
   if not (low_ok and value <= 1.0):
     interval = "[0, 1]" if include_zero else "(0, 1]"
     raise ConfigError(f"--{flag} must be in {interval}, got {value}.")
+
+
+def require_module(module: str, extra: str, feature: str) -> None:
+  """Raises UsageError naming the pip extra to install when an optional package is missing."""
+  import importlib.util
+
+  if importlib.util.find_spec(module) is None:
+    raise UsageError(f"{feature} needs the {module} package: pip install 'goalax[{extra}]'.")

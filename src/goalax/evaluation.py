@@ -23,6 +23,17 @@ from goalax.envs import GoalEnv
 from goalax.envs.core import repeat_action_step
 
 
+def _step_until_done(env: GoalEnv, state, alive, action, action_repeat: int):
+  """One step of every episode; an episode that has terminated stays frozen at its last state.
+
+  ``state``: env State batched over episodes; ``alive [E]``: 1 while an episode runs. Returns
+  ``(next state, next alive)``."""
+  nxt = jax.vmap(lambda s, a: repeat_action_step(env, s, a, action_repeat))(state, action)
+  keep = lambda new, old: jnp.where(alive.reshape((-1,) + (1,) * (old.ndim - 1)) > 0, new, old)
+  nxt = jax.tree.map(keep, nxt, state)
+  return nxt, alive * (1.0 - nxt.done)
+
+
 def make_evaluator(
   env: GoalEnv, act: Callable, num_eval_envs: int, episode_length: int, action_repeat: int = 1
 ) -> Callable[[object, jax.Array], dict]:
@@ -35,11 +46,9 @@ def make_evaluator(
     def step(carry, _):
       state, alive = carry
       action = act(actor_params, state.obs, key, True)
-      nxt = jax.vmap(lambda s, a: repeat_action_step(env, s, a, action_repeat))(state, action)
-      keep = lambda new, old: jnp.where(alive.reshape((-1,) + (1,) * (old.ndim - 1)) > 0, new, old)
-      nxt = jax.tree.map(keep, nxt, state)
+      nxt, next_alive = _step_until_done(env, state, alive, action, action_repeat)
       success = nxt.metrics["success"] * alive
-      return (nxt, alive * (1.0 - nxt.done)), (success, nxt.metrics["dist"])
+      return (nxt, next_alive), (success, nxt.metrics["dist"])
 
     _, (success_te, dist_te) = jax.lax.scan(step, (states, alive), None, length=episode_length)
     reached = success_te.max(axis=0)
@@ -54,3 +63,36 @@ def make_evaluator(
     }
 
   return evaluate
+
+
+def make_episode_recorder(
+  env: GoalEnv,
+  act: Callable,
+  num_episodes: int,
+  episode_length: int,
+  action_repeat: int = 1,
+  deterministic: bool = True,
+) -> Callable[[object, jax.Array], tuple]:
+  """Returns ``record(actor_params, key) -> (first, states)`` for watching a policy.
+
+  ``first`` is the env State of the episodes' starts (batched over ``num_episodes``), ``states``
+  the States after each step, ``[episode_length, num_episodes, ...]``; episodes run as in
+  evaluation (fresh goals, frozen once terminated). Each step's action gets its own key, so a
+  stochastic or random ``act`` explores.
+  """
+
+  def record(actor_params, key):
+    k_reset, k_act = jax.random.split(key)
+    first = jax.vmap(env.reset)(jax.random.split(k_reset, num_episodes))
+
+    def step(carry, k):
+      state, alive = carry
+      action = act(actor_params, state.obs, k, deterministic)
+      nxt, next_alive = _step_until_done(env, state, alive, action, action_repeat)
+      return (nxt, next_alive), nxt
+
+    carry = (first, jnp.ones((num_episodes,)))
+    _, states = jax.lax.scan(step, carry, jax.random.split(k_act, episode_length))
+    return first, states
+
+  return record

@@ -5,20 +5,20 @@ added to the scene: a green sphere at each goal position from ``GoalEnv.goal_mar
 
 Headless machines need an OpenGL platform: set ``MUJOCO_GL=egl`` (Debian/Ubuntu: ``libegl1`` and
 ``libgl1-mesa-dri``, which render in software without a GPU) before importing mujoco.
-``goalax`` sets ``MUJOCO_GL=egl`` itself when it is unset and there is no display.
+``import goalax`` sets ``MUJOCO_GL=egl`` itself when it is unset and there is no display (MuJoCo
+reads it once, when first imported: import goalax before mujoco).
 """
 
 from __future__ import annotations
 
+import json
 import os
 
-if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
-  os.environ["MUJOCO_GL"] = "egl"
-  os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+import jax
+import mujoco
+import numpy as np
 
-import jax  # noqa: E402
-import mujoco  # noqa: E402
-import numpy as np  # noqa: E402
+from goalax.errors import UsageError
 
 GOAL_RGBA = np.array([0.1, 0.9, 0.2, 0.8], dtype=np.float32)
 
@@ -69,7 +69,14 @@ class FrameRenderer:
     self.env = env
     self.model = env.sys.mj_model
     self.data = mujoco.MjData(self.model)
-    self.renderer = mujoco.Renderer(self.model, height, width)
+    try:
+      self.renderer = mujoco.Renderer(self.model, height, width)
+    except mujoco.FatalError as e:
+      raise UsageError(
+        f"MuJoCo could not open an OpenGL context (MUJOCO_GL={os.environ.get('MUJOCO_GL')!r}): "
+        f"{e}. Without a display, set MUJOCO_GL=egl before Python starts (or import goalax "
+        "before mujoco); Debian/Ubuntu need libegl1 and libgl1-mesa-dri."
+      ) from None
     self.camera = camera
     self.free_camera = None
     if camera == -1:
@@ -109,3 +116,102 @@ def render_still(env, path: str, seed: int = 0, height: int = 360, width: int = 
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   iio.imwrite(path, frame)
   return path
+
+
+# ---- rollouts to files ----------------------------------------------------------------------
+VIDEO_FORMATS = ("mp4", "gif", "html")
+
+
+def video_fps(env, action_repeat: int = 1) -> int:
+  """Frames per second at which a video plays in real time (at most 60)."""
+  return int(max(1, min(60, round(1.0 / (float(env.dt) * action_repeat)))))
+
+
+def _episode_length_seen(states, episode: int) -> int:
+  """Steps of ``episode`` up to and including the one where it terminated (else all)."""
+  done = np.asarray(states.done[:, episode])
+  ended = np.flatnonzero(done > 0)
+  return int(ended[0]) + 1 if ended.size else len(done)
+
+
+def _episode_slices(first, states, episode: int):
+  """``[(pipeline_state, goal)]`` of one episode: its start, then every step until it ended."""
+  take = lambda tree, index: jax.tree.map(lambda x: np.asarray(x[index]), tree)
+  env_states = [take(first, episode)] + [
+    take(states, (t, episode)) for t in range(_episode_length_seen(states, episode))
+  ]
+  return [(s.pipeline_state, s.obs) for s in env_states]
+
+
+def render_frames(env, first, states, height: int = 240, width: int = 320) -> list[np.ndarray]:
+  """RGB frames ``[H, W, 3]`` of every episode of a recorded rollout, one after the other.
+
+  ``first``, ``states``: the output of :func:`goalax.evaluation.make_episode_recorder`."""
+  first, states = jax.device_get((first, states))
+  renderer = FrameRenderer(env, height, width)
+  frames = []
+  for episode in range(np.shape(states.done)[1]):
+    for pipeline_state, obs in _episode_slices(first, states, episode):
+      frames.append(renderer.render(pipeline_state, obs[env.state_size :]))
+  return frames
+
+
+def write_video(frames: list[np.ndarray], path: str, fps: int) -> str:
+  """Writes frames to ``path``: mp4 (H.264 through imageio-ffmpeg) or gif, by its extension."""
+  import imageio
+  import imageio.v3 as iio
+
+  if path.endswith(".gif"):
+    iio.imwrite(path, np.stack(frames), duration=1000.0 / fps, loop=0)
+  else:
+    imageio.mimwrite(path, frames, fps=fps, macro_block_size=16)
+  return path
+
+
+def html_page(env, first, states, action_repeat: int = 1, height: int = 480) -> str:
+  """Brax's HTML viewer (three.js, loaded from a CDN) of every episode, one after the other.
+
+  The goal is drawn as a green sphere that moves with the episodes: one extra link per goal
+  marker, whose position in each frame is that frame's goal."""
+  from brax.io import html
+  from brax.io import json as brax_json
+
+  first, states = jax.device_get((first, states))
+  frames = [
+    item
+    for episode in range(np.shape(states.done)[1])
+    for item in _episode_slices(first, states, episode)
+  ]
+  sys = env.sys.tree_replace({"opt.timestep": float(env.dt) * action_repeat})
+  page = json.loads(brax_json.dumps(sys, [pipeline_state for pipeline_state, _ in frames]))
+  markers = [
+    np.asarray(env.goal_markers(obs[env.state_size :])).reshape(-1, 3) for _, obs in frames
+  ]
+  num_links = len(page["states"]["x"][0]["pos"])
+  radius = max(0.02, min(0.3, float(env.goal_threshold)))
+  page["geoms"]["goal"] = [
+    dict(
+      name="Sphere",
+      link_idx=num_links + m,
+      pos=[0, 0, 0],
+      rot=[1, 0, 0, 0],
+      size=[radius, 0, 0],
+      rgba=GOAL_RGBA.tolist(),
+    )
+    for m in range(len(markers[0]))
+  ]
+  for x, points in zip(page["states"]["x"], markers):
+    x["pos"] = list(x["pos"]) + points.tolist()
+    x["rot"] = list(x["rot"]) + [[1.0, 0.0, 0.0, 0.0]] * len(points)
+  return html.render_from_json(json.dumps(page), height, colab=False, base_url=None)
+
+
+def write_rollouts(env, first, states, path: str, action_repeat: int = 1) -> str:
+  """Writes a recorded rollout to ``path`` as mp4, gif (MuJoCo's renderer, goal marker drawn)
+  or html (brax's viewer), by the path's extension; creates the folder."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  if path.endswith(".html"):
+    with open(path, "w") as f:
+      f.write(html_page(env, first, states, action_repeat))
+    return path
+  return write_video(render_frames(env, first, states), path, video_fps(env, action_repeat))

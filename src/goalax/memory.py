@@ -1,0 +1,118 @@
+"""The memory a training run needs, known before anything is allocated.
+
+The training state's shapes come from ``jax.eval_shape`` of the trainer's ``init`` (vmapped over
+seeds), so its bytes are exact: replay buffer, env states, agent (parameters, optimiser states,
+targets). The evaluation envs' states come the same way from ``env.reset``; XLA's temporaries,
+once the programs are compiled, from their memory analysis. A run that cannot fit on its device
+stops with the estimate, the device's capacity and the flags to lower.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import jax
+import numpy as np
+
+from goalax.errors import ConfigError
+
+# Which flags shrink each part, in the order to suggest them.
+FLAGS_OF_PART = {
+  "replay buffer": ("max_replay_size", "num_envs"),
+  "env states": ("num_envs",),
+  "evaluation envs": ("num_eval_envs",),
+  "agent": ("h_dim", "n_hidden"),
+  "XLA temporaries": ("batch_size", "num_envs", "unroll_length"),
+}
+
+
+def tree_bytes(tree) -> int:
+  """Bytes of every array leaf of ``tree`` (arrays or ``jax.ShapeDtypeStruct``)."""
+  return sum(int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree))
+
+
+def format_bytes(n: float) -> str:
+  for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+    if abs(n) < 1024 or unit == "PiB":
+      return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+    n /= 1024
+  raise AssertionError("unreachable")
+
+
+def device_capacity(device=None) -> tuple[int | None, str]:
+  """``(bytes, description)`` of the memory the device can use: the accelerator's allocator
+  limit, or the machine's physical memory for the CPU; ``(None, ...)`` when unknown."""
+  device = device or jax.devices()[0]
+  try:
+    stats = device.memory_stats()
+  except Exception:  # some backends do not implement it
+    stats = None
+  if stats and stats.get("bytes_limit"):
+    return int(stats["bytes_limit"]), f"the {device.platform.upper()} ({device.device_kind})"
+  if device.platform == "cpu":
+    try:
+      return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine's memory (CPU)"
+    except (ValueError, OSError, AttributeError):
+      pass
+  return None, f"the {device.platform.upper()}"
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryEstimate:
+  """Bytes of each part of a run's memory, summed over seeds."""
+
+  parts: dict[str, int]
+  num_seeds: int
+
+  @property
+  def total(self) -> int:
+    return sum(self.parts.values())
+
+  def with_part(self, name: str, nbytes: int) -> MemoryEstimate:
+    return MemoryEstimate({**self.parts, name: int(nbytes)}, self.num_seeds)
+
+  def breakdown(self) -> str:
+    """``"replay buffer 1.2 GiB, env states 3.4 MiB, ...; 2 seeds"``, largest first."""
+    parts = ", ".join(
+      f"{name} {format_bytes(n)}" for name, n in sorted(self.parts.items(), key=lambda p: -p[1])
+    )
+    return f"{parts}; {self.num_seeds} seed{'s' if self.num_seeds > 1 else ''}"
+
+  def describe(self) -> str:
+    return f"{format_bytes(self.total)} ({self.breakdown()})"
+
+
+def estimate_training_memory(abstract_state, abstract_eval_states, num_seeds: int):
+  """The state's parts from its abstract shapes (a ``TrainState`` of ``ShapeDtypeStruct``)."""
+  parts = {
+    "replay buffer": tree_bytes(abstract_state.buffer),
+    "env states": tree_bytes(abstract_state.env_state),
+    "agent": tree_bytes(abstract_state.agent),
+    "evaluation envs": tree_bytes(abstract_eval_states),
+  }
+  return MemoryEstimate(parts, num_seeds)
+
+
+def check_fits(estimate: MemoryEstimate, config, capacity: int | None, where: str) -> None:
+  """Raises ConfigError naming the estimate, the capacity and the flags to lower, when the
+  estimate exceeds the capacity."""
+  if capacity is None or estimate.total <= capacity:
+    return
+  flags = []
+  for name, nbytes in sorted(estimate.parts.items(), key=lambda p: -p[1]):
+    if nbytes >= 0.1 * estimate.total:
+      flags += [f for f in FLAGS_OF_PART.get(name, ()) if f not in flags]
+  if config.num_seeds > 1:
+    flags.append("num_seeds")
+  named = [f"--{f} ({_value(config, f):,})" for f in flags]
+  raise ConfigError(
+    f"this run needs about {format_bytes(estimate.total)} of memory ({estimate.breakdown()}), "
+    f"but {where} has "
+    f"{format_bytes(capacity)}; lower {', '.join(named[:-1]) + ' or ' if len(named) > 1 else ''}"
+    f"{named[-1]}."
+  )
+
+
+def _value(config, flag: str):
+  return getattr(config, flag) if hasattr(config, flag) else getattr(config.agent, flag)

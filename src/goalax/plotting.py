@@ -1,0 +1,159 @@
+"""Learning curves: ``RUN_DIR/curves.png`` of one run, and ``goalax plot`` comparing runs.
+
+A run's metrics come from its ``metrics.jsonl`` (one row per evaluation and seed). ``goalax plot``
+draws, for each run (or each label, pooling runs that share it), the interquartile mean (IQM)
+over seeds at every evaluation and its 95% stratified-bootstrap confidence interval, both from
+rliable (Agarwal et al. 2021, "Deep RL at the Edge of the Statistical Precipice").
+
+Figures are drawn with matplotlib's object API on the Agg canvas (no pyplot, no display, no
+global backend change).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+
+import numpy as np
+
+from goalax.errors import UsageError
+from goalax.logger import read_rows, replace_file
+
+CURVE_METRICS = ("eval/success", "eval/time_near_goal", "eval/final_dist")
+TITLES = {
+  "eval/success": "success (episodes reaching the goal)",
+  "eval/time_near_goal": "time near goal (fraction of steps)",
+  "eval/final_dist": "final distance to goal",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Curves:
+  """One run's (or several pooled runs') metric at every evaluation, for every seed."""
+
+  label: str
+  env_steps: np.ndarray  # [T]
+  scores: dict[str, np.ndarray]  # metric -> [num_seeds, T]
+
+
+def curves_from_rows(rows: list[dict], label: str, metrics=CURVE_METRICS) -> Curves:
+  """Per-seed rows of metrics.jsonl -> :class:`Curves` (seeds sorted, evaluations in order).
+
+  Rows of evaluations that not every seed has are left out; non-finite values become NaN."""
+  per_seed = {}
+  for row in rows:
+    if row["seed"] != "mean":
+      per_seed.setdefault(row["seed"], {})[row["env_steps"]] = row
+  if not per_seed:
+    raise UsageError(f"{label} has no evaluations yet (metrics.jsonl has no rows).")
+  steps = sorted(set.intersection(*(set(r) for r in per_seed.values())))
+  value = lambda row, key: float(row[key]) if isinstance(row.get(key), (int, float)) else np.nan
+  scores = {
+    key: np.array([[value(per_seed[s][t], key) for t in steps] for s in sorted(per_seed)])
+    for key in metrics
+  }
+  return Curves(label, np.array(steps), scores)
+
+
+def load_curves(run_dir: str, label: str | None = None, metrics=CURVE_METRICS) -> Curves:
+  if not os.path.isfile(os.path.join(run_dir, "metrics.jsonl")):
+    raise UsageError(f"{run_dir} is not a goalax run directory (no metrics.jsonl).")
+  return curves_from_rows(
+    read_rows(run_dir), label or os.path.basename(os.path.normpath(run_dir)), metrics
+  )
+
+
+def pool(curves: list[Curves]) -> Curves:
+  """Runs of one label as one set of seeds; they must share their evaluation steps."""
+  first = curves[0]
+  for other in curves[1:]:
+    if not np.array_equal(other.env_steps, first.env_steps):
+      raise UsageError(
+        f"runs labelled {first.label!r} evaluated at different env steps; give them different "
+        "--labels (or compare runs of one configuration)."
+      )
+  return Curves(
+    first.label,
+    first.env_steps,
+    {k: np.concatenate([c.scores[k] for c in curves]) for k in first.scores},
+  )
+
+
+def iqm_with_ci(scores: np.ndarray, reps: int = 2000, seed: int = 0):
+  """``scores [num_seeds, T]`` -> ``(iqm [T], low [T], high [T])``: the interquartile mean over
+  seeds at each evaluation and its 95% stratified-bootstrap confidence interval (rliable)."""
+  from rliable import library as rly
+  from rliable import metrics
+
+  per_step = lambda s: np.array([metrics.aggregate_iqm(s[..., t]) for t in range(s.shape[-1])])
+  with warnings.catch_warnings():  # rliable hands arch a RandomState, which arch deprecates
+    warnings.simplefilter("ignore", FutureWarning)
+    point, interval = rly.get_interval_estimates(
+      {"run": scores[:, None, :]}, per_step, reps=reps, random_state=np.random.RandomState(seed)
+    )
+  return point["run"], interval["run"][0], interval["run"][1]
+
+
+def _figure(num_panels: int):
+  from matplotlib.backends.backend_agg import FigureCanvasAgg
+  from matplotlib.figure import Figure
+
+  fig = Figure(figsize=(4.2 * num_panels, 3.4))
+  FigureCanvasAgg(fig)
+  axes = fig.subplots(1, num_panels, squeeze=False)[0]
+  # fixed margins: half the drawing time of matplotlib's constrained layout (redrawn each eval)
+  fig.subplots_adjust(left=0.3 / num_panels, right=0.98, bottom=0.15, top=0.85, wspace=0.25)
+  return fig, axes
+
+
+def _label_axis(ax, metric: str) -> None:
+  ax.set_title(TITLES.get(metric, metric), fontsize=10)
+  ax.set_xlabel("env steps per seed")
+  ax.grid(alpha=0.3)
+  if metric in ("eval/success", "eval/time_near_goal"):
+    ax.set_ylim(-0.02, 1.02)
+
+
+def _save(fig, path: str) -> str:
+  """Saves a figure atomically (a reader never sees half a PNG); the format is the extension's."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
+  fmt = os.path.splitext(path)[1][1:] or "png"
+  replace_file(path, lambda f: fig.savefig(f, format=fmt, dpi=100), binary=True)
+  return path
+
+
+def plot_run(rows: list[dict], path: str, title: str, metrics=CURVE_METRICS) -> str:
+  """``curves.png`` of one run: each metric against env steps, the mean over seeds and the
+  range (min to max) across seeds."""
+  curves = curves_from_rows(rows, title, metrics)
+  fig, axes = _figure(len(metrics))
+  for ax, metric in zip(axes, metrics):
+    scores = curves.scores[metric]
+    ax.plot(curves.env_steps, np.nanmean(scores, axis=0), marker="o", ms=3, label="mean")
+    if len(scores) > 1:
+      low, high = np.nanmin(scores, axis=0), np.nanmax(scores, axis=0)
+      ax.fill_between(curves.env_steps, low, high, alpha=0.25, label=f"range, {len(scores)} seeds")
+    _label_axis(ax, metric)
+  if len(curves.scores[metrics[0]]) > 1:
+    axes[0].legend(fontsize=8)
+  fig.suptitle(title, fontsize=10)
+  return _save(fig, path)
+
+
+def plot_comparison(curves: list[Curves], path: str, reps: int = 2000) -> str:
+  """Overlays runs: for each, the IQM over seeds and its 95% bootstrap CI at every evaluation."""
+  metrics = list(curves[0].scores)
+  fig, axes = _figure(len(metrics))
+  for run in curves:
+    for ax, metric in zip(axes, metrics):
+      iqm, low, high = iqm_with_ci(run.scores[metric], reps)
+      seeds = len(run.scores[metric])
+      label = f"{run.label} ({seeds} seed{'s' if seeds > 1 else ''})"
+      (line,) = ax.plot(run.env_steps, iqm, marker="o", ms=3, label=label)
+      ax.fill_between(run.env_steps, low, high, color=line.get_color(), alpha=0.2)
+  for ax, metric in zip(axes, metrics):
+    _label_axis(ax, metric)
+  axes[0].legend(fontsize=8)
+  fig.suptitle("IQM over seeds, 95% stratified bootstrap CI (rliable)", fontsize=10)
+  return _save(fig, path)

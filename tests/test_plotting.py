@@ -1,0 +1,80 @@
+"""Learning curves: the interquartile mean and its bootstrap interval (rliable), pooling runs by
+label, ``goalax plot`` and a run's curves.png, on metrics written by hand (no training)."""
+
+import os
+import struct
+
+import numpy as np
+import pytest
+
+from goalax import plotting
+from goalax.cli import main
+from goalax.logger import MetricsWriter, read_rows
+
+
+def _write_run(run_dir, seeds, success_by_seed, steps=(0, 100, 200)):
+  """A run directory whose metrics.jsonl holds ``success_by_seed[k][t]`` for seed k at steps[t]."""
+  os.makedirs(run_dir)
+  writer = MetricsWriter(run_dir)
+  for t, step in enumerate(steps):
+    rows = [
+      {
+        "epoch": t,
+        "env_steps": step,
+        "seed": seed,
+        "eval/success": values[t],
+        "eval/time_near_goal": values[t] / 2,
+        "eval/final_dist": 1 - values[t],
+      }
+      for seed, values in zip(seeds, success_by_seed)
+    ]
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k.startswith("eval/")}
+    writer.write(rows + [{"epoch": t, "env_steps": step, "seed": "mean", **mean}])
+  return str(run_dir)
+
+
+def test_iqm_and_interval_on_a_hand_worked_case():
+  # Four seeds 0, 1, 2, 10: the IQM drops the lowest and the highest quarter -> (1 + 2) / 2.
+  scores = np.array([[0.0, 5.0], [1.0, 5.0], [2.0, 5.0], [10.0, 5.0]])  # [seeds, evaluations]
+  iqm, low, high = plotting.iqm_with_ci(scores, reps=500)
+  np.testing.assert_allclose(iqm, [1.5, 5.0])
+  assert low[0] < 1.5 < high[0] and low[0] >= 0.0 and high[0] <= 10.0
+  np.testing.assert_allclose([low[1], high[1]], [5.0, 5.0])  # no spread, no interval
+
+
+def test_curves_pool_the_seeds_of_runs_sharing_a_label(tmp_path):
+  a = _write_run(tmp_path / "a", [0, 1], [[0.0, 0.5, 1.0], [0.0, 0.3, 0.9]])
+  b = _write_run(tmp_path / "b", [2], [[0.0, 0.1, 0.2]])
+  pooled = plotting.pool([plotting.load_curves(a, "x"), plotting.load_curves(b, "x")])
+  np.testing.assert_array_equal(pooled.env_steps, [0, 100, 200])
+  np.testing.assert_allclose(pooled.scores["eval/success"][:, 2], [1.0, 0.9, 0.2])
+  c = _write_run(tmp_path / "c", [0], [[0.0, 1.0]], steps=(0, 50))
+  with pytest.raises(ValueError, match="different env steps"):
+    plotting.pool([plotting.load_curves(a, "x"), plotting.load_curves(c, "x")])
+
+
+def _png_size(path):
+  data = open(path, "rb").read()
+  assert data[:8] == b"\x89PNG\r\n\x1a\n"
+  return struct.unpack(">II", data[16:24])
+
+
+def test_plot_command_overlays_runs_and_says_how_many_curves(tmp_path, capsys):
+  a = _write_run(tmp_path / "a", [0, 1], [[0.0, 0.5, 1.0], [0.0, 0.3, 0.9]])
+  b = _write_run(tmp_path / "b", [0], [[0.0, 0.1, 0.2]])
+  c = _write_run(tmp_path / "c", [1], [[0.0, 0.2, 0.4]])
+  out = tmp_path / "cmp.png"
+  main(["plot", a, b, c, "--labels", "crl", "sac", "sac", "--out", str(out), "--reps", "200"])
+  assert "2 curve(s) from 3 run(s)" in capsys.readouterr().out
+  assert _png_size(out) == (1260, 340)  # three panels of 4.2 × 3.4 inches at 100 dpi
+  with pytest.raises(SystemExit) as exit_info:
+    main(["plot", a, b, "--labels", "one"])
+  assert exit_info.value.code == 2
+  assert "--labels needs one label per run directory" in capsys.readouterr().err
+
+
+def test_curves_png_of_a_run_has_a_panel_per_metric(tmp_path):
+  run = _write_run(tmp_path / "a", [0, 1], [[0.0, 0.5, 1.0], [0.0, 0.3, 0.9]])
+  rows = read_rows(run)
+  path = plotting.plot_run(rows, str(tmp_path / "curves.png"), "a", ("eval/success",))
+  assert _png_size(path) == (420, 340)

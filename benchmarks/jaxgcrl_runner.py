@@ -63,6 +63,20 @@ def install_import_shims() -> list[str]:
   return applied
 
 
+def installed_versions() -> dict:
+  """Versions of the reference and what it runs on, in this virtual environment."""
+  from importlib.metadata import PackageNotFoundError, version
+
+  names = ["jaxgcrl", "jax", "jaxlib", "brax", "flax", "optax", "mujoco", "mujoco-mjx", "numpy"]
+  found = {}
+  for name in names:
+    try:
+      found[name] = version(name)
+    except PackageNotFoundError:
+      found[name] = None
+  return found
+
+
 def make_env(name: str, backend: str):
   if name == "reacher":
     from jaxgcrl.envs.reacher import Reacher
@@ -183,6 +197,7 @@ def main() -> None:
         gradient_steps=None,
         shims=shims,
         jax=jax.__version__,
+        versions=installed_versions(),
       )
     )
   )

@@ -177,3 +177,39 @@ def test_sample_action_gradient_flows_through_reparameterisation():
   grads = jax.tree.leaves(fast_jit(jax.grad(loss))(params))
   assert all(bool(jnp.all(jnp.isfinite(g))) for g in grads)
   assert max(float(jnp.max(jnp.abs(g))) for g in grads) > 0.0
+
+
+def test_layer_norm_matches_flax_values_gradients_and_parameters():
+  import flax.linen as nn
+
+  x = 3.0 + 2.0 * jax.random.normal(jax.random.PRNGKey(0), (2, 5, 64))  # mean far from 0
+  ours, theirs = networks.LayerNorm(), nn.LayerNorm()
+  params = ours.init(jax.random.PRNGKey(1), x)
+  assert jax.tree.map(jnp.shape, params) == jax.tree.map(
+    jnp.shape, theirs.init(jax.random.PRNGKey(1), x)
+  )
+  params = {
+    "params": {
+      "scale": 1.0 + 0.1 * jax.random.normal(jax.random.PRNGKey(2), (64,)),
+      "bias": 0.1 * jax.random.normal(jax.random.PRNGKey(3), (64,)),
+    }
+  }
+  weights = jax.random.normal(jax.random.PRNGKey(4), x.shape)
+
+  def loss(module):
+    return lambda p, x: jnp.sum(jnp.tanh(module.apply(p, x)) * weights)
+
+  np.testing.assert_allclose(ours.apply(params, x), theirs.apply(params, x), rtol=1e-5, atol=1e-5)
+  ours_grads = jax.grad(loss(ours), argnums=(0, 1))(params, x)
+  theirs_grads = jax.grad(loss(theirs), argnums=(0, 1))(params, x)
+  jax.tree.map(
+    lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), ours_grads, theirs_grads
+  )
+
+
+def test_mlp_parameters_keep_flax_layer_norm_names():
+  params = MLP(hidden_dim=8, num_hidden=2, output_dim=3).init(
+    jax.random.PRNGKey(0), jnp.ones((1, 4))
+  )
+  assert set(params["params"]) == {"Dense_0", "LayerNorm_0", "Dense_1", "LayerNorm_1", "Dense_2"}
+  assert set(params["params"]["LayerNorm_0"]) == {"scale", "bias"}

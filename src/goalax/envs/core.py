@@ -162,6 +162,26 @@ class GoalEnv(PipelineEnv):
     )
 
 
+@jax.custom_batching.custom_vmap
+def any_across_vmap(flags: jax.Array) -> jax.Array:
+  """``any(flags)`` as a scalar that stays unbatched under ``vmap``: ``flags [num_envs]`` bool.
+
+  Under ``vmap`` (training vmaps everything over seeds, even one seed) a ``lax.cond`` whose
+  predicate is batched becomes a ``select`` that runs both branches at every call; for the
+  auto-reset that meant a full reset of every slot at every env step. Here the predicate is
+  reduced over the vmapped axes too (true when any slot of any seed is done), so the ``cond``
+  stays a ``cond`` and the reset runs only on steps where some episode ended. The reset branch
+  picks per slot, so a seed with no finished episode gets back exactly its stepped state.
+  """
+  return jnp.any(flags)
+
+
+@any_across_vmap.def_vmap
+def _any_across_vmap_batched(axis_size, in_batched, flags):
+  del axis_size, in_batched
+  return jnp.any(flags), False
+
+
 def repeat_action_step(env: GoalEnv, state: State, action: jax.Array, action_repeat: int) -> State:
   """Applies ``action`` for ``action_repeat`` env steps; reward is summed, ``done`` is sticky.
 
@@ -265,7 +285,7 @@ class VectorGoalEnv:
       return merged, pick(next_keys, info["rng"])
 
     new_state, rng = jax.lax.cond(
-      jnp.any(done > 0), reset_done_slots, lambda _: (stepped, info["rng"]), None
+      any_across_vmap(done > 0), reset_done_slots, lambda _: (stepped, info["rng"]), None
     )
     reset_now = done > 0
     new_info = dict(

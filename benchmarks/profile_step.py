@@ -1,0 +1,440 @@
+"""Where the time of one CRL training step goes, by timed variants of the compiled program.
+
+    python benchmarks/profile_step.py --configs reacher_issue ant_issue reacher_default ant_default \
+        --out benchmarks/results/profile_step.jsonl
+
+Method: each part of a training step is compiled as its own program, exactly as training runs it
+(``jit(vmap(...))`` over one seed, the trainer's own functions and shapes), with ``n`` calls of
+the part inside one ``lax.scan`` so that dispatch does not count; every iteration gets different
+inputs (a stack of batches, a carried state), so XLA cannot hoist work out of the loop. The parts
+are timed round-robin, ``--rounds`` times each, and the minimum wall time per call is kept (load
+from other processes only ever adds time). A part's share of a training step is its time per call
+× its calls per training step (``unroll_length`` env steps and policy actions, one buffer insert,
+``updates`` samples and updates), against the whole training step timed the same way.
+
+Parts: env step with the auto-reset (as now, as the select it was before issue 13, and never
+resetting, which bounds the reset's cost), the policy's action for every env, the buffer insert,
+goal sampling (today's ``sample_with_future``), the critic's loss and gradient (its metrics
+included), the metrics alone, the actor's loss and gradient, the temperature's gradient and Adam
+step, the Adam steps of critic and actor, the whole update, and the whole training step. The
+update's matmul FLOPs (every ``dot_general`` in the jaxpr of ``agent.update``: critic and actor,
+forward and backward) over its time give its achieved FLOP/s, set against the FLOP/s of the same
+matmuls alone (same shapes and order, one jitted scan) on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import io
+import math
+import time
+import warnings
+
+warnings.filterwarnings("ignore")
+
+import jax  # noqa: E402
+import jax.extend.core  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import optax  # noqa: E402
+from records import append_record, machine_info  # noqa: E402
+
+CONFIGS = {
+  # The issue's equal-work configs (benchmarks/vs_jaxgcrl.py) and goalax's defaults.
+  "reacher_issue": dict(env="reacher", batch_size=128, episode_length=101, updates=100, ln=False),
+  "reacher_issue_ln": dict(env="reacher", batch_size=128, episode_length=101, updates=100, ln=True),
+  "ant_issue": dict(env="ant", batch_size=256, episode_length=1001, updates=500, ln=False),
+  "reacher_default": dict(
+    env="reacher", batch_size=256, episode_length=None, updates=None, ln=True
+  ),
+  "ant_default": dict(env="ant", batch_size=256, episode_length=None, updates=None, ln=True),
+}
+
+
+def make_config(name: str):
+  from goalax.agents.crl import CRLConfig
+  from goalax.config import TrainConfig
+
+  spec = CONFIGS[name]
+  unroll, num_envs = 62, 128
+  per_update = 16.0 if spec["updates"] is None else num_envs * unroll / spec["updates"]
+  return TrainConfig(
+    env=spec["env"],
+    num_envs=num_envs,
+    episode_length=spec["episode_length"],
+    num_timesteps=1,
+    num_evals=1,
+    agent=CRLConfig(
+      batch_size=spec["batch_size"],
+      unroll_length=unroll,
+      min_replay_size=1054,
+      max_replay_size=10000,
+      env_steps_per_update=per_update,
+      use_layer_norm=spec["ln"],
+    ),
+  )
+
+
+def seeded(fn):
+  """``jit(vmap(fn))`` over a leading seed axis of size 1, compiled for ``args``."""
+  return lambda *args: jax.jit(jax.vmap(fn)).lower(*args).compile()
+
+
+def add_seed_axis(tree):
+  return jax.tree.map(lambda x: x[None], tree)
+
+
+def matmul_flops(jaxpr) -> tuple[int, list]:
+  """Matmul FLOPs (2·M·N·K per ``dot_general``) of a jaxpr, sub-jaxprs included, and the dots'
+  ``(lhs shape, rhs shape, dimension_numbers)``."""
+  flops, dots = 0, []
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == "dot_general":
+      lhs, rhs = (v.aval.shape for v in eqn.invars)
+      (contract, _), _ = eqn.params["dimension_numbers"]
+      k = math.prod(lhs[d] for d in contract)
+      flops += 2 * math.prod(eqn.outvars[0].aval.shape) * k
+      dots.append((lhs, rhs, eqn.params["dimension_numbers"]))
+    for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+      sub_flops, sub_dots = matmul_flops(sub)
+      flops, dots = flops + sub_flops, dots + sub_dots
+  return flops, dots
+
+
+def plain_matmuls(dots: list, n: int):
+  """A compiled scan of ``n`` rounds of the given matmuls on random inputs, each round depending
+  on the last (one scalar carried into the first operand)."""
+  keys = jax.random.split(jax.random.PRNGKey(0), 2 * len(dots))
+  operands = [
+    (jax.random.normal(keys[2 * i], lhs), jax.random.normal(keys[2 * i + 1], rhs))
+    for i, (lhs, rhs, _) in enumerate(dots)
+  ]
+
+  def body(carry, _):
+    total = carry
+    for (lhs, rhs), (_, _, dnums) in zip(operands, dots):
+      out = jax.lax.dot_general(lhs + carry * 1e-9, rhs, dnums)
+      total = total + out.reshape(-1)[0]
+    return total * 1e-9, None
+
+  fn = jax.jit(lambda c: jax.lax.scan(body, c, None, length=n)[0])
+  return fn.lower(jnp.zeros(())).compile(), (jnp.zeros(()),)
+
+
+def l2_energy_by_matmul(sa_repr, g_repr):
+  """``-||phi_i - psi_j||`` from ``|phi|² + |psi|² − 2 phi·psi`` (matmuls, no ``[B, B, D]``
+  tensor): a proposal for ``agents/contrastive.py``, timed here only."""
+  dot = jnp.matmul(sa_repr, g_repr.T, precision=jax.lax.Precision.HIGHEST)
+  sq = jnp.sum(sa_repr**2, -1)[:, None] + jnp.sum(g_repr**2, -1)[None, :] - 2.0 * dot
+  positive = sq > 0.0
+  return -jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
+
+
+def variant_agents(config, env) -> dict:
+  """The same agent built with flax's LayerNorm (before issue 13) and with the matmul l2 energy."""
+  import flax.linen as nn
+
+  from goalax import networks
+  from goalax.agents import contrastive
+  from goalax.agents.crl import make_crl
+
+  def build():
+    return make_crl(config.agent, env.state_size, env.goal_size, env.action_size)
+
+  variants = {}
+  if config.agent.use_layer_norm:
+    ours, networks.LayerNorm = networks.LayerNorm, nn.LayerNorm
+    variants["flax.linen.LayerNorm (before issue 13)"] = build()
+    networks.LayerNorm = ours
+  if config.agent.energy_fn in ("l2", "norm"):
+    energy, contrastive.ENERGY_FNS["l2"] = contrastive.ENERGY_FNS["l2"], l2_energy_by_matmul
+    variants["l2 energy by matmuls (proposal)"] = build()
+    contrastive.ENERGY_FNS["l2"] = energy
+  return variants
+
+
+def build_parts(config_name: str, n_calls: int):
+  """``{part: (compiled, args, calls per call of compiled, calls per training step)}``."""
+  with contextlib.redirect_stdout(io.StringIO()):
+    import goalax.envs.core as core
+    from goalax import buffer as replay
+    from goalax.agents.common import optimizer_step, temperature_loss
+    from goalax.agents.contrastive import contrastive_metrics
+    from goalax.envs import make_env
+    from goalax.sampler import transition
+    from goalax.trainer import make_trainer
+
+  config = make_config(config_name)
+  env = make_env(config.env)
+  trainer = make_trainer(config, env)
+  agent, venv = trainer.agent, trainer.venv
+  run = config.agent
+  num_envs, unroll, updates = config.num_envs, run.unroll_length, config.updates_per_train_step
+  state = jax.jit(jax.vmap(trainer.init))(jax.random.split(jax.random.PRNGKey(0), 1))
+  state = jax.block_until_ready(jax.jit(jax.vmap(trainer.prefill))(state))
+  one = jax.tree.map(lambda x: x[0], state)
+  max_horizon = min(venv.episode_length, run.max_replay_size - 1)
+  from goalax.sampler import make_sampler
+
+  sample = make_sampler(env, agent.sampling, run.batch_size, max_horizon)
+  batches = jax.vmap(lambda k: sample(one.buffer, k))(
+    jax.random.split(jax.random.PRNGKey(1), n_calls)
+  )
+  parts = {}
+
+  # ---- env stepping and acting -------------------------------------------------------------
+  def env_rollout(env_state, key):
+    def body(s, k):
+      a = jax.random.uniform(k, (num_envs, env.action_size), minval=-1.0, maxval=1.0)
+      return venv.step(s, a), None
+
+    return jax.lax.scan(body, env_state, jax.random.split(key, n_calls))[0].obs
+
+  env_args = (state.env_state, jax.random.split(jax.random.PRNGKey(2), 1))
+  parts["env step (auto-reset as a cond, now)"] = (seeded(env_rollout)(*env_args), env_args, unroll)
+  real_any = core.any_across_vmap
+  core.any_across_vmap = lambda flags: jnp.any(flags)
+  parts["env step (auto-reset as a select, before)"] = (
+    seeded(env_rollout)(*env_args),
+    env_args,
+    unroll,
+  )
+  real_cond = jax.lax.cond
+  jax.lax.cond = lambda pred, true_fn, false_fn, operand: false_fn(operand)
+  parts["env step (never resetting: bound)"] = (seeded(env_rollout)(*env_args), env_args, unroll)
+  jax.lax.cond, core.any_across_vmap = real_cond, real_any
+
+  obs = jax.random.normal(jax.random.PRNGKey(3), (1, n_calls, num_envs, env.observation_size))
+
+  def act_many(params, obs, key):
+    keys = jax.random.split(key, n_calls)
+    return jax.lax.scan(
+      lambda c, x: (c + agent.act(params, x[0], x[1]).sum(), None), 0.0, (obs, keys)
+    )[0]
+
+  act_args = (agent.policy_params(state.agent), obs, jax.random.split(jax.random.PRNGKey(4), 1))
+  parts["policy action (all envs)"] = (seeded(act_many)(*act_args), act_args, unroll)
+
+  block = jax.tree.map(
+    lambda x: jnp.broadcast_to(x, (n_calls, unroll) + x.shape),
+    transition(one.env_state, jnp.zeros((num_envs, env.action_size))),
+  )
+
+  def insert_many(buffer, blocks):
+    return jax.lax.scan(lambda b, blk: (replay.insert(b, blk), None), buffer, blocks)[0].size
+
+  insert_args = (state.buffer, add_seed_axis(block))
+  parts["buffer insert (one unroll)"] = (seeded(insert_many)(*insert_args), insert_args, 1)
+
+  def sample_many(buffer, key):
+    def body(c, k):
+      b = sample(buffer, k)
+      return c + sum(jnp.sum(v) for v in b.values()), None
+
+    return jax.lax.scan(body, 0.0, jax.random.split(key, n_calls))[0]
+
+  sample_args = (state.buffer, jax.random.split(jax.random.PRNGKey(5), 1))
+  parts["goal sampling (sample_with_future)"] = (
+    seeded(sample_many)(*sample_args),
+    sample_args,
+    updates,
+  )
+
+  # ---- the update and its pieces -------------------------------------------------------------
+  agent_state = state.agent
+  stacked = add_seed_axis(batches)
+
+  def critic_many(critic_params, batches):
+    grad = jax.value_and_grad(agent.critic_loss, has_aux=True)
+
+    def body(acc, batch):
+      (loss, _), g = grad(critic_params, batch)
+      return jax.tree.map(jnp.add, acc, g), loss
+
+    return jax.lax.scan(body, jax.tree.map(jnp.zeros_like, critic_params), batches)
+
+  critic_args = (agent_state.critic_params, stacked)
+  parts["critic loss + gradient (metrics included)"] = (
+    seeded(critic_many)(*critic_args),
+    critic_args,
+    updates,
+  )
+
+  logits = jax.vmap(
+    lambda b: agent.critic_logits(one.agent.critic_params, b["state"], b["action"], b["goal"])
+  )(batches)
+
+  def metrics_many(logits):
+    return jax.lax.scan(
+      lambda c, lg: (c + sum(contrastive_metrics(lg).values()), None), 0.0, logits
+    )[0]
+
+  metrics_args = (logits[None],)
+  parts["metrics alone"] = (seeded(metrics_many)(*metrics_args), metrics_args, updates)
+
+  def actor_many(actor_params, critic_params, log_alpha, batches, key):
+    grad = jax.value_and_grad(agent.actor_loss, has_aux=True)
+
+    def body(acc, x):
+      batch, k = x
+      (loss, _), g = grad(actor_params, critic_params, log_alpha, batch, k)
+      return jax.tree.map(jnp.add, acc, g), loss
+
+    keys = jax.random.split(key, n_calls)
+    return jax.lax.scan(body, jax.tree.map(jnp.zeros_like, actor_params), (batches, keys))
+
+  actor_args = (
+    agent_state.actor_params,
+    agent_state.critic_params,
+    agent_state.log_alpha,
+    stacked,
+    jax.random.split(jax.random.PRNGKey(6), 1),
+  )
+  parts["actor loss + gradient"] = (seeded(actor_many)(*actor_args), actor_args, updates)
+
+  alpha_tx = optax.adam(3e-4)
+  log_probs = jax.random.normal(jax.random.PRNGKey(7), (1, n_calls, run.batch_size))
+
+  def temperature_many(log_alpha, opt_state, log_probs):
+    def body(carry, lp):
+      la, st = carry
+      g = jax.grad(temperature_loss)(la, lp, -2.0)
+      return optimizer_step(alpha_tx, la, st, g), None
+
+    return jax.lax.scan(body, (log_alpha, opt_state), log_probs)[0]
+
+  temp_args = (agent_state.log_alpha, agent_state.alpha_opt_state, log_probs)
+  parts["temperature gradient + Adam"] = (seeded(temperature_many)(*temp_args), temp_args, updates)
+
+  adam = optax.adam(3e-4)
+
+  def optimizer_many(actor_params, actor_opt, critic_params, critic_opt):
+    def body(carry, _):
+      ap, ao, cp, co = carry
+      ap, ao = optimizer_step(adam, ap, ao, ap)
+      cp, co = optimizer_step(adam, cp, co, cp)
+      return (ap, ao, cp, co), None
+
+    return jax.lax.scan(
+      body, (actor_params, actor_opt, critic_params, critic_opt), None, length=n_calls
+    )[0]
+
+  opt_args = (
+    agent_state.actor_params,
+    agent_state.actor_opt_state,
+    agent_state.critic_params,
+    agent_state.critic_opt_state,
+  )
+  parts["Adam steps (critic + actor)"] = (seeded(optimizer_many)(*opt_args), opt_args, updates)
+
+  def update_many(agent_state, batches, key):
+    def body(s, x):
+      batch, k = x
+      s, m = agent.update(s, batch, k)
+      return s, m["critic_loss"]
+
+    return jax.lax.scan(body, agent_state, (batches, jax.random.split(key, n_calls)))
+
+  update_args = (agent_state, stacked, jax.random.split(jax.random.PRNGKey(8), 1))
+  parts["whole update"] = (seeded(update_many)(*update_args), update_args, updates)
+  for label, variant in variant_agents(config, env).items():
+    agent_before = agent
+    agent = variant
+    parts[f"whole update, {label}"] = (seeded(update_many)(*update_args), update_args, updates)
+    agent = agent_before
+
+  one_step = dataclasses.replace(config, num_timesteps=config.prefill_env_steps + 1)
+  step_trainer = make_trainer(one_step, env)
+  assert one_step.train_steps_per_epoch == 1
+  epoch = jax.jit(jax.vmap(step_trainer.run_epoch)).lower(state).compile()
+  parts["whole training step"] = (epoch, (state,), 1)
+
+  flops, dots = matmul_flops(
+    jax.make_jaxpr(agent.update)(
+      one.agent, jax.tree.map(lambda x: x[0], batches), jax.random.PRNGKey(0)
+    ).jaxpr
+  )
+  parts["plain matmuls of the update"] = (*plain_matmuls(dots, n_calls), 1)
+  info = dict(
+    config=config_name,
+    env=config.env,
+    num_envs=num_envs,
+    batch_size=run.batch_size,
+    unroll_length=unroll,
+    episode_length=venv.episode_length,
+    updates_per_train_step=updates,
+    layer_norm=run.use_layer_norm,
+    h_dim=run.h_dim,
+    n_hidden=run.n_hidden,
+    update_matmul_flops=flops,
+    update_dots=len(dots),
+  )
+  return parts, info
+
+
+def time_parts(parts: dict, n_calls: int, rounds: int) -> dict:
+  for fn, args, *_ in parts.values():
+    jax.block_until_ready(fn(*args))
+  best = dict.fromkeys(parts, math.inf)
+  for _ in range(rounds):
+    for name, (fn, args, *_) in parts.items():
+      t0 = time.perf_counter()
+      jax.block_until_ready(fn(*args))
+      seconds = time.perf_counter() - t0
+      per_call = seconds if name == "whole training step" else seconds / n_calls
+      best[name] = min(best[name], per_call)
+  return best
+
+
+def report(parts: dict, best: dict, info: dict) -> dict:
+  step_s = best["whole training step"]
+  rows = {}
+  print(f"\n{info['config']}: {info}")
+  print("| part | ms per call | calls per training step | ms per training step | share |")
+  print("|---|---:|---:|---:|---:|")
+  for name, (*_, per_step) in parts.items():
+    if name == "plain matmuls of the update":
+      continue
+    ms_step = best[name] * per_step * 1e3
+    rows[name] = dict(ms_per_call=best[name] * 1e3, calls_per_step=per_step, ms_per_step=ms_step)
+    print(
+      f"| {name} | {best[name] * 1e3:.3f} | {per_step:g} | {ms_step:.1f} | "
+      f"{ms_step / (step_s * 1e3):.1%} |"
+    )
+  update_s = best["whole update"]
+  achieved = info["update_matmul_flops"] / update_s
+  plain = info["update_matmul_flops"] / best["plain matmuls of the update"]
+  print(
+    f"update: {info['update_matmul_flops'] / 1e6:.0f} MFLOP of matmuls in {update_s * 1e3:.2f} ms "
+    f"= {achieved / 1e9:.1f} GFLOP/s; the same matmuls alone: {plain / 1e9:.1f} GFLOP/s; "
+    f"ratio {achieved / plain:.2f}"
+  )
+  return dict(
+    **info,
+    parts=rows,
+    train_step_ms=step_s * 1e3,
+    update_gflops=achieved / 1e9,
+    plain_matmul_gflops=plain / 1e9,
+    update_vs_plain_matmul=achieved / plain,
+  )
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
+  parser.add_argument("--calls", type=int, default=20, help="calls of a part per timed program")
+  parser.add_argument("--rounds", type=int, default=5)
+  parser.add_argument("--conditions", default="idle", help="load on the machine, kept in records")
+  parser.add_argument("--out", default=None)
+  args = parser.parse_args()
+  machine = machine_info()
+  for name in args.configs:
+    parts, info = build_parts(name, args.calls)
+    best = time_parts(parts, args.calls, args.rounds)
+    record = report(parts, best, info)
+    append_record(args.out, {**record, "conditions": args.conditions, **machine})
+
+
+if __name__ == "__main__":
+  main()

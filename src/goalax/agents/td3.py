@@ -30,6 +30,7 @@ import optax
 from goalax import networks
 from goalax.agents.base import GoalSampling, NetworkConfig, OffPolicyConfig, TDConfig
 from goalax.agents.common import check_network_config, check_obs_size, optimizer_step, polyak
+from goalax.batching import apply_where
 from goalax.errors import ConfigError, require_positive
 
 Array = jax.Array
@@ -169,11 +170,9 @@ def make_td3(config: TD3Config, state_size: int, goal_size: int, action_size: in
       )
       return state
 
-    td3_state = jax.lax.cond(
-      td3_state.steps % config.policy_delay == 0,
-      update_actor_and_targets,
-      lambda state: state,
-      td3_state,
+    # A real conditional also under vmap over seeds (whose step counters move in lockstep).
+    td3_state = apply_where(
+      td3_state.steps % config.policy_delay == 0, update_actor_and_targets, td3_state
     )
     td3_state = td3_state.replace(steps=td3_state.steps + 1)
     metrics = {**metrics, "actor_loss": td3_state.actor_loss, "reward": jnp.mean(batch["reward"])}

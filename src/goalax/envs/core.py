@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 from brax.envs.base import PipelineEnv, State
 
+from goalax.batching import any_across_vmap
 from goalax.envs.mjx_depth import mjx_depth_barriers
 
 BACKENDS = ("generalized", "positional", "spring", "mjx")
@@ -160,26 +161,6 @@ class GoalEnv(PipelineEnv):
     return state.replace(
       pipeline_state=pipeline_state, obs=obs, reward=reward, done=done, metrics=metrics
     )
-
-
-@jax.custom_batching.custom_vmap
-def any_across_vmap(flags: jax.Array) -> jax.Array:
-  """``any(flags)`` as a scalar that stays unbatched under ``vmap``: ``flags [num_envs]`` bool.
-
-  Under ``vmap`` (training vmaps everything over seeds, even one seed) a ``lax.cond`` whose
-  predicate is batched becomes a ``select`` that runs both branches at every call; for the
-  auto-reset that meant a full reset of every slot at every env step. Here the predicate is
-  reduced over the vmapped axes too (true when any slot of any seed is done), so the ``cond``
-  stays a ``cond`` and the reset runs only on steps where some episode ended. The reset branch
-  picks per slot, so a seed with no finished episode gets back exactly its stepped state.
-  """
-  return jnp.any(flags)
-
-
-@any_across_vmap.def_vmap
-def _any_across_vmap_batched(axis_size, in_batched, flags):
-  del axis_size, in_batched
-  return jnp.any(flags), False
 
 
 def repeat_action_step(env: GoalEnv, state: State, action: jax.Array, action_repeat: int) -> State:

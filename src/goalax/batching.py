@@ -1,0 +1,42 @@
+"""Conditionals that stay conditionals when training is ``vmap``-ped over seeds.
+
+Training vmaps everything over seeds (even one seed). Under ``vmap`` a ``lax.cond`` whose
+predicate is batched becomes a ``select`` that runs both branches at every call: for the
+auto-reset that meant a full reset of every env slot at every env step, for TD3 an actor update
+at every gradient step. Here the predicate is reduced over the vmapped axes too (true when it is
+true for any element of any seed), so the ``cond`` stays a ``cond``; the branch then picks per
+element, so an element whose own predicate is false gets back exactly what it had.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import jax
+import jax.numpy as jnp
+
+T = TypeVar("T")
+
+
+@jax.custom_batching.custom_vmap
+def any_across_vmap(flags: jax.Array) -> jax.Array:
+  """``any(flags)`` as a scalar that stays unbatched under ``vmap`` (reduced over every axis,
+  the vmapped ones included)."""
+  return jnp.any(flags)
+
+
+@any_across_vmap.def_vmap
+def _any_across_vmap_batched(axis_size, in_batched, flags):
+  del axis_size, in_batched
+  return jnp.any(flags), False
+
+
+def apply_where(predicate: jax.Array, fn: Callable[[T], T], value: T) -> T:
+  """``fn(value)`` where the scalar ``predicate`` holds, else ``value``: per element under
+  ``vmap``, with ``fn`` computed only on calls where some element needs it."""
+
+  def run(value: T) -> T:
+    return jax.tree.map(lambda new, old: jnp.where(predicate, new, old), fn(value), value)
+
+  return jax.lax.cond(any_across_vmap(predicate), run, lambda value: value, value)

@@ -145,19 +145,15 @@ def make_sampler(
 
   def sample(buffer: replay.ReplayBuffer, key: Array):
     k_source, k_future, k_slot, k_random, k_actor = jax.random.split(key, 5)
-    if p_future > 0:
-      future = sample_future(buffer, k_future, batch_size, sampling, episode_length)
-    if p_future < 1:  # other sources use a uniform row
-      age, column = replay.sample_slots(buffer, k_slot, (batch_size,))
-    source = jnp.ones((batch_size,), jnp.int32)
-    if p_future < 1:
+    source = jnp.ones((batch_size,), jnp.int32)  # 0 commanded, 1 hindsight, 2 random
+    if p_future < 1:  # other sources than hindsight: a uniform row
       u = jax.random.uniform(k_source, (batch_size,))
       source = jnp.where(u < p_commanded, 0, jnp.where(u < p_commanded + p_future, 1, 2))
-    if p_future == 1:
-      age, column = future["age"], future["env"]
-    elif p_future > 0:
-      age = jnp.where(source == 1, future["age"], age)
-      column = jnp.where(source == 1, future["env"], column)
+      age, column = replay.sample_slots(buffer, k_slot, (batch_size,))
+    if p_future > 0:  # hindsight: the row comes with its future (see sample_future)
+      future = sample_future(buffer, k_future, batch_size, sampling, episode_length)
+      age = jnp.where(source == 1, future["age"], age) if p_future < 1 else future["age"]
+      column = jnp.where(source == 1, future["env"], column) if p_future < 1 else future["env"]
     now = replay.gather(buffer.data, replay.storage_rows(buffer, age), column)
     state, commanded = now["obs"][:, :state_size], now["obs"][:, state_size:]
 

@@ -14,7 +14,7 @@ from other processes only ever adds time). A part's share of a training step is 
 
 Parts: env step with the auto-reset (as now, as the select it was before issue 13, and never
 resetting, which bounds the reset's cost), the policy's action for every env, the buffer insert,
-goal sampling (today's ``sample_with_future``), the critic's loss and gradient (its metrics
+goal sampling (the goal sampler), the critic's loss and gradient (its metrics
 included), the metrics alone, the actor's loss and gradient, the temperature's gradient and Adam
 step, the Adam steps of critic and actor, the whole update, and the whole training step. The
 update's matmul FLOPs (every ``dot_general`` in the jaxpr of ``agent.update``: critic and actor,
@@ -122,17 +122,9 @@ def plain_matmuls(dots: list, n: int):
   return fn.lower(jnp.zeros(())).compile(), (jnp.zeros(()),)
 
 
-def l2_energy_by_matmul(sa_repr, g_repr):
-  """``-||phi_i - psi_j||`` from ``|phi|² + |psi|² − 2 phi·psi`` (matmuls, no ``[B, B, D]``
-  tensor): a proposal for ``agents/contrastive.py``, timed here only."""
-  dot = jnp.matmul(sa_repr, g_repr.T, precision=jax.lax.Precision.HIGHEST)
-  sq = jnp.sum(sa_repr**2, -1)[:, None] + jnp.sum(g_repr**2, -1)[None, :] - 2.0 * dot
-  positive = sq > 0.0
-  return -jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
-
-
 def variant_agents(config, env) -> dict:
-  """The same agent built with flax's LayerNorm (before issue 13) and with the matmul l2 energy."""
+  """The same agent built with flax's LayerNorm and with the L2 energy as a ``[B, B, D]``
+  difference tensor (both as before issue 13)."""
   import flax.linen as nn
 
   from goalax import networks
@@ -148,8 +140,9 @@ def variant_agents(config, env) -> dict:
     variants["flax.linen.LayerNorm (before issue 13)"] = build()
     networks.LayerNorm = ours
   if config.agent.energy_fn in ("l2", "norm"):
-    energy, contrastive.ENERGY_FNS["l2"] = contrastive.ENERGY_FNS["l2"], l2_energy_by_matmul
-    variants["l2 energy by matmuls (proposal)"] = build()
+    pairwise = contrastive._all_pairs(contrastive._paired_l2)
+    energy, contrastive.ENERGY_FNS["l2"] = contrastive.ENERGY_FNS["l2"], pairwise
+    variants["l2 energy as a [B, B, D] difference tensor (before)"] = build()
     contrastive.ENERGY_FNS["l2"] = energy
   return variants
 
@@ -174,11 +167,10 @@ def build_parts(config_name: str, n_calls: int):
   state = jax.jit(jax.vmap(trainer.init))(jax.random.split(jax.random.PRNGKey(0), 1))
   state = jax.block_until_ready(jax.jit(jax.vmap(trainer.prefill))(state))
   one = jax.tree.map(lambda x: x[0], state)
-  max_horizon = min(venv.episode_length, run.max_replay_size - 1)
   from goalax.sampler import make_sampler
 
-  sample = make_sampler(env, agent.sampling, run.batch_size, max_horizon)
-  batches = jax.vmap(lambda k: sample(one.buffer, k))(
+  sample = make_sampler(env, agent.sampling, run.batch_size, venv.episode_length)
+  batches = jax.vmap(lambda k: sample(one.buffer, k)[0])(
     jax.random.split(jax.random.PRNGKey(1), n_calls)
   )
   parts = {}
@@ -218,7 +210,13 @@ def build_parts(config_name: str, n_calls: int):
 
   block = jax.tree.map(
     lambda x: jnp.broadcast_to(x, (n_calls, unroll) + x.shape),
-    transition(one.env_state, jnp.zeros((num_envs, env.action_size))),
+    transition(
+      one.env_state,
+      jnp.zeros((num_envs, env.action_size)),
+      one.env_state,
+      env.state_size,
+      agent.sampling.td,
+    ),
   )
 
   def insert_many(buffer, blocks):
@@ -229,13 +227,13 @@ def build_parts(config_name: str, n_calls: int):
 
   def sample_many(buffer, key):
     def body(c, k):
-      b = sample(buffer, k)
+      b = sample(buffer, k)[0]
       return c + sum(jnp.sum(v) for v in b.values()), None
 
     return jax.lax.scan(body, 0.0, jax.random.split(key, n_calls))[0]
 
   sample_args = (state.buffer, jax.random.split(jax.random.PRNGKey(5), 1))
-  parts["goal sampling (sample_with_future)"] = (
+  parts["goal sampling (goalax.sampler)"] = (
     seeded(sample_many)(*sample_args),
     sample_args,
     updates,

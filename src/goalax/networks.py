@@ -216,6 +216,25 @@ class MLP(nn.Module):
     return nn.Dense(self.output_dim, kernel_init=self.output_kernel_init)(x)
 
 
+def trunk_mlp(module: nn.Module, output_dim: int, **kwargs) -> MLP:
+  """The :class:`MLP` of a network module whose fields name its trunk (``hidden_dim``,
+  ``num_hidden``, ``use_layer_norm``, ``activation``, ``residual``); call inside its
+  ``nn.compact`` method, which makes the MLP its submodule (named ``MLP_0``, ...)."""
+  return MLP(
+    hidden_dim=module.hidden_dim,
+    num_hidden=module.num_hidden,
+    output_dim=output_dim,
+    use_layer_norm=module.use_layer_norm,
+    activation=module.activation,
+    residual=module.residual,
+    **kwargs,
+  )
+
+
+#: Output initialiser of the actors: small, so the initial policy's mean is near 0.
+SMALL_OUTPUT_INIT = nn.initializers.variance_scaling(1e-2, "fan_in", "uniform")
+
+
 class Encoder(nn.Module):
   """Representation encoder: an :class:`MLP` to ``repr_dim`` features.
 
@@ -233,14 +252,7 @@ class Encoder(nn.Module):
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
-    return MLP(
-      hidden_dim=self.hidden_dim,
-      num_hidden=self.num_hidden,
-      output_dim=self.repr_dim,
-      use_layer_norm=self.use_layer_norm,
-      activation=self.activation,
-      residual=self.residual,
-    )(x)
+    return trunk_mlp(self, self.repr_dim)(x)
 
 
 class TanhGaussianActor(nn.Module):
@@ -265,15 +277,7 @@ class TanhGaussianActor(nn.Module):
 
   @nn.compact
   def __call__(self, obs: Array) -> tuple[Array, Array]:
-    out = MLP(
-      hidden_dim=self.hidden_dim,
-      num_hidden=self.num_hidden,
-      output_dim=2 * self.action_dim,
-      use_layer_norm=self.use_layer_norm,
-      activation=self.activation,
-      residual=self.residual,
-      output_kernel_init=nn.initializers.variance_scaling(1e-2, "fan_in", "uniform"),
-    )(obs)
+    out = trunk_mlp(self, 2 * self.action_dim, output_kernel_init=SMALL_OUTPUT_INIT)(obs)
     mean, raw_log_std = jnp.split(out, 2, axis=-1)
     return mean, soft_clip(raw_log_std, self.log_std_min, self.log_std_max)
 
@@ -402,13 +406,5 @@ class DeterministicActor(nn.Module):
 
   @nn.compact
   def __call__(self, obs: Array) -> Array:
-    out = MLP(
-      hidden_dim=self.hidden_dim,
-      num_hidden=self.num_hidden,
-      output_dim=self.action_dim,
-      use_layer_norm=self.use_layer_norm,
-      activation=self.activation,
-      residual=self.residual,
-      output_kernel_init=nn.initializers.variance_scaling(1e-2, "fan_in", "uniform"),
-    )(obs)
+    out = trunk_mlp(self, self.action_dim, output_kernel_init=SMALL_OUTPUT_INIT)(obs)
     return jnp.tanh(out)

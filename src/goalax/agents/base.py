@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 import jax
 
+from goalax import networks
 from goalax.errors import ConfigError, require_in_unit_interval, require_positive
 
 Array = jax.Array
@@ -196,6 +197,40 @@ class TDConfig:
       discount=self.discounting,
       td=True,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class MaxEntActorConfig:
+  """A tanh-Gaussian actor with SAC's learned entropy temperature (CRL and SAC)."""
+
+  alpha_lr: float = 3e-4
+  """Adam learning rate of ``log_alpha`` (JaxGCRL's and Brax SAC's)."""
+  target_entropy: float | None = None
+  """Entropy target; ``None`` means ``-action_size`` (the SAC heuristic; JaxGCRL's CRL uses
+  ``-0.5 * action_size``)."""
+  initial_log_alpha: float = 0.0
+  """Initial ``log(alpha)`` (alpha = 1, as in JaxGCRL and Brax SAC)."""
+  log_std_min: float = networks.LOG_STD_MIN
+  """Lower soft bound of the actor's log-std."""
+  log_std_max: float = networks.LOG_STD_MAX
+  """Upper soft bound of the actor's log-std."""
+
+  def actor_bounds(self) -> dict[str, float]:
+    """Keyword arguments of :class:`goalax.networks.TanhGaussianActor` for these settings."""
+    return dict(log_std_min=self.log_std_min, log_std_max=self.log_std_max)
+
+
+class ActorCriticParams:
+  """``policy_params`` and ``saved_params`` of an agent whose state holds ``actor_params`` and
+  ``critic_params`` (mixed into the agents' function bundles)."""
+
+  @staticmethod
+  def policy_params(agent_state) -> Params:
+    return agent_state.actor_params
+
+  @staticmethod
+  def saved_params(agent_state) -> dict[str, Params]:
+    return {"actor_params": agent_state.actor_params, "critic_params": agent_state.critic_params}
 
 
 class Agent(Protocol):

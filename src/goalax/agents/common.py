@@ -32,6 +32,23 @@ def temperature_loss(log_alpha: Array, log_prob: Array, target_entropy: float) -
   return -log_alpha * jnp.mean(jax.lax.stop_gradient(log_prob + target_entropy))
 
 
+def temperature_step(
+  tx: optax.GradientTransformation,
+  log_alpha: Array,
+  opt_state: optax.OptState,
+  log_prob: Array,
+  target_entropy: float,
+  learn: bool = True,
+) -> tuple[Array, optax.OptState, dict[str, Array]]:
+  """One step of SAC's temperature on the actor step's ``log_prob [B]`` (none if not ``learn``):
+  ``(log_alpha, opt_state, {alpha_loss, alpha, entropy})``."""
+  loss, grad = jax.value_and_grad(temperature_loss)(log_alpha, log_prob, target_entropy)
+  if learn:
+    log_alpha, opt_state = optimizer_step(tx, log_alpha, opt_state, grad)
+  metrics = {"alpha_loss": loss, "alpha": jnp.exp(log_alpha), "entropy": -jnp.mean(log_prob)}
+  return log_alpha, opt_state, metrics
+
+
 def target_entropy_for(target_entropy: float | None, action_size: int) -> float:
   """The entropy target: ``-action_size`` (the SAC heuristic) unless one is given."""
   return -float(action_size) if target_entropy is None else float(target_entropy)

@@ -39,13 +39,19 @@ import jax.numpy as jnp
 import optax
 
 from goalax import networks
-from goalax.agents.base import GoalSampling, NetworkConfig, OffPolicyConfig
+from goalax.agents.base import (
+  ActorCriticParams,
+  GoalSampling,
+  MaxEntActorConfig,
+  NetworkConfig,
+  OffPolicyConfig,
+)
 from goalax.agents.common import (
   check_network_config,
   check_obs_size,
   optimizer_step,
   target_entropy_for,
-  temperature_loss,
+  temperature_step,
 )
 from goalax.agents.contrastive import (
   contrastive_metrics,
@@ -63,7 +69,7 @@ Metrics = dict[str, Array]
 
 
 @dataclasses.dataclass(frozen=True)
-class CRLConfig(NetworkConfig, OffPolicyConfig):
+class CRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
   """Contrastive RL (CRL). Defaults follow JaxGCRL unless stated otherwise."""
 
   use_layer_norm: bool = True
@@ -92,20 +98,9 @@ class CRLConfig(NetworkConfig, OffPolicyConfig):
   """Adam learning rate of both encoders (JaxGCRL default)."""
   actor_lr: float = 3e-4
   """Adam learning rate of the actor (JaxGCRL ``policy_lr``)."""
-  alpha_lr: float = 3e-4
-  """Adam learning rate of ``log_alpha`` (JaxGCRL default)."""
-  target_entropy: float | None = None
-  """SAC entropy target; ``None`` means ``-action_size`` (the SAC heuristic; JaxGCRL uses
-  ``-0.5 * action_size``)."""
-  initial_log_alpha: float = 0.0
-  """Initial ``log(alpha)`` (alpha = 1, as in JaxGCRL and Brax SAC)."""
   disable_entropy_actor: bool = False
   """Drop the ``alpha * log pi`` term from the actor loss (JaxGCRL flag of the same name);
   alpha is still trained and logged."""
-  log_std_min: float = networks.LOG_STD_MIN
-  """Lower soft bound of the actor's log-std."""
-  log_std_max: float = networks.LOG_STD_MAX
-  """Upper soft bound of the actor's log-std."""
 
   def validate(self, num_envs: int) -> None:
     """Raises ConfigError with one sentence naming the flag when a value cannot work."""
@@ -146,7 +141,7 @@ class CRLState:
 
 
 @dataclasses.dataclass(frozen=True)
-class CRL:
+class CRL(ActorCriticParams):
   """A CRL agent as a bundle of pure functions (built by :func:`make_crl`).
 
   Attributes:
@@ -183,14 +178,6 @@ class CRL:
     """Actor input width: ``state_size + goal_size``."""
     return self.state_size + self.goal_size
 
-  @staticmethod
-  def policy_params(crl_state: CRLState) -> Params:
-    return crl_state.actor_params
-
-  @staticmethod
-  def saved_params(crl_state: CRLState) -> dict[str, Params]:
-    return {"actor_params": crl_state.actor_params, "critic_params": crl_state.critic_params}
-
 
 def make_crl(config: CRLConfig, state_size: int, goal_size: int, action_size: int) -> CRL:
   """Build the CRL agent's pure functions for the given problem sizes.
@@ -206,12 +193,7 @@ def make_crl(config: CRLConfig, state_size: int, goal_size: int, action_size: in
   obs_size = state_size + goal_size
 
   trunk = config.trunk()
-  actor = networks.TanhGaussianActor(
-    action_dim=action_size,
-    log_std_min=config.log_std_min,
-    log_std_max=config.log_std_max,
-    **trunk,
-  )
+  actor = networks.TanhGaussianActor(action_dim=action_size, **config.actor_bounds(), **trunk)
   sa_encoder = networks.Encoder(repr_dim=config.repr_dim, **trunk)
   g_encoder = networks.Encoder(repr_dim=config.repr_dim, **trunk)
 
@@ -292,11 +274,8 @@ def make_crl(config: CRLConfig, state_size: int, goal_size: int, action_size: in
     )
 
     # 3. Temperature step, on the log-probs of the actor step's samples.
-    alpha_loss_value, alpha_grad = jax.value_and_grad(temperature_loss)(
-      crl_state.log_alpha, log_prob, target_entropy
-    )
-    log_alpha, alpha_opt_state = optimizer_step(
-      alpha_tx, crl_state.log_alpha, crl_state.alpha_opt_state, alpha_grad
+    log_alpha, alpha_opt_state, alpha_metrics = temperature_step(
+      alpha_tx, crl_state.log_alpha, crl_state.alpha_opt_state, log_prob, target_entropy
     )
 
     new_state = CRLState(
@@ -310,9 +289,7 @@ def make_crl(config: CRLConfig, state_size: int, goal_size: int, action_size: in
     metrics = {
       **critic_metrics,
       "actor_loss": actor_loss_value,
-      "alpha_loss": alpha_loss_value,
-      "alpha": jnp.exp(log_alpha),
-      "entropy": -jnp.mean(log_prob),
+      **alpha_metrics,
     }
     return new_state, metrics
 

@@ -30,14 +30,21 @@ import jax.numpy as jnp
 import optax
 
 from goalax import networks
-from goalax.agents.base import GoalSampling, NetworkConfig, OffPolicyConfig, TDConfig
+from goalax.agents.base import (
+  ActorCriticParams,
+  GoalSampling,
+  MaxEntActorConfig,
+  NetworkConfig,
+  OffPolicyConfig,
+  TDConfig,
+)
 from goalax.agents.common import (
   check_network_config,
   check_obs_size,
   optimizer_step,
   polyak,
   target_entropy_for,
-  temperature_loss,
+  temperature_step,
 )
 from goalax.errors import require_positive
 
@@ -48,21 +55,11 @@ Metrics = dict[str, Array]
 
 
 @dataclasses.dataclass(frozen=True)
-class SACConfig(NetworkConfig, OffPolicyConfig, TDConfig):
+class SACConfig(NetworkConfig, OffPolicyConfig, TDConfig, MaxEntActorConfig):
   """Soft actor-critic (SAC); with --use_her, SAC+HER."""
 
-  alpha_lr: float = 3e-4
-  """Adam learning rate of ``log_alpha`` (with --autotune)."""
   autotune: bool = True
   """Learn the temperature alpha toward --target_entropy; off: alpha stays exp(initial_log_alpha)."""
-  target_entropy: float | None = None
-  """Entropy target; ``None`` means ``-action_size`` (the SAC heuristic)."""
-  initial_log_alpha: float = 0.0
-  """Initial ``log(alpha)`` (alpha = 1, as in Brax SAC)."""
-  log_std_min: float = networks.LOG_STD_MIN
-  """Lower soft bound of the actor's log-std."""
-  log_std_max: float = networks.LOG_STD_MAX
-  """Upper soft bound of the actor's log-std."""
 
   def validate(self, num_envs: int) -> None:
     """Raises ConfigError with one sentence naming the flag when a value cannot work."""
@@ -89,7 +86,7 @@ class SACState:
 
 
 @dataclasses.dataclass(frozen=True)
-class SAC:
+class SAC(ActorCriticParams):
   """A SAC agent as a bundle of pure functions (built by :func:`make_sac`); see
   :class:`goalax.agents.base.Agent`. ``q_values(critic_params, obs, action) -> [2, ...]``."""
 
@@ -102,14 +99,6 @@ class SAC:
   q_values: Callable[..., Array]
   headline_metrics: tuple[str, ...] = ("critic_loss", "q", "alpha")
 
-  @staticmethod
-  def policy_params(sac_state: SACState) -> Params:
-    return sac_state.actor_params
-
-  @staticmethod
-  def saved_params(sac_state: SACState) -> dict[str, Params]:
-    return {"actor_params": sac_state.actor_params, "critic_params": sac_state.critic_params}
-
 
 def make_sac(config: SACConfig, state_size: int, goal_size: int, action_size: int) -> SAC:
   """Build SAC's pure functions for the given problem sizes."""
@@ -118,10 +107,7 @@ def make_sac(config: SACConfig, state_size: int, goal_size: int, action_size: in
   target_entropy = target_entropy_for(config.target_entropy, action_size)
   gamma = config.discounting
   actor = networks.TanhGaussianActor(
-    action_dim=action_size,
-    log_std_min=config.log_std_min,
-    log_std_max=config.log_std_max,
-    **config.trunk(),
+    action_dim=action_size, **config.actor_bounds(), **config.trunk()
   )
   critic = networks.QEnsemble(num_critics=2, **config.trunk())
   actor_tx = optax.adam(config.actor_lr)
@@ -183,11 +169,14 @@ def make_sac(config: SACConfig, state_size: int, goal_size: int, action_size: in
     actor_params, actor_opt_state = optimizer_step(
       actor_tx, sac_state.actor_params, sac_state.actor_opt_state, actor_grads
     )
-    log_alpha, alpha_opt_state = sac_state.log_alpha, sac_state.alpha_opt_state
-    alpha_loss_value = temperature_loss(log_alpha, log_prob, target_entropy)
-    if config.autotune:
-      alpha_grad = jax.grad(temperature_loss)(log_alpha, log_prob, target_entropy)
-      log_alpha, alpha_opt_state = optimizer_step(alpha_tx, log_alpha, alpha_opt_state, alpha_grad)
+    log_alpha, alpha_opt_state, alpha_metrics = temperature_step(
+      alpha_tx,
+      sac_state.log_alpha,
+      sac_state.alpha_opt_state,
+      log_prob,
+      target_entropy,
+      learn=config.autotune,
+    )
     new_state = SACState(
       actor_params=actor_params,
       critic_params=critic_params,
@@ -200,9 +189,7 @@ def make_sac(config: SACConfig, state_size: int, goal_size: int, action_size: in
     metrics = {
       **critic_metrics,
       "actor_loss": actor_loss_value,
-      "alpha_loss": alpha_loss_value,
-      "alpha": jnp.exp(log_alpha),
-      "entropy": -jnp.mean(log_prob),
+      **alpha_metrics,
       "reward": jnp.mean(batch["reward"]),
     }
     return new_state, metrics

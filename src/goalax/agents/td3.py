@@ -28,7 +28,13 @@ import jax.numpy as jnp
 import optax
 
 from goalax import networks
-from goalax.agents.base import GoalSampling, NetworkConfig, OffPolicyConfig, TDConfig
+from goalax.agents.base import (
+  ActorCriticParams,
+  GoalSampling,
+  NetworkConfig,
+  OffPolicyConfig,
+  TDConfig,
+)
 from goalax.agents.common import check_network_config, check_obs_size, optimizer_step, polyak
 from goalax.batching import apply_where
 from goalax.errors import ConfigError, require_positive
@@ -83,7 +89,7 @@ class TD3State:
 
 
 @dataclasses.dataclass(frozen=True)
-class TD3:
+class TD3(ActorCriticParams):
   """A TD3 agent as a bundle of pure functions (built by :func:`make_td3`); see
   :class:`goalax.agents.base.Agent`. ``q_values(critic_params, obs, action) -> [2, ...]``."""
 
@@ -94,14 +100,6 @@ class TD3:
   act: Callable[..., Array]
   q_values: Callable[..., Array]
   headline_metrics: tuple[str, ...] = ("critic_loss", "q")
-
-  @staticmethod
-  def policy_params(td3_state: TD3State) -> Params:
-    return td3_state.actor_params
-
-  @staticmethod
-  def saved_params(td3_state: TD3State) -> dict[str, Params]:
-    return {"actor_params": td3_state.actor_params, "critic_params": td3_state.critic_params}
 
 
 def make_td3(config: TD3Config, state_size: int, goal_size: int, action_size: int) -> TD3:

@@ -4,7 +4,8 @@
         --out benchmarks/results/profile_step.jsonl
 
 Method: each part of a training step is compiled as its own program, exactly as training runs it
-(``jit(vmap(...))`` over one seed, the trainer's own functions and shapes), with ``n`` calls of
+(over one seed as ``training.py`` runs it: ``jit(over_seeds(...))``, i.e. without a seed axis;
+the trainer's own functions and shapes), with ``n`` calls of
 the part inside one ``lax.scan`` so that dispatch does not count; every iteration gets different
 inputs (a stack of batches, a carried state), so XLA cannot hoist work out of the loop. The parts
 are timed round-robin, ``--rounds`` times each, and the minimum wall time per call is kept (load
@@ -39,6 +40,8 @@ import jax.extend.core  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 from records import append_record, machine_info  # noqa: E402
+
+from goalax.batching import over_seeds  # noqa: E402
 
 CONFIGS = {
   # The issue's equal-work configs (benchmarks/vs_jaxgcrl.py) and goalax's defaults.
@@ -76,9 +79,12 @@ def make_config(name: str):
   )
 
 
-def seeded(fn):
-  """``jit(vmap(fn))`` over a leading seed axis of size 1, compiled for ``args``."""
-  return lambda *args: jax.jit(jax.vmap(fn)).lower(*args).compile()
+def seeded(fn, vmapped: bool = False):
+  """``fn`` over a leading seed axis of size 1 as training runs it (``over_seeds``: ``fn`` on
+  the arguments without the axis), or ``jit(vmap(fn))`` as training ran one seed before
+  (``vmapped``); compiled for ``args``."""
+  over_one_seed = jax.vmap(fn) if vmapped else over_seeds(fn, 1)
+  return lambda *args: jax.jit(over_one_seed).lower(*args).compile()
 
 
 def add_seed_axis(tree):
@@ -188,7 +194,7 @@ def build_parts(config_name: str, n_calls: int):
   real_any = core.any_across_vmap
   core.any_across_vmap = lambda flags: jnp.any(flags)
   parts["env step (auto-reset as a select, before)"] = (
-    seeded(env_rollout)(*env_args),
+    seeded(env_rollout, vmapped=True)(*env_args),
     env_args,
     unroll,
   )
@@ -336,6 +342,11 @@ def build_parts(config_name: str, n_calls: int):
 
   update_args = (agent_state, stacked, jax.random.split(jax.random.PRNGKey(8), 1))
   parts["whole update"] = (seeded(update_many)(*update_args), update_args, updates)
+  parts["whole update, vmapped over one seed (before)"] = (
+    seeded(update_many, vmapped=True)(*update_args),
+    update_args,
+    updates,
+  )
   for label, variant in variant_agents(config, env).items():
     agent_before = agent
     agent = variant
@@ -345,7 +356,7 @@ def build_parts(config_name: str, n_calls: int):
   one_step = dataclasses.replace(config, num_timesteps=config.prefill_env_steps + 1)
   step_trainer = make_trainer(one_step, env)
   assert one_step.train_steps_per_epoch == 1
-  epoch = jax.jit(jax.vmap(step_trainer.run_epoch)).lower(state).compile()
+  epoch = jax.jit(over_seeds(step_trainer.run_epoch, 1)).lower(state).compile()
   parts["whole training step"] = (epoch, (state,), 1)
 
   flops, dots = matmul_flops(

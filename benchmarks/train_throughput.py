@@ -39,6 +39,7 @@ def run_cell(
 
   with contextlib.redirect_stdout(io.StringIO()):
     from goalax.agents import REGISTRY
+    from goalax.batching import over_seeds
     from goalax.config import TrainConfig
     from goalax.envs import make_env
     from goalax.trainer import make_trainer
@@ -64,10 +65,11 @@ def run_cell(
   env = make_env(env_name)
   trainer = make_trainer(cfg, env)
   keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
-  state = jax.jit(jax.vmap(trainer.init))(keys)
-  state = jax.block_until_ready(jax.jit(jax.vmap(trainer.prefill))(state))
+  state = jax.jit(over_seeds(trainer.init, num_seeds))(keys)
+  state = jax.block_until_ready(jax.jit(over_seeds(trainer.prefill, num_seeds))(state))
   t0 = time.perf_counter()
-  epoch = jax.jit(jax.vmap(trainer.run_epoch), donate_argnums=0).lower(state).compile()
+  epoch = jax.jit(over_seeds(trainer.run_epoch, num_seeds), donate_argnums=0)
+  epoch = epoch.lower(state).compile()
   compile_s = time.perf_counter() - t0
   t0 = time.perf_counter()
   state, metrics = jax.block_until_ready(epoch(state))

@@ -1,11 +1,12 @@
-"""apply_where: per-element results under vmap, and a real conditional (not a select)."""
+"""over_seeds: one seed without a batch axis, more seeds vmapped; apply_where: per-element results
+under vmap, and a real conditional (not a select)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.extend.core import jaxprs_in_params
 
-from goalax.batching import apply_where
+from goalax.batching import apply_where, over_seeds
 
 
 def _count_primitives(jaxpr, name):
@@ -41,3 +42,33 @@ def test_apply_where_stays_a_conditional_under_vmap():
     jnp.array([True, False]), jnp.ones((2, 4, 4))
   ).jaxpr
   assert _count_primitives(plain, "cond") == 0  # what apply_where avoids
+
+
+def _batched_dots(jaxpr) -> list[bool]:
+  """For each dot_general: whether it has batch dimensions."""
+  return [
+    bool(eqn.params["dimension_numbers"][1][0])
+    for eqn in jaxpr.eqns
+    if eqn.primitive.name == "dot_general"
+  ]
+
+
+def test_over_seeds_runs_one_seed_without_a_batch_axis():
+  """One seed: the program is the function itself (plain matmuls, which XLA:CPU runs on every
+  core), with the seed axis taken off the arguments and put back on the results; two seeds: vmap.
+  Both compute what vmap computes."""
+  rng = np.random.default_rng(0)
+
+  def layer(params, x):
+    return {"y": jnp.tanh(x @ params["w"]), "n": jnp.sum(x)}
+
+  for seeds in (1, 2):
+    params = {"w": jnp.asarray(rng.normal(size=(seeds, 4, 3)), jnp.float32)}
+    x = jnp.asarray(rng.normal(size=(seeds, 5, 4)), jnp.float32)
+    out = jax.jit(over_seeds(layer, seeds))(params, x)
+    expected = jax.vmap(layer)(params, x)
+    assert out["y"].shape == (seeds, 5, 3) and out["n"].shape == (seeds,)
+    np.testing.assert_allclose(out["y"], expected["y"], rtol=1e-6)
+    np.testing.assert_allclose(out["n"], expected["n"], rtol=1e-6)
+    dots = _batched_dots(jax.make_jaxpr(over_seeds(layer, seeds))(params, x).jaxpr)
+    assert dots == [seeds > 1]

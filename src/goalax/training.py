@@ -11,6 +11,7 @@ import functools
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -18,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from goalax import agents, checkpoint, logger, memory
+from goalax.batching import over_seeds
 from goalax.checkpoint import latest_checkpoint
 from goalax.config import (
   LAUNCH_FIELDS,
@@ -194,18 +196,37 @@ class _Setup:
 
   def compile(self, fresh: bool = True) -> _Programs:
     """Compiles a training epoch, an evaluation and, for a ``fresh`` run (not a resumed one),
-    init and the prefill, from shapes alone."""
+    init and the prefill, from shapes alone. Tracing is Python and runs one program after the
+    other; XLA compiles the epoch (the largest) in this thread while a second thread compiles
+    the others (XLA releases the GIL while it compiles)."""
     jit = functools.partial(jax.jit, compiler_options=compiler_options(self.config.fast_compile))
     trainer, state = self.trainer, self.abstract_state
-    init = prefill = None
+    seeds = functools.partial(over_seeds, num_seeds=len(self.seeds))
+    epoch = jit(seeds(trainer.run_epoch), donate_argnums=0).lower(state)
+    others = {"evaluate": jit(seeds(self.evaluate)).lower(self.abstract_policy, self.eval_keys(0))}
     if fresh:
-      init = jit(jax.vmap(trainer.init)).lower(self.seed_keys).compile()
-      prefill = jit(jax.vmap(trainer.prefill), donate_argnums=0).lower(state).compile()
-    epoch = jit(jax.vmap(trainer.run_epoch), donate_argnums=0).lower(state).compile()
-    evaluate = jit(jax.vmap(self.evaluate)).lower(self.abstract_policy, self.eval_keys(0))
-    evaluate = evaluate.compile()
-    temp = max(_temp_bytes(p) for p in (init, prefill, epoch, evaluate) if p is not None)
-    return _Programs(init, prefill, epoch, evaluate, temp)
+      others["prefill"] = jit(seeds(trainer.prefill), donate_argnums=0).lower(state)
+      others["init"] = jit(seeds(trainer.init)).lower(self.seed_keys)
+    compiled, errors = {}, []
+
+    def compile_others():
+      try:
+        for name, program in others.items():
+          compiled[name] = program.compile()
+      except BaseException as e:  # re-raised below, in the caller's thread
+        errors.append(e)
+
+    # A daemon thread, like the caller's: a stop signal during compilation must not wait for it.
+    worker = threading.Thread(target=compile_others, daemon=True)
+    worker.start()
+    compiled["epoch"] = epoch.compile()
+    worker.join()
+    if errors:
+      raise errors[0]
+    temp = max(_temp_bytes(p) for p in compiled.values())
+    return _Programs(
+      compiled.get("init"), compiled.get("prefill"), compiled["epoch"], compiled["evaluate"], temp
+    )
 
 
 def _require_output_packages(config: TrainConfig) -> None:

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from goalax import checkpoint, logger
+from goalax.batching import over_seeds
 from goalax.config import load_run_config
 from goalax.errors import ConfigError, UsageError
 
@@ -67,7 +68,7 @@ def evaluate_run(
   evaluate = make_evaluator(env, agent.act, episodes, length, config.action_repeat)
   seeds = derived["seeds"]
   keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(seed), k) for k in range(len(seeds))])
-  metrics = _jit(config)(jax.vmap(evaluate))(params, keys)
+  metrics = _jit(config)(over_seeds(evaluate, len(seeds)))(params, keys)
   per_seed, mean = logger.metric_rows(metrics, seeds, ckpt.env_steps, ckpt.epoch)
   return per_seed, mean, ckpt, env.name
 

@@ -128,6 +128,15 @@ def _partials(run_dir):
   return [n for n in os.listdir(checkpoint.checkpoint_root(run_dir)) if n.startswith(".partial")]
 
 
+def test_a_relative_run_dir_saves_and_restores(tmp_path, monkeypatch):
+  """The default --run_dir is relative (runs/...); orbax itself accepts only absolute paths."""
+  monkeypatch.chdir(tmp_path)
+  saved = checkpoint.save("runs/rel", 1, _tree(1.0), {"p": np.ones(2)}, {"env_steps": 10}, keep=2)
+  assert os.path.isdir(tmp_path / "runs" / "rel") and saved.epoch == 1
+  restored = _restored("runs/rel", 1)
+  np.testing.assert_array_equal(restored["w"], _tree(1.0)["w"])
+
+
 def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
   run_dir = str(tmp_path)
   checkpoint.save(run_dir, 1, _tree(1.0), {"p": np.ones(2)}, {"env_steps": 10}, keep=2)

@@ -163,7 +163,7 @@ def save(
   JSON-serialisable. Raises :class:`OutputError` when the disk is full or the folder cannot be
   written; the partial save is removed and every earlier checkpoint stays loadable.
   """
-  root = checkpoint_root(run_dir)
+  root = os.path.abspath(checkpoint_root(run_dir))  # orbax refuses relative paths
   host_state, host_policy = jax.device_get((state, policy_params))
   needed = tree_bytes(host_state) + tree_bytes(host_policy)
   name = f"epoch_{epoch:06d}"
@@ -201,7 +201,8 @@ def output_error(error: Exception, what: str, run_dir: str) -> OutputError:
 
 def _restore(path: str, abstract: Any, what: str) -> Any:
   try:
-    return _with_empty(_checkpointer().restore(path, _without_empty(abstract)), abstract)
+    restored = _checkpointer().restore(os.path.abspath(path), _without_empty(abstract))
+    return _with_empty(restored, abstract)
   except (ValueError, KeyError, TypeError) as e:
     raise UsageError(
       f"{what} in {os.path.dirname(path)} does not match the run's configuration ({e})."

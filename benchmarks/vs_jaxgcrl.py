@@ -35,7 +35,8 @@ monitoring events, see ``compile_clock.py``), env steps/s after compilation
 (``env_steps / (wall − compile)``, evaluations included for both), peak RSS, and the final
 evaluation's success (fraction of evaluation episodes that reach the goal at least once: the
 reference's ``eval/episode_success_any``, goalax's ``eval/success``). One JSON line per run with
-``--out``.
+``--out``. Both run without a persistent compilation cache; ``--goalax_warm_cache`` adds a goalax
+re-run from its own cache (what ``goalax train`` does by default; the reference has no cache).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 
@@ -195,7 +197,10 @@ def run_goalax(config: BenchConfig, layer_norm: bool, seed: int) -> dict:
   with contextlib.redirect_stdout(io.StringIO()):
     from goalax.agents.crl import CRLConfig
     from goalax.config import TrainConfig
-    from goalax.training import train
+    from goalax.training import enable_compilation_cache, train
+
+  if os.environ.get("GOALAX_JAX_CACHE"):  # --goalax_warm_cache: goalax's own default
+    enable_compilation_cache()
 
   train_config = TrainConfig(
     env=config.env,
@@ -240,8 +245,15 @@ def run_goalax(config: BenchConfig, layer_norm: bool, seed: int) -> dict:
   )
 
 
-def run_in_subprocess(argv: list[str]) -> dict:
+WARM = "goalax, warm cache"  # the impl name of a goalax re-run with its compilation cache
+
+
+def run_in_subprocess(argv: list[str], cache_dir: str | None = None) -> dict:
+  """Runs ``argv`` with JAX's persistent compilation cache off, or on in ``cache_dir``."""
   env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE="false", PYTHONPATH=HERE)
+  env.pop("GOALAX_JAX_CACHE", None)
+  if cache_dir is not None:
+    env.update(JAX_ENABLE_COMPILATION_CACHE="true", GOALAX_JAX_CACHE=cache_dir)
   proc = subprocess.run(argv, capture_output=True, text=True, env=env)
   lines = proc.stdout.strip().splitlines()
   if proc.returncode != 0 or not lines:
@@ -275,6 +287,13 @@ def main() -> None:
   parser.add_argument(
     "--conditions", default="idle", help="load on the machine, kept in each record (e.g. shared)"
   )
+  parser.add_argument(
+    "--goalax_warm_cache",
+    action="store_true",
+    help="after each pair, run goalax twice more with its persistent compilation cache (on by "
+    "default for `goalax train`; the reference has none) in a fresh folder and report the "
+    "second run: what a re-run of the same program (e.g. another seed) costs",
+  )
   parser.add_argument("--goalax_run", default=None, help=argparse.SUPPRESS)
   args = parser.parse_args()
   config = CONFIGS[args.config]
@@ -300,31 +319,44 @@ def main() -> None:
   for kind in args.reference:
     python = ensure_venv(kind)
     for layer_norm in args.layer_norm:
-      walls: dict[str, list[float]] = {"jaxgcrl": [], "goalax": []}
+      walls: dict[str, list[float]] = {}
+
+      def record(rec: dict, repeat: int, impl: str | None = None) -> None:
+        """Names the run in ``rec``, prints it and appends it to ``--out``."""
+        rec.update(
+          impl=impl or rec["impl"],
+          config_name=args.config,
+          config=dataclasses.asdict(config),
+          layer_norm=layer_norm,
+          reference=kind,
+          reference_jax=rec["jax"] if rec["impl"] == "jaxgcrl" else info["jax"],
+          repeat=repeat,
+          gradient_steps=config.train_steps * config.updates_per_train_step,
+          conditions=args.conditions,
+          **{f"machine_{k}": v for k, v in info.items()},
+        )
+        walls.setdefault(rec["impl"], []).append(rec["wall_s"])
+        print(describe(rec), flush=True)
+        append_record(args.out, rec)
+
       for repeat in range(args.repeats):
         goalax_argv = [sys.executable, os.path.abspath(__file__), "--config", args.config]
         goalax_argv += ["--seed", str(args.seed), "--goalax_run", layer_norm]
-        for argv in (
-          reference_command(python, config, layer_norm == "on", args.seed),
-          goalax_argv,
-        ):
-          rec = run_in_subprocess(argv)
-          rec.update(
-            config_name=args.config,
-            config=dataclasses.asdict(config),
-            layer_norm=layer_norm,
-            reference=kind,
-            reference_jax=rec["jax"] if rec["impl"] == "jaxgcrl" else info["jax"],
-            repeat=repeat,
-            gradient_steps=config.train_steps * config.updates_per_train_step,
-            conditions=args.conditions,
-            **{f"machine_{k}": v for k, v in info.items()},
-          )
-          walls[rec["impl"]].append(rec["wall_s"])
-          print(describe(rec), flush=True)
-          append_record(args.out, rec)
-      ratio = statistics.median(walls["jaxgcrl"]) / statistics.median(walls["goalax"])
+        record(
+          run_in_subprocess(reference_command(python, config, layer_norm == "on", args.seed)),
+          repeat,
+        )
+        record(run_in_subprocess(goalax_argv), repeat)
+        if args.goalax_warm_cache:
+          with tempfile.TemporaryDirectory() as cache_dir:
+            run_in_subprocess(goalax_argv, cache_dir)  # fills the cache
+            record(run_in_subprocess(goalax_argv, cache_dir), repeat, impl=WARM)
+      reference_wall = statistics.median(walls["jaxgcrl"])
+      ratio = reference_wall / statistics.median(walls["goalax"])
       print(f"|  reference / goalax wall time ({kind}, LayerNorm {layer_norm}) | {ratio:.2f}× |")
+      if WARM in walls:
+        ratio = reference_wall / statistics.median(walls[WARM])
+        print(f"|  reference / goalax re-run with its compilation cache | {ratio:.2f}× |")
 
 
 if __name__ == "__main__":

@@ -24,10 +24,11 @@ def over_seeds(fn: Callable, num_seeds: int) -> Callable:
   """``fn`` over a leading seed axis of every argument and result: ``jax.vmap(fn)``, except for
   one seed, where it is ``fn`` itself on the arguments without that axis.
 
-  Why not ``vmap`` for one seed too: XLA:CPU runs a batched matmul (what ``vmap`` makes of a
-  network's ``dot`` even at batch 1) on one thread, and a plain one on all cores; on 2 cores
-  CRL's update at batch 256 took 5.5 ms vmapped over one seed and 3.5 ms without. The results
-  are the same up to float rounding.
+  Why not ``vmap`` for one seed too: under ``vmap`` every network matmul is a batched
+  ``dot_general`` (even at batch 1), which XLA:CPU runs more slowly than a plain matmul, most of
+  all for LayerNorm's small products: CRL's update at batch 256 with LayerNorm took 5.7 ms
+  vmapped over one seed and 3.1 ms without on the 2-core machine
+  (``benchmarks/profile_step.py``). The results are the same up to float rounding.
   """
   if num_seeds > 1:
     return jax.vmap(fn)

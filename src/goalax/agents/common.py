@@ -3,17 +3,12 @@ averaging, the entropy target, and building validated networks from a :class:`Ne
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 import optax
 
 from goalax import networks
-from goalax.agents.base import NetworkConfig
-
-Array = jax.Array
-Params = Any
+from goalax.agents.base import Array, NetworkConfig, Params
 
 
 def optimizer_step(

@@ -30,8 +30,7 @@ seeds).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import flax
 import jax
@@ -41,10 +40,14 @@ import optax
 from goalax import networks
 from goalax.agents.base import (
   ActorCriticParams,
+  Array,
+  Batch,
   GoalSampling,
   MaxEntActorConfig,
+  Metrics,
   NetworkConfig,
   OffPolicyConfig,
+  Params,
 )
 from goalax.agents.common import (
   check_network_config,
@@ -61,11 +64,6 @@ from goalax.agents.contrastive import (
   resolve_paired_energy_fn,
 )
 from goalax.errors import ConfigError, require_in_unit_interval, require_positive
-
-Array = jax.Array
-Params = Any
-Batch = Mapping[str, Array]
-Metrics = dict[str, Array]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,8 +21,7 @@ the same trajectory) and ``r`` the env's reward for reaching ``s'`` with ``g``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import flax
 import jax
@@ -32,10 +31,14 @@ import optax
 from goalax import networks
 from goalax.agents.base import (
   ActorCriticParams,
+  Array,
+  Batch,
   GoalSampling,
   MaxEntActorConfig,
+  Metrics,
   NetworkConfig,
   OffPolicyConfig,
+  Params,
   TDConfig,
 )
 from goalax.agents.common import (
@@ -47,11 +50,6 @@ from goalax.agents.common import (
   temperature_step,
 )
 from goalax.errors import require_positive
-
-Array = jax.Array
-Params = Any
-Batch = Mapping[str, Array]
-Metrics = dict[str, Array]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,8 +19,7 @@ A deterministic actor ``π(obs) = tanh(MLP(obs))`` with ``obs = concat(state, go
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import flax
 import jax
@@ -30,19 +29,18 @@ import optax
 from goalax import networks
 from goalax.agents.base import (
   ActorCriticParams,
+  Array,
+  Batch,
   GoalSampling,
+  Metrics,
   NetworkConfig,
   OffPolicyConfig,
+  Params,
   TDConfig,
 )
 from goalax.agents.common import check_network_config, check_obs_size, optimizer_step, polyak
 from goalax.batching import apply_where
 from goalax.errors import ConfigError, require_positive
-
-Array = jax.Array
-Params = Any
-Batch = Mapping[str, Array]
-Metrics = dict[str, Array]
 
 
 @dataclasses.dataclass(frozen=True)

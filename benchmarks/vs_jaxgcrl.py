@@ -339,9 +339,9 @@ def main() -> None:
         print(describe(rec), flush=True)
         append_record(args.out, rec)
 
+      goalax_argv = [sys.executable, os.path.abspath(__file__), "--config", args.config]
+      goalax_argv += ["--seed", str(args.seed), "--goalax_run", layer_norm]
       for repeat in range(args.repeats):
-        goalax_argv = [sys.executable, os.path.abspath(__file__), "--config", args.config]
-        goalax_argv += ["--seed", str(args.seed), "--goalax_run", layer_norm]
         record(
           run_in_subprocess(reference_command(python, config, layer_norm == "on", args.seed)),
           repeat,

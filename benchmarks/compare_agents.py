@@ -54,7 +54,8 @@ def command_line(run: str, env: str, args) -> tuple[str, list[str]]:
 
 def run_one(run: str, env: str, args) -> dict:
   with contextlib.redirect_stdout(io.StringIO()):
-    from goalax.training import parse_train_args, train
+    from goalax.cli import parse_train_args
+    from goalax.host_loop import train
 
   algo, flags = command_line(run, env, args)
   config = parse_train_args(algo, flags + ["--run_dir", tempfile.mkdtemp(prefix="goalax_cmp_")])

@@ -44,7 +44,7 @@ def run_variant(name: str, args) -> dict:
   with contextlib.redirect_stdout(io.StringIO()):
     from goalax.agents.crl import CRLConfig
     from goalax.config import TrainConfig
-    from goalax.training import train
+    from goalax.host_loop import train
 
   agent = CRLConfig(
     h_dim=args.h_dim,

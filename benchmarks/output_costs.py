@@ -22,7 +22,7 @@ from goalax import checkpoint, memory, plotting, render
 from goalax.agents.crl import CRLConfig
 from goalax.config import TrainConfig
 from goalax.evaluation import make_episode_recorder
-from goalax.training import _setup
+from goalax.programs import build
 
 
 def _timed(fn):
@@ -36,7 +36,7 @@ def _du(path: str) -> int:
 
 
 def measure(config: TrainConfig, folder: str) -> dict:
-  setup = _setup(config)
+  setup = build(config)
   agent = setup.agent
   programs = setup.compile()
   state = jax.block_until_ready(programs.prefill(programs.init(setup.seed_keys)))

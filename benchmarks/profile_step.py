@@ -4,7 +4,7 @@
         --out benchmarks/results/profile_step.jsonl
 
 Method: each part of a training step is compiled as its own program, exactly as training runs it
-(over one seed as ``training.py`` runs it: ``jit(over_seeds(...))``, i.e. without a seed axis;
+(over one seed as a training run runs it: ``jit(over_seeds(...))``, i.e. without a seed axis;
 the trainer's own functions and shapes), with ``n`` calls of
 the part inside one ``lax.scan`` so that dispatch does not count; every iteration gets different
 inputs (a stack of batches, a carried state), so XLA cannot hoist work out of the loop. The parts
@@ -41,7 +41,7 @@ import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 from records import append_record, machine_info  # noqa: E402
 
-from goalax.batching import over_seeds  # noqa: E402
+from goalax.seed_axis import over_seeds  # noqa: E402
 
 CONFIGS = {
   # The equal-work configs (benchmarks/vs_jaxgcrl.py) and goalax's defaults.
@@ -161,15 +161,16 @@ def build_parts(config_name: str, n_calls: int):
     from goalax.agents.common import optimizer_step, temperature_loss
     from goalax.agents.contrastive import contrastive_metrics
     from goalax.envs import make_env
+    from goalax.loops import make_trainer
     from goalax.sampler import transition
-    from goalax.trainer import make_trainer
 
   config = make_config(config_name)
   env = make_env(config.env)
   trainer = make_trainer(config, env)
   agent, venv = trainer.agent, trainer.venv
   run = config.agent
-  num_envs, unroll, updates = config.num_envs, run.unroll_length, config.updates_per_train_step
+  num_envs, unroll = config.num_envs, run.unroll_length
+  updates = config.schedule.gradient_steps_per_train_step
   state = jax.jit(jax.vmap(trainer.init))(jax.random.split(jax.random.PRNGKey(0), 1))
   state = jax.block_until_ready(jax.jit(jax.vmap(trainer.prefill))(state))
   one = jax.tree.map(lambda x: x[0], state)
@@ -353,9 +354,9 @@ def build_parts(config_name: str, n_calls: int):
     parts[f"whole update, {label}"] = (seeded(update_many)(*update_args), update_args, updates)
     agent = agent_before
 
-  one_step = dataclasses.replace(config, num_timesteps=config.prefill_env_steps + 1)
+  one_step = dataclasses.replace(config, num_timesteps=config.schedule.prefill_env_steps + 1)
   step_trainer = make_trainer(one_step, env)
-  assert one_step.train_steps_per_epoch == 1
+  assert one_step.schedule.train_steps_per_epoch == 1
   epoch = jax.jit(over_seeds(step_trainer.run_epoch, 1)).lower(state).compile()
   parts["whole training step"] = (epoch, (state,), 1)
 

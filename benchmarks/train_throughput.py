@@ -39,10 +39,10 @@ def run_cell(
 
   with contextlib.redirect_stdout(io.StringIO()):
     from goalax.agents import REGISTRY
-    from goalax.batching import over_seeds
     from goalax.config import TrainConfig
     from goalax.envs import make_env
-    from goalax.trainer import make_trainer
+    from goalax.loops import make_trainer
+    from goalax.seed_axis import over_seeds
 
   cfg = TrainConfig(
     env=env_name,
@@ -59,14 +59,17 @@ def run_cell(
       max_replay_size=10000,
     ),
   )
+  plan = cfg.schedule
   cfg = dataclasses.replace(
-    cfg, num_timesteps=cfg.prefill_env_steps + train_steps * cfg.env_steps_per_train_step
+    cfg, num_timesteps=plan.prefill_env_steps + train_steps * plan.env_steps_per_train_step
   )
+  plan = cfg.schedule
   env = make_env(env_name)
   trainer = make_trainer(cfg, env)
   keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
   state = jax.jit(over_seeds(trainer.init, num_seeds))(keys)
-  state = jax.block_until_ready(jax.jit(over_seeds(trainer.prefill, num_seeds))(state))
+  if trainer.prefill is not None:
+    state = jax.block_until_ready(jax.jit(over_seeds(trainer.prefill, num_seeds))(state))
   t0 = time.perf_counter()
   epoch = jax.jit(over_seeds(trainer.run_epoch, num_seeds), donate_argnums=0)
   epoch = epoch.lower(state).compile()
@@ -74,7 +77,7 @@ def run_cell(
   t0 = time.perf_counter()
   state, metrics = jax.block_until_ready(epoch(state))
   run_s = time.perf_counter() - t0
-  env_steps = cfg.train_steps_per_epoch * cfg.env_steps_per_train_step * num_seeds
+  env_steps = plan.env_steps_per_epoch * num_seeds
   device = jax.devices()[0]
   stats = device.memory_stats() or {}
   return dict(
@@ -86,16 +89,19 @@ def run_cell(
     batch_size=cfg.agent.batch_size,
     unroll_length=cfg.agent.unroll_length,
     h_dim=h_dim,
-    updates_per_train_step=cfg.updates_per_train_step,
-    train_steps=cfg.train_steps_per_epoch,
+    updates_per_train_step=plan.gradient_steps_per_train_step,
+    train_steps=plan.train_steps_per_epoch,
     env_steps=env_steps,
     env_steps_per_s=env_steps / run_s,
-    updates_per_s=cfg.updates_per_train_step * cfg.train_steps_per_epoch * num_seeds / run_s,
+    updates_per_s=plan.gradient_steps_per_train_step
+    * plan.train_steps_per_epoch
+    * num_seeds
+    / run_s,
     compile_s=compile_s,
     run_s=run_s,
     peak_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
     device_peak_gib=stats.get("peak_bytes_in_use", 0) / 2**30 or None,
-    critic_loss_finite=bool(jnp.isfinite(metrics["critic_loss"]).all()),
+    metrics_finite=all(bool(jnp.isfinite(v).all()) for v in metrics.values()),
     **machine_info(),
   )
 

@@ -197,7 +197,8 @@ def run_goalax(config: BenchConfig, layer_norm: bool, seed: int) -> dict:
   with contextlib.redirect_stdout(io.StringIO()):
     from goalax.agents.crl import CRLConfig
     from goalax.config import TrainConfig
-    from goalax.training import enable_compilation_cache, train
+    from goalax.host_loop import train
+    from goalax.programs import enable_compilation_cache
 
   if os.environ.get("GOALAX_JAX_CACHE"):  # --goalax_warm_cache: goalax's own default
     enable_compilation_cache()
@@ -224,8 +225,9 @@ def run_goalax(config: BenchConfig, layer_norm: bool, seed: int) -> dict:
       env_steps_per_update=config.env_steps_per_update,
     ),
   )
-  assert train_config.total_env_steps == config.total_env_steps, "unequal env steps"
-  assert train_config.updates_per_train_step == config.updates_per_train_step, "unequal updates"
+  plan = train_config.schedule
+  assert plan.total_env_steps == config.total_env_steps, "unequal env steps"
+  assert plan.gradient_steps_per_train_step == config.updates_per_train_step, "unequal updates"
   t0 = time.perf_counter()
   result = train(train_config, write_outputs=False)
   wall_s = time.perf_counter() - t0

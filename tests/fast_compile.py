@@ -11,6 +11,6 @@ import functools
 
 import jax
 
-from goalax.training import FAST_COMPILE_OPTIONS
+from goalax.programs import FAST_COMPILE_OPTIONS
 
 fast_jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE_OPTIONS)

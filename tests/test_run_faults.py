@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 from test_training import TINY, TINY_JAXGCRL_FLAGS
 
-from goalax import checkpoint, logger
-from goalax.cli import main
-from goalax.config import ConfigError, check_budget
+from goalax import checkpoint, loops, runfiles
+from goalax.cli import main, parse_train_args
+from goalax.config import ConfigError, Derived
 from goalax.errors import OutputError
 from goalax.jaxgcrl_compat import translate
+from goalax.policy import load_policy_params
 from goalax.stopping import RunInterrupted, StopNow, StopRequest, stop_on_signals
-from goalax.training import parse_train_args
 
 TINY_FLAGS = translate(TINY_JAXGCRL_FLAGS)  # goalax train crl flags of TINY (seed 1)
 
@@ -63,9 +63,9 @@ def test_memory_estimate_is_the_state_s_exact_size():
   """The estimate comes from ``jax.eval_shape`` of init: the buffer is rows × envs × one
   transition (obs and action float32, trajectory id and time in episode int32) plus its two
   counters."""
-  from goalax.training import _setup
+  from goalax.programs import build
 
-  setup = _setup(TINY)
+  setup = build(TINY)
   obs, act = setup.env.observation_size, setup.env.action_size
   rows, envs = TINY.agent.max_replay_size, TINY.num_envs
   assert setup.estimate.parts["replay buffer"] == rows * envs * (obs + act + 2) * 4 + 2 * 4
@@ -74,10 +74,10 @@ def test_memory_estimate_is_the_state_s_exact_size():
 
 def test_budget_below_the_prefill_is_refused_and_a_large_overshoot_warned():
   with pytest.raises(ConfigError, match="less than the prefill"):
-    check_budget(dataclasses.replace(TINY, num_timesteps=100))  # prefill: 20 × 7 = 140
-  note = check_budget(dataclasses.replace(TINY, num_timesteps=150, num_evals=20))
+    loops.check_budget(dataclasses.replace(TINY, num_timesteps=100))  # prefill: 20 × 7 = 140
+  note = loops.check_budget(dataclasses.replace(TINY, num_timesteps=150, num_evals=20))
   assert "each of the --num_evals 20 epochs takes at least one training step" in note
-  assert check_budget(TINY) is None
+  assert loops.check_budget(TINY) is None
 
 
 def test_an_unwritable_run_dir_is_named(tmp_path, capsys):
@@ -87,23 +87,20 @@ def test_an_unwritable_run_dir_is_named(tmp_path, capsys):
   assert f"--run_dir {blocker / 'runs'} cannot be created (Not a directory)" in err
 
 
-def test_an_existing_run_name_is_refused_and_left_alone(tmp_path, capsys):
+def test_an_existing_run_name_is_left_alone_and_the_new_run_goes_beside_it(tmp_path):
   taken = tmp_path / "taken"
   taken.mkdir()
   (taken / "metrics.csv").write_text("precious")
-  err = _exit_2(
-    ["train", "crl", *TINY_FLAGS, "--run_dir", str(tmp_path), "--exp_name", "taken"], capsys
-  )
-  assert f"{taken} already exists" in err and f"goalax resume {taken}" in err
-  assert (taken / "metrics.csv").read_text() == "precious"
-  assert logger.new_run_dir(str(tmp_path), "taken") == str(tmp_path / "taken-2")  # default names
+  assert runfiles.new_run_dir(str(tmp_path), "taken") == str(tmp_path / "taken-2")
+  assert runfiles.new_run_dir(str(tmp_path), "taken") == str(tmp_path / "taken-3")
+  assert (taken / "metrics.csv").read_text() == "precious" and os.listdir(taken) == ["metrics.csv"]
 
 
 def test_a_full_disk_at_the_start_is_exit_code_2(tmp_path, capsys, monkeypatch):
   def full(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
-  monkeypatch.setattr(logger, "write_config", full)
+  monkeypatch.setattr(runfiles, "write_config", full)
   err = _exit_2(["train", "crl", *TINY_FLAGS, "--run_dir", str(tmp_path)], capsys)
   assert "the disk is full" in err and str(tmp_path) in err
 
@@ -119,7 +116,7 @@ def _tree(offset: float):
 
 
 def _restored(run_dir, epoch):
-  found = {c.epoch: c for c in checkpoint.list_checkpoints(run_dir)}
+  found = {c.epoch: c for c in runfiles.list_checkpoints(run_dir)}
   abstract = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in _tree(0.0).items()}
   return checkpoint.restore_state(found[epoch], abstract)
 
@@ -149,8 +146,8 @@ def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(tmp_path, monke
     checkpoint.save(run_dir, 2, _tree(2.0), {"p": np.ones(2)}, {"env_steps": 20}, keep=1)
   message = str(error.value)
   assert "the disk is full" in message and "epoch_000002" in message
-  assert f"the last complete checkpoint, {checkpoint.latest_checkpoint(run_dir).path}" in message
-  assert [c.epoch for c in checkpoint.list_checkpoints(run_dir)] == [1] and not _partials(run_dir)
+  assert f"the last complete checkpoint, {runfiles.latest_checkpoint(run_dir).path}" in message
+  assert [c.epoch for c in runfiles.list_checkpoints(run_dir)] == [1] and not _partials(run_dir)
   restored = _restored(run_dir, 1)
   np.testing.assert_array_equal(restored["w"], _tree(1.0)["w"])
   assert restored["empty"].shape == (2, 0) and restored["empty"].dtype == np.float32
@@ -160,7 +157,7 @@ def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(tmp_path, monke
   monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda path: usage(10**9, 10**9, 1000))
   with pytest.raises(OutputError, match="the disk is full"):
     checkpoint.save(run_dir, 2, _tree(2.0), {"p": np.ones(2)}, {"env_steps": 20}, keep=1)
-  assert [c.epoch for c in checkpoint.list_checkpoints(run_dir)] == [1] and not _partials(run_dir)
+  assert [c.epoch for c in runfiles.list_checkpoints(run_dir)] == [1] and not _partials(run_dir)
 
 
 KILLED_MID_SAVE = """
@@ -189,24 +186,22 @@ def test_a_kill_during_a_save_leaves_the_previous_checkpoint_loadable(tmp_path):
   (partial,) = _partials(run_dir)  # checkpoint 2 was half written...
   written = os.listdir(os.path.join(checkpoint.checkpoint_root(run_dir), partial))
   assert sorted(written) == ["policy", "state"]  # its arrays, not its meta.json
-  assert [c.epoch for c in checkpoint.list_checkpoints(run_dir)] == [1]  # ...and is never read
+  assert [c.epoch for c in runfiles.list_checkpoints(run_dir)] == [1]  # ...and is never read
   np.testing.assert_array_equal(_restored(run_dir, 1)["w"], _tree(1.0)["w"])
   checkpoint.save(run_dir, 3, _tree(3.0), {"p": np.ones(2)}, {"env_steps": 30}, keep=2)
-  assert [c.epoch for c in checkpoint.list_checkpoints(run_dir)] == [1, 3] and not _partials(
-    run_dir
-  )
+  assert [c.epoch for c in runfiles.list_checkpoints(run_dir)] == [1, 3] and not _partials(run_dir)
 
 
 def test_metrics_files_are_replaced_whole_or_not_at_all(tmp_path):
   path = str(tmp_path / "metrics.csv")
-  logger.replace_file(path, lambda f: f.write("epoch,seed\n0,0\n"))
+  runfiles.replace_file(path, lambda f: f.write("epoch,seed\n0,0\n"))
 
   def half_then_full_disk(f):
     f.write("epoch,seed,new_column\n")
     raise OSError(errno.ENOSPC, "No space left on device")
 
   with pytest.raises(OSError):
-    logger.replace_file(path, half_then_full_disk)
+    runfiles.replace_file(path, half_then_full_disk)
   assert open(path).read() == "epoch,seed\n0,0\n" and os.listdir(tmp_path) == ["metrics.csv"]
 
 
@@ -234,12 +229,12 @@ def test_sigint_stops_a_run_with_a_checkpoint_and_one_line_on_how_to_resume(tmp_
   lines = err.strip().splitlines()
   assert lines[-1].startswith("goalax: stopped by SIGINT") and len(lines) <= 2, err
   assert lines[-1].endswith(f"continue with: goalax resume {run_dir}")
-  saved = checkpoint.latest_checkpoint(run_dir)
+  saved = runfiles.latest_checkpoint(run_dir)
   assert f"checkpoint of epoch {saved.epoch} in {saved.path}" in lines[-1]
   assert 1 <= saved.epoch < 200
   rows = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
   assert max(r["epoch"] for r in rows) == saved.epoch  # nothing recorded past the checkpoint
-  _, params, *_ = checkpoint.load_policy_params(run_dir)
+  _, params, *_ = load_policy_params(run_dir)
   assert np.all(np.isfinite(np.asarray(params["params"]["MLP_0"]["Dense_0"]["kernel"])))
 
 
@@ -256,14 +251,14 @@ def test_sigterm_asks_to_stop_with_exit_code_143_and_a_second_signal_stops_at_on
 
 
 def test_an_interrupted_run_exits_with_its_signal_s_code_and_one_line(monkeypatch, capsys):
-  from goalax import training
+  from goalax import cli, host_loop
 
   def interrupted(config):
     raise RunInterrupted("stopped by SIGTERM after epoch 3 of 9; ...", exit_code=143)
 
-  monkeypatch.setattr(training, "train", interrupted)
+  monkeypatch.setattr(host_loop, "train", interrupted)
   with pytest.raises(SystemExit) as exit_info:
-    training.run_config(TINY)
+    cli.run_config(TINY)
   assert exit_info.value.code == 143
   assert capsys.readouterr().err.strip() == "goalax: stopped by SIGTERM after epoch 3 of 9; ..."
 
@@ -274,8 +269,15 @@ def saved_run(tmp_path):
   """A run directory holding only TINY's config.yaml (nothing trained)."""
   run_dir = tmp_path / "saved"
   run_dir.mkdir()
-  derived = dict(algo="crl", state_size=10, goal_size=2, action_size=2, seeds=[0])
-  logger.write_config(str(run_dir), dataclasses.replace(TINY, exp_name="saved"), derived)
+  counts = dict.fromkeys(
+    ("updates_per_train_step", "env_steps_per_train_step", "train_steps_per_epoch", "epochs"), 1
+  )
+  derived = Derived(
+    episode_length=23, algo="crl", env_backend="spring", state_size=10, goal_size=2,
+    action_size=2, prefill_env_steps=0, total_env_steps=1, gradient_steps_per_env_step=1.0,
+    seeds=[0], state_bytes=0, jax_backend="cpu", jax_version="0", **counts,
+  )  # fmt: skip
+  runfiles.write_config(str(run_dir), dataclasses.replace(TINY, exp_name="saved"), derived)
   return str(run_dir)
 
 
@@ -305,7 +307,7 @@ def test_resume_takes_the_run_s_config_and_refuses_changes_that_alter_results(sa
 
 
 def test_a_run_directory_in_use_is_refused(saved_run, capsys):
-  holder = logger.RunLock(saved_run)  # as if another process were training in it
+  holder = runfiles.RunLock(saved_run)  # as if another process were training in it
   try:
     err = _exit_2(["resume", saved_run], capsys)
   finally:

@@ -23,10 +23,10 @@ import numpy as np
 import pytest
 from test_training import TINY
 
-from goalax import checkpoint
+from goalax import checkpoint, runfiles
 from goalax.cli import main
+from goalax.host_loop import NonFiniteError, train
 from goalax.stopping import RunInterrupted, StopRequest
-from goalax.training import NonFiniteError, train
 
 
 def _stopped_after_epoch_1(config):
@@ -95,7 +95,7 @@ def test_a_stopped_run_has_a_checkpoint_and_only_its_rows_so_far(runs):
 
 def test_checkpoints_hold_the_whole_state_and_only_the_newest_are_kept(runs):
   full = runs["full"]
-  saved = checkpoint.list_checkpoints(full.run_dir)
+  saved = runfiles.list_checkpoints(full.run_dir)
   assert [c.epoch for c in saved] == [1, 2]  # --keep_checkpoints 2 (epoch 0 was deleted)
   assert saved[-1].env_steps == full.total_env_steps
   abstract = jax.eval_shape(lambda s: s, full.final_state)
@@ -110,7 +110,7 @@ def test_non_finite_values_stop_the_run_and_the_last_good_checkpoint_is_kept(run
   next epoch's metrics are NaN; nothing of that epoch is saved and the message names the
   checkpoint it came from."""
   run_dir = runs["stopped_copy"]
-  good = checkpoint.latest_checkpoint(run_dir)
+  good = runfiles.latest_checkpoint(run_dir)
   abstract = jax.eval_shape(lambda s: s, runs["full"].final_state)
   state = checkpoint.restore_state(good, abstract)
   poison = lambda x: x * np.nan if np.issubdtype(x.dtype, np.floating) else x
@@ -122,7 +122,7 @@ def test_non_finite_values_stop_the_run_and_the_last_good_checkpoint_is_kept(run
   message = str(error.value)
   assert "non-finite values at epoch 2" in message
   assert f"the last good checkpoint, {good.path} (epoch 1), is kept" in message
-  assert [c.epoch for c in checkpoint.list_checkpoints(run_dir)] == [0, 1]
+  assert [c.epoch for c in runfiles.list_checkpoints(run_dir)] == [0, 1]
   assert not os.path.exists(os.path.join(run_dir, "params.msgpack"))
 
 
@@ -133,7 +133,7 @@ import goalax
 policy = goalax.load_policy(sys.argv[1])
 actions = policy(np.load(sys.argv[2]))
 print(json.dumps({"actions": np.asarray(actions).tolist(), "epoch": policy.epoch,
-                  "training_imported": "goalax.training" in sys.modules}))
+                  "training_imported": "goalax.host_loop" in sys.modules}))
 """
 
 

@@ -13,8 +13,9 @@ import pytest
 import yaml
 
 from goalax.agents.crl import CRLConfig
+from goalax.cli import parse_train_args
 from goalax.config import ConfigError, TrainConfig
-from goalax.training import parse_train_args, train
+from goalax.host_loop import train
 
 # Odd sizes that JaxGCRL rejects (num_envs·(episode_length−1) % batch_size = 7·22 % 33 != 0):
 # every run here is also a check that there are no divisibility traps. --fast_compile: these
@@ -97,10 +98,10 @@ def two_seed_run(tiny_runs):
 
 def test_exact_accounting(single_run):
   cfg, result = single_run
-  assert result.total_env_steps == cfg.total_env_steps >= cfg.num_timesteps
+  assert result.total_env_steps == cfg.schedule.total_env_steps >= cfg.num_timesteps
   expected = (
     cfg.agent.min_replay_size * cfg.num_envs
-    + cfg.num_evals * cfg.train_steps_per_epoch * cfg.num_envs * cfg.agent.unroll_length
+    + cfg.num_evals * cfg.schedule.train_steps_per_epoch * cfg.num_envs * cfg.agent.unroll_length
   )
   assert result.total_env_steps == expected
   assert [row["env_steps"] for row in result.history][-1] == result.total_env_steps
@@ -109,9 +110,10 @@ def test_exact_accounting(single_run):
 
 def test_update_ratio_defaults_to_one_per_sixteen_env_steps():
   cfg = TrainConfig(num_envs=256, agent=CRLConfig(unroll_length=62))
-  assert cfg.updates_per_train_step == 992  # 256 * 62 / 16
+  assert cfg.schedule.gradient_steps_per_train_step == 992  # 256 * 62 / 16
   # never zero
-  assert TrainConfig(num_envs=3, agent=CRLConfig(unroll_length=5)).updates_per_train_step == 1
+  small = TrainConfig(num_envs=3, agent=CRLConfig(unroll_length=5))
+  assert small.schedule.gradient_steps_per_train_step == 1
 
 
 def test_no_divisibility_traps(single_run):
@@ -147,7 +149,7 @@ def test_outputs_written(single_run):
 
 def test_run_directory_is_never_overwritten(single_run):
   cfg, result = single_run
-  from goalax.logger import new_run_dir
+  from goalax.runfiles import new_run_dir
 
   again = new_run_dir(cfg.run_dir, "tiny")
   assert again != result.run_dir and os.path.basename(again) == "tiny-2"
@@ -319,6 +321,61 @@ def test_training_py_runs_a_tiny_job_and_logs_to_wandb_offline(tmp_path):
   logs = glob.glob(str(tmp_path / "wb" / "wandb" / "offline-run-*" / "run-*.wandb"))
   assert logs, os.listdir(tmp_path / "wb")
   assert b"eval/success" in open(logs[0], "rb").read()
+
+
+# JaxGCRL's README sweeps contrastive losses with one --exp_name for every run (shortened here to
+# two losses and two seeds, with TINY's sizes; its other flags as written).
+REFERENCE_LOSS_LOOP = """
+for c_loss in infonce_backward binary; do
+	for seed in 1 2; do
+		"$PYTHON" "$REPO/training.py" --project_name crl --group_name contrastive_loss_experiments \\
+		--exp_name c_loss --seed ${seed} --num_timesteps 3000 --num_evals 1 \\
+		--batch_size 33 --num_envs 7 --discounting 0.99 --action_repeat 1 \\
+		--episode_length 23 --unroll_length 9  --min_replay_size 20 \\
+		--max_replay_size 200 --contrastive_loss_fn ${c_loss} --energy_fn l2 \\
+		--multiplier_num_sgd_steps 1 --log_wandb $TINY_NETWORKS || exit 1
+	done
+done
+"""
+
+
+def test_the_reference_s_loss_loop_repeating_exp_name_runs_every_run(tmp_path):
+  """Every run of the loop trains (none stops on the repeated name); each gets its own folder,
+  said on its first line, and nothing is overwritten."""
+  env = {
+    **os.environ,
+    "PYTHON": sys.executable,
+    "REPO": REPO,
+    "WANDB_MODE": "offline",
+    "WANDB_SILENT": "true",
+    "TINY_NETWORKS": f"--h_dim {TINY.agent.h_dim} --repr_dim {TINY.agent.repr_dim} --fast_compile",
+  }
+  proc = subprocess.run(
+    ["bash", "-c", REFERENCE_LOSS_LOOP],
+    cwd=tmp_path,
+    capture_output=True,
+    text=True,
+    timeout=600,
+    env=env,
+    stdin=subprocess.DEVNULL,
+  )
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  first_lines = [line for line in proc.stdout.splitlines() if line.startswith("goalax | ")]
+  names = ["c_loss", "c_loss-2", "c_loss-3", "c_loss-4"]
+  assert len(first_lines) == 4
+  for line, name in zip(first_lines, names):
+    assert f"run dir runs/{name}" in line
+    assert ("(runs/c_loss exists: a new run beside it)" in line) == (name != "c_loss")
+  runs = [yaml.safe_load(open(tmp_path / "runs" / n / "config.yaml"))["config"] for n in names]
+  assert [(r["agent"]["contrastive_loss_fn"], r["seed"]) for r in runs] == [
+    ("infonce_backward", 1),
+    ("infonce_backward", 2),
+    ("binary", 1),
+    ("binary", 2),
+  ]
+  for name in names:
+    rows = [json.loads(line) for line in open(tmp_path / "runs" / name / "metrics.jsonl")]
+    assert [r["epoch"] for r in rows if r["seed"] == "mean"] == [0, 1]
 
 
 def test_impossible_values_raise_config_error_from_python():

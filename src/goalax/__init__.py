@@ -1,8 +1,9 @@
 """goalax: self-supervised goal-conditioned RL in JAX.
 
 ``goalax.make_env(name)`` builds an environment (the same function as ``goalax.envs.make_env``);
+``goalax.train(config)`` trains a :class:`goalax.config.TrainConfig` (``goalax.host_loop.train``);
 ``goalax.load_policy(run_dir)`` returns a trained run's jitted ``policy(obs) -> action``
-(``goalax.checkpoint.load_policy``). Both are imported on first use, so ``import goalax`` stays
+(``goalax.policy.load_policy``). They are imported on first use, so ``import goalax`` stays
 cheap.
 """
 
@@ -16,7 +17,7 @@ if "MUJOCO_GL" not in _os.environ and not _os.environ.get("DISPLAY"):
 
 __version__ = "0.1.0"
 
-_LAZY = {"make_env": "goalax.envs", "load_policy": "goalax.checkpoint"}
+_LAZY = {"make_env": "goalax.envs", "load_policy": "goalax.policy", "train": "goalax.host_loop"}
 
 
 def __getattr__(name: str):
@@ -27,4 +28,4 @@ def __getattr__(name: str):
   raise AttributeError(f"module 'goalax' has no attribute {name!r}")
 
 
-__all__ = ["load_policy", "make_env"]
+__all__ = ["load_policy", "make_env", "train"]

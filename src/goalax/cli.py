@@ -1,7 +1,9 @@
 """The ``goalax`` command: ``goalax envs | rollout | train | resume | eval | render | plot``.
 
-Each subcommand's flags come from a typed, documented config (tyro turns docstrings into --help).
-Bad input ends with one sentence on stderr naming the flag and what would work, and exit code 2.
+Each subcommand's flags come from a typed, documented config (tyro turns docstrings into --help;
+``goalax train <algo>`` shows the run's flags and that algorithm's only). Bad input ends with one
+sentence on stderr naming the flag and what would work, and exit code 2. Heavy modules (JAX, the
+envs, the host loop) are imported by the command that needs them.
 """
 
 from __future__ import annotations
@@ -186,16 +188,16 @@ class EvalArgs:
 
 
 def cmd_eval(args: EvalArgs) -> None:
-  from goalax import watch
+  from goalax import saved_run
 
-  per_seed, mean, ckpt, env_name = watch.evaluate_run(
+  per_seed, mean, ckpt, env_name = saved_run.evaluate_run(
     args.run_dir, args.env, args.num_episodes, args.seed, args.checkpoint
   )
   out = args.out or os.path.join(
     args.run_dir, "eval", f"{env_name}_epoch{ckpt.epoch:04d}_seed{args.seed}.csv"
   )
   try:
-    watch.write_eval(per_seed + [mean], out)
+    saved_run.write_eval(per_seed + [mean], out)
   except OSError as e:
     raise UsageError(f"cannot write --out {out}: {e.strerror}.") from None
   print(
@@ -232,18 +234,22 @@ class RenderArgs:
   """Which agent of a --num_seeds run (0: the first seed)."""
   checkpoint: int | None = None
   """Epoch of the checkpoint; default: the newest."""
+  size: tuple[int, int] = (320, 240)
+  """Width and height of mp4 and gif frames in pixels."""
 
 
 def cmd_render(args: RenderArgs) -> None:
-  from goalax import watch
+  from goalax import saved_run
+  from goalax.config import check_video_size
   from goalax.errors import require_module
 
   if args.format != "html":
     require_module("imageio", "render", f"goalax render --format {args.format}")
   if args.format == "mp4":
     require_module("imageio_ffmpeg", "render", "goalax render --format mp4")
+  check_video_size(args.size, "--size")
 
-  path, ckpt = watch.render_run(
+  path, ckpt = saved_run.render_run(
     args.run_dir,
     args.out,
     args.format,
@@ -252,6 +258,7 @@ def cmd_render(args: RenderArgs) -> None:
     args.seed,
     args.seed_index,
     args.checkpoint,
+    args.size,
   )
   what = f"the policy of epoch {ckpt.epoch}" if ckpt else "a random policy (no checkpoint yet)"
   print(f"goalax render | {what} | {args.episodes} episode(s) -> {path}")
@@ -303,6 +310,119 @@ def cmd_plot(args: PlotArgs) -> None:
   print(f"goalax plot | {len(pooled)} curve(s) from {len(curves)} run(s) -> {path}")
 
 
+# ---- goalax train / goalax resume ------------------------------------------------------------
+def _flag_value(argv: list[str], flag: str) -> str | None:
+  """The value of ``flag`` in ``argv`` (``--flag VALUE`` or ``--flag=VALUE``), else None."""
+  for i, arg in enumerate(argv):
+    name, eq, value = arg.partition("=")
+    if name == flag:
+      return value if eq else (argv[i + 1] if i + 1 < len(argv) else None)
+  return None
+
+
+def _defaults(algo: str, argv: list[str]):
+  """The values of the flags not given: a run's own (``--resume``), a file's (``--config``),
+  or the defaults."""
+  from goalax import agents
+  from goalax.config import ConfigError, TrainConfig, load_config_file
+  from goalax.resume import saved_run_config
+
+  config_class = agents.REGISTRY[algo].config_class
+  resume, config_file = _flag_value(argv, "--resume"), _flag_value(argv, "--config")
+  if resume and config_file:
+    raise ConfigError(
+      "--resume and --config cannot be combined: a resumed run keeps its own config."
+    )
+  if resume:
+    return saved_run_config(resume, algo)
+  if config_file:
+    return load_config_file(config_file, algo)
+  return TrainConfig(agent=config_class())
+
+
+def parse_train_args(algo: str, argv: list[str]):
+  """``TrainConfig`` of ``goalax train <algo> [flags]``: the run's flags and that agent's only.
+
+  tyro accepts JaxGCRL's underscore spellings (``--num_envs``) as well as ``--num-envs``. With
+  ``--config FILE`` or ``--resume RUN_DIR`` the flags not given take that file's or run's
+  values.
+  """
+  import difflib
+
+  from goalax import agents
+  from goalax.config import TrainConfig
+
+  if algo not in agents.REGISTRY:
+    close = difflib.get_close_matches(algo, agents.agent_names(), n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    raise UsageError(
+      f"unknown algorithm '{algo}'.{hint} Available: {', '.join(agents.agent_names())}."
+    )
+  config_class = agents.REGISTRY[algo].config_class
+  return tyro.cli(
+    TrainConfig[config_class],
+    args=argv,
+    prog=f"goalax train {algo}",
+    default=_defaults(algo, argv),
+  )
+
+
+def cmd_train(argv: list[str]) -> None:
+  """``goalax train <algo> [flags]``."""
+  from goalax import agents
+
+  if not argv or argv[0] in ("-h", "--help"):
+    lines = [f"  {name:<10} {spec.description}" for name, spec in agents.REGISTRY.items()]
+    print(
+      "usage: goalax train <algo> [flags]\n\nalgorithms:\n"
+      + "\n".join(lines)
+      + "\n\nRun 'goalax train <algo> --help' for the flags of an algorithm."
+    )
+    return
+  run_config(parse_train_args(argv[0], argv[1:]))
+
+
+RESUME_USAGE = """usage: goalax resume RUN_DIR [flags]
+
+Continues a run from its newest checkpoint with its own config.yaml; it ends with the same
+parameters and metrics as if it had never stopped. Only output and logging flags may be given:
+{flags}."""
+
+
+def cmd_resume(argv: list[str]) -> None:
+  """``goalax resume RUN_DIR [flags]``: ``goalax train <the run's algo> --resume RUN_DIR``."""
+  from goalax.config import load_run_config
+  from goalax.resume import OUTPUT_FLAGS
+
+  if not argv or argv[0] in ("-h", "--help"):
+    print(RESUME_USAGE.format(flags=", ".join("--" + f for f in OUTPUT_FLAGS)))
+    return
+  run_dir, rest = argv[0], argv[1:]
+  _, derived = load_run_config(run_dir, "goalax resume")
+  run_config(parse_train_args(derived.algo, ["--resume", run_dir, *rest]))
+
+
+def run_config(config):
+  """Runs ``train(config)`` for the command line: a NaN ends with exit code 1, a stop signal
+  with one line on how to resume and exit code 128 + signal."""
+  from goalax.host_loop import train
+  from goalax.programs import enable_compilation_cache
+  from goalax.stopping import RunInterrupted
+
+  enable_compilation_cache()
+  try:
+    return train(config)
+  except FloatingPointError as e:
+    print(f"goalax: error: {e}", file=sys.stderr)
+    sys.exit(1)
+  except RunInterrupted as e:
+    print(f"goalax: {e}", file=sys.stderr, flush=True)
+    if e.in_flight:  # compiled work still running: exit without waiting for it
+      sys.stdout.flush()
+      os._exit(e.exit_code)
+    sys.exit(e.exit_code)
+
+
 # ---- dispatch -----------------------------------------------------------------------------------
 COMMANDS = {
   "envs": (EnvsArgs, cmd_envs),
@@ -322,9 +442,7 @@ def _run(argv: list[str]) -> None:
     args_class, run = COMMANDS[command]
     run(tyro.cli(args_class, args=rest, prog=f"goalax {command}"))
   elif command in ("train", "resume"):
-    from goalax import training
-
-    (training.main_cli if command == "train" else training.resume_cli)(rest)
+    (cmd_train if command == "train" else cmd_resume)(rest)
   else:
     names = ", ".join(["envs", "rollout", "train", "resume", "eval", "render", "plot"])
     raise UsageError(f"unknown command '{command}'. Commands: {names}.")

@@ -9,7 +9,6 @@ prefix, so its sweep lines run as written.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Annotated, Generic, Literal, TypeVar
 
 import tyro
@@ -17,7 +16,14 @@ import tyro
 from goalax.agents.crl import CRLConfig
 from goalax.errors import ConfigError, require_positive
 
-__all__ = ["ConfigError", "TrainConfig", "check_budget", "load_config_file", "validate"]
+__all__ = [
+  "ConfigError",
+  "Derived",
+  "TrainConfig",
+  "load_config_file",
+  "load_run_config",
+  "validate",
+]
 
 AgentConfigT = TypeVar("AgentConfigT")
 
@@ -54,7 +60,9 @@ class TrainConfig(Generic[AgentConfigT]):
   run_dir: str = "runs"
   """Parent folder of run directories; each run writes a new one, never overwriting."""
   exp_name: str | None = None
-  """Run name; default: <env>_<algorithm>_s<seed>_<time>."""
+  """Run name, the run's folder under --run_dir; default: <env>_<algorithm>_s<seed>_<time>. A
+  name that exists already gets a suffix (-2, -3, ...; said on the first line of output), so a
+  script may repeat it; continue a run with --resume."""
   project_name: str = "goalax"
   """Weights & Biases project (with --log_wandb)."""
   group_name: str | None = None
@@ -86,42 +94,29 @@ class TrainConfig(Generic[AgentConfigT]):
   CPU-only machine, see the README for the measured cost."""
   video_format: Literal["mp4", "gif"] = "mp4"
   """Format of the training videos."""
+  video_size: tuple[int, int] = (320, 240)
+  """Width and height of the training videos in pixels."""
   log_tensorboard: bool = False
   """Also write TensorBoard event files to RUN_DIR/tensorboard/ (tensorboardX, no TensorFlow)."""
   plot_curves: bool = True
   """Redraw RUN_DIR/curves.png at every evaluation: success, time near goal and final distance
   against env steps (mean and range over seeds)."""
 
-  # ---- derived quantities ----------------------------------------------------------------
   @property
-  def env_steps_per_train_step(self) -> int:
-    return self.num_envs * self.agent.unroll_length * self.action_repeat
+  def schedule(self):
+    """The run's env steps and gradient steps (:class:`goalax.loops.Schedule`), derived by the
+    loop of its agent from that loop's own settings."""
+    from goalax import loops
 
-  @property
-  def updates_per_train_step(self) -> int:
-    raw = (
-      self.env_steps_per_train_step
-      * self.agent.multiplier_num_sgd_steps
-      / self.agent.env_steps_per_update
-    )
-    return max(1, round(raw))
+    return loops.schedule(self)
 
-  @property
-  def prefill_env_steps(self) -> int:
-    return self.agent.min_replay_size * self.num_envs * self.action_repeat
 
-  @property
-  def train_steps_per_epoch(self) -> int:
-    remaining = max(0, self.num_timesteps - self.prefill_env_steps)
-    total = max(1, math.ceil(remaining / self.env_steps_per_train_step))
-    return max(1, math.ceil(total / self.num_evals))
-
-  @property
-  def total_env_steps(self) -> int:
-    """The exact number of env steps the run takes (>= num_timesteps)."""
-    return (
-      self.prefill_env_steps
-      + self.num_evals * self.train_steps_per_epoch * self.env_steps_per_train_step
+def check_video_size(size: tuple[int, int], flag: str) -> None:
+  """Raises ConfigError unless ``size`` is a width and height from 16 to 4096 pixels."""
+  if len(size) != 2 or not all(16 <= int(n) <= 4096 for n in size):
+    raise ConfigError(
+      f"{flag} takes a width and a height from 16 to 4096 pixels (e.g. {flag} 320 240), "
+      f"got {' '.join(map(str, size))}."
     )
 
 
@@ -136,30 +131,66 @@ def validate(config: TrainConfig) -> None:
   for flag in ("checkpoint_every", "video_every"):
     if getattr(config, flag) < 0:
       raise ConfigError(f"--{flag} must be 0 or positive, got {getattr(config, flag)}.")
+  check_video_size(config.video_size, "--video_size")
   config.agent.validate(config.num_envs)
 
 
-def check_budget(config: TrainConfig) -> str | None:
-  """Raises ConfigError when ``--num_timesteps`` is below the prefill alone; returns a warning
-  when the run takes far more env steps than asked (every epoch takes at least one training
-  step), else None."""
-  prefill, total = config.prefill_env_steps, config.total_env_steps
-  if config.num_timesteps < prefill:
-    raise ConfigError(
-      f"--num_timesteps {config.num_timesteps:,} is less than the prefill alone "
-      f"(--min_replay_size {config.agent.min_replay_size} × --num_envs {config.num_envs} × "
-      f"--action_repeat {config.action_repeat} = {prefill:,} random-action env steps), so the "
-      f"run would take {total:,} env steps; raise --num_timesteps to at least {total:,} or lower "
-      "--min_replay_size or --num_envs."
-    )
-  if total > 1.5 * config.num_timesteps:
-    return (
-      f"the run takes {total:,} env steps, {total / config.num_timesteps:.1f}× --num_timesteps "
-      f"{config.num_timesteps:,}: each of the --num_evals {config.num_evals} epochs takes at "
-      f"least one training step of {config.env_steps_per_train_step:,} env steps; lower "
-      "--num_evals, --num_envs or --unroll_length to stay closer to the budget."
-    )
-  return None
+# ---- what a run derived when it started ----------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Derived:
+  """What a run derived from its config when it started, saved under ``derived:`` in
+  ``RUN_DIR/config.yaml``. With the config it rebuilds the run's agent and reads its checkpoints
+  without the env or the training script (``load_policy``, ``goalax eval``, ``goalax resume``)."""
+
+  episode_length: int
+  """Time limit of the training episodes (``--episode_length`` or the env's own)."""
+  algo: str
+  """Registered name of the algorithm (``goalax train <algo>``)."""
+  env_backend: str
+  """Physics pipeline of the training env."""
+  state_size: int
+  """Width of the state part of an observation."""
+  goal_size: int
+  """Width of the goal part of an observation (``obs = concat(state, goal)``)."""
+  action_size: int
+  """Width of an action."""
+  updates_per_train_step: int
+  """Gradient steps per training step (:attr:`goalax.loops.Schedule.gradient_steps_per_train_step`)."""
+  env_steps_per_train_step: int
+  """Env steps collected per training step, every env and action repeat included."""
+  train_steps_per_epoch: int
+  """Training steps between two evaluations."""
+  epochs: int
+  """Epochs (evaluations after the one before training)."""
+  prefill_env_steps: int
+  """Random-action env steps before training (0 for loops without a prefill)."""
+  total_env_steps: int
+  """Env steps per seed of the whole run."""
+  gradient_steps_per_env_step: float
+  """The update-to-data ratio."""
+  seeds: list[int]
+  """The seeds of the run's agents, in the order of the seed axis of every saved array."""
+  state_bytes: int
+  """Bytes of the training state of every seed (replay buffer, env states, agent, ...)."""
+  jax_backend: str
+  """JAX's default backend when the run started (cpu, gpu, tpu)."""
+  jax_version: str
+  """JAX's version when the run started."""
+  loop: str = "off_policy"
+  """Training loop of the algorithm (runs saved before the on-policy loop existed lack it)."""
+
+  @classmethod
+  def from_mapping(cls, values: dict, where: str) -> Derived:
+    """The record from ``config.yaml``'s ``derived:`` mapping; keys it does not know are left
+    out (a newer goalax may save more), missing ones are a ConfigError naming the file."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    try:
+      return cls(**{k: v for k, v in values.items() if k in fields})
+    except TypeError as e:
+      raise ConfigError(f"{where} has an incomplete 'derived' record ({e}).") from None
+
+  def as_mapping(self) -> dict:
+    return dataclasses.asdict(self)
 
 
 # ---- configs saved in YAML ------------------------------------------------------------------
@@ -235,7 +266,7 @@ def load_config_file(path: str, algo: str, flag: str = "--config") -> TrainConfi
   return config_from_mapping(values, algo, f"{flag} {path}")
 
 
-def load_run_config(run_dir: str, flag: str = "run directory") -> tuple[TrainConfig, dict]:
+def load_run_config(run_dir: str, flag: str = "run directory") -> tuple[TrainConfig, Derived]:
   """``(config, derived)`` of a run directory, from its config.yaml."""
   import os
 
@@ -248,4 +279,6 @@ def load_run_config(run_dir: str, flag: str = "run directory") -> tuple[TrainCon
 
   if derived.get("algo") not in agents.REGISTRY:
     raise ConfigError(f"{path} names no known algorithm (derived.algo: {derived.get('algo')}).")
-  return config_from_mapping(data["config"], derived["algo"], path), derived
+  return config_from_mapping(data["config"], derived["algo"], path), Derived.from_mapping(
+    derived, path
+  )

@@ -1,11 +1,10 @@
-"""Run outputs: a fresh run directory, config.yaml, metrics.csv / metrics.jsonl, TensorBoard,
-wandb."""
+"""What a run logs at every evaluation: metrics.csv / metrics.jsonl, curves.png, TensorBoard and
+wandb (the run directory itself and its files are :mod:`goalax.runfiles`)."""
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import datetime
 import json
 import math
 import os
@@ -13,115 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-import yaml
 
-from goalax.errors import ConfigError, OutputError
-
-
-def _check_run_name(name: str) -> None:
-  if not name or name in (".", "..") or os.sep in name or (os.altsep and os.altsep in name):
-    raise ConfigError(
-      f"--exp_name {name!r} must be a plain folder name (no '{os.sep}'); the parent folder is "
-      "--run_dir."
-    )
-
-
-def new_run_dir(parent: str, name: str, explicit: bool = False) -> str:
-  """Creates ``parent/name`` and returns it; an existing run is never touched.
-
-  A default name that exists already (two runs started in the same second) becomes ``name-2``,
-  ``name-3``, ...; an explicit ``--exp_name`` that exists is a ConfigError, so a script that
-  names its runs never writes to a folder it does not expect. An unwritable or invalid
-  ``--run_dir`` is an OutputError naming the flag.
-  """
-  _check_run_name(name)
-  try:
-    os.makedirs(parent, exist_ok=True)
-  except OSError as e:
-    raise OutputError(
-      f"--run_dir {parent} cannot be created ({e.strerror}); choose a folder you can write to."
-    ) from None
-  if not os.path.isdir(parent):
-    raise OutputError(f"--run_dir {parent} is a file, not a folder; choose a folder.")
-  candidate, n = os.path.join(parent, name), 1
-  while True:
-    try:
-      os.makedirs(candidate)
-      break
-    except FileExistsError:
-      if explicit:
-        raise ConfigError(
-          f"--exp_name {name}: {candidate} already exists; choose another name, or continue "
-          f"that run with 'goalax resume {candidate}'."
-        ) from None
-      n += 1
-      candidate = os.path.join(parent, f"{name}-{n}")
-    except OSError as e:
-      raise OutputError(
-        f"--run_dir {parent} is not writable ({e.strerror}); choose a folder you can write to."
-      ) from None
-  return candidate
-
-
-class RunLock:
-  """An exclusive lock on a run directory while a process writes to it: ``flock`` on
-  ``RUN_DIR/.lock``, which the system releases when the process ends, however it ends. A second
-  process (a resume started twice, a requeued job whose first copy still runs) gets a
-  ConfigError naming the holder's pid."""
-
-  def __init__(self, run_dir: str):
-    import fcntl
-
-    self.fd = os.open(os.path.join(run_dir, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-      fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      holder = os.read(self.fd, 32).decode(errors="replace").strip() or "unknown"
-      os.close(self.fd)
-      raise ConfigError(
-        f"{run_dir} is being written by another goalax process (pid {holder}); wait for it to "
-        "end or stop it first."
-      ) from None
-    os.ftruncate(self.fd, 0)
-    os.write(self.fd, str(os.getpid()).encode())
-
-  def release(self) -> None:
-    if self.fd is not None:
-      os.close(self.fd)  # closing the descriptor releases the lock
-      self.fd = None
-
-
-def default_run_name(env: str, algo: str, seed: int) -> str:
-  return f"{env}_{algo}_s{seed}_{datetime.datetime.now():%Y%m%d-%H%M%S}"
-
-
-def write_config(run_dir: str, config: Any, derived: dict[str, Any]) -> None:
-  data = {"config": dataclasses.asdict(config), "derived": derived}
-  with open(os.path.join(run_dir, "config.yaml"), "w") as f:
-    yaml.safe_dump(data, f, sort_keys=False)
-
-
-def replace_file(path: str, write: Any, binary: bool = False) -> None:
-  """Writes ``path`` through ``write(file)`` into a temporary file, then renames it over
-  ``path``: a crash or a full disk mid-write leaves the old file whole."""
-  tmp = f"{path}.tmp-{os.getpid()}"
-  try:
-    with open(tmp, "wb") if binary else open(tmp, "w", newline="") as f:
-      write(f)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
-def read_rows(run_dir: str) -> list[dict[str, Any]]:
-  """The rows of ``RUN_DIR/metrics.jsonl`` (per seed and ``seed = "mean"``), in order."""
-  path = os.path.join(run_dir, "metrics.jsonl")
-  if not os.path.isfile(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+from goalax.runfiles import output_error, read_rows, replace_file
 
 
 def _clean(value):
@@ -273,22 +165,23 @@ class RunOutputs:
   """What a run writes at every evaluation: metrics.csv / metrics.jsonl, curves.png (with
   --plot_curves), TensorBoard event files (--log_tensorboard) and wandb (--log_wandb).
 
-  ``metrics`` is a fresh or reopened :class:`MetricsWriter`; ``purge_step`` the first env step a
-  resumed run writes again. A write that fails (full disk, unwritable folder) raises
+  ``metrics`` is a fresh or reopened :class:`MetricsWriter`; ``title`` names the run on
+  curves.png (:func:`goalax.plotting.run_title`); ``purge_step`` the first env step a resumed run
+  writes again. A write that fails (full disk, unwritable folder) raises
   OutputError; the files stay whole.
   """
 
-  def __init__(self, run_dir: str, config, metrics: MetricsWriter, purge_step: int | None = None):
-    self.run_dir, self.config, self.metrics = run_dir, config, metrics
-    self.title = f"{os.path.basename(os.path.normpath(run_dir))} ({config.env})"
+  def __init__(
+    self, run_dir: str, config, metrics: MetricsWriter, title: str, purge_step: int | None = None
+  ):
+    self.run_dir, self.config, self.metrics, self.title = run_dir, config, metrics, title
     self.tensorboard = TensorBoardLogger(run_dir, purge_step) if config.log_tensorboard else None
-    self.wandb = (
-      WandbLogger(config, os.path.basename(run_dir), run_dir) if config.log_wandb else None
-    )
+    # wandb names the run as asked: a repeated --exp_name (JaxGCRL's sweep loops) keeps its name
+    # there, while its folder got a suffix
+    name = config.exp_name or os.path.basename(os.path.normpath(run_dir))
+    self.wandb = WandbLogger(config, name, run_dir) if config.log_wandb else None
 
   def _guard(self, what: str, write) -> None:
-    from goalax.checkpoint import output_error
-
     try:
       write()
     except OSError as e:

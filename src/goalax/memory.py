@@ -73,24 +73,29 @@ class MemoryEstimate:
     return MemoryEstimate({**self.parts, name: int(nbytes)}, self.num_seeds)
 
   def breakdown(self) -> str:
-    """``"replay buffer 1.2 GiB, env states 3.4 MiB, ...; 2 seeds"``, largest first."""
-    parts = ", ".join(
-      f"{name} {format_bytes(n)}" for name, n in sorted(self.parts.items(), key=lambda p: -p[1])
-    )
+    """``"replay buffer 1.2 GiB, env states 3.4 MiB, ...; 2 seeds"``, largest first (parts under
+    1 KiB, such as keys and counters, are counted in the total but not named)."""
+    named = sorted(((k, n) for k, n in self.parts.items() if n >= 1024), key=lambda p: -p[1])
+    parts = ", ".join(f"{name} {format_bytes(n)}" for name, n in named)
     return f"{parts}; {self.num_seeds} seed{'s' if self.num_seeds > 1 else ''}"
 
   def describe(self) -> str:
     return f"{format_bytes(self.total)} ({self.breakdown()})"
 
 
+# Names of the training state's fields in the estimate; other fields go into "other state".
+PART_OF_FIELD = {"buffer": "replay buffer", "env_state": "env states", "agent": "agent"}
+
+
 def estimate_training_memory(abstract_state, abstract_eval_states, num_seeds: int):
-  """The state's parts from its abstract shapes (a ``TrainState`` of ``ShapeDtypeStruct``)."""
-  parts = {
-    "replay buffer": tree_bytes(abstract_state.buffer),
-    "env states": tree_bytes(abstract_state.env_state),
-    "agent": tree_bytes(abstract_state.agent),
-    "evaluation envs": tree_bytes(abstract_eval_states),
-  }
+  """The parts of a run's memory from abstract shapes: every field of the loop's state (a
+  dataclass of ``ShapeDtypeStruct``: the replay buffer, env states and agent, whatever the loop
+  holds) and the evaluation envs' states."""
+  parts: dict[str, int] = {}
+  for field in dataclasses.fields(abstract_state):
+    name = PART_OF_FIELD.get(field.name, "other state")
+    parts[name] = parts.get(name, 0) + tree_bytes(getattr(abstract_state, field.name))
+  parts["evaluation envs"] = tree_bytes(abstract_eval_states)
   return MemoryEstimate(parts, num_seeds)
 
 

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from goalax.errors import UsageError
-from goalax.logger import read_rows, replace_file
+from goalax.runfiles import read_rows, replace_file
 
 CURVE_METRICS = ("eval/success", "eval/time_near_goal", "eval/final_dist")
 TITLES = {
@@ -26,6 +26,11 @@ TITLES = {
   "eval/time_near_goal": "time near goal (fraction of steps)",
   "eval/final_dist": "final distance to goal",
 }
+
+
+def run_title(algo_label: str, env: str, run_dir: str) -> str:
+  """The title of a run's figures: its algorithm, env and name (``CRL on reacher · my_run``)."""
+  return f"{algo_label} on {env} · {os.path.basename(os.path.normpath(run_dir))}"
 
 
 @dataclasses.dataclass(frozen=True)

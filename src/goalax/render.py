@@ -206,12 +206,17 @@ def html_page(env, first, states, action_repeat: int = 1, height: int = 480) -> 
   return html.render_from_json(json.dumps(page), height, colab=False, base_url=None)
 
 
-def write_rollouts(env, first, states, path: str, action_repeat: int = 1) -> str:
-  """Writes a recorded rollout to ``path`` as mp4, gif (MuJoCo's renderer, goal marker drawn)
-  or html (brax's viewer), by the path's extension; creates the folder."""
+def write_rollouts(
+  env, first, states, path: str, action_repeat: int = 1, size: tuple[int, int] = (320, 240)
+) -> str:
+  """Writes a recorded rollout to ``path`` as mp4, gif (MuJoCo's renderer, goal marker drawn,
+  ``size`` = width, height in pixels) or html (brax's viewer), by the path's extension; creates
+  the folder."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   if path.endswith(".html"):
     with open(path, "w") as f:
       f.write(html_page(env, first, states, action_repeat))
     return path
-  return write_video(render_frames(env, first, states), path, video_fps(env, action_repeat))
+  width, height = size
+  frames = render_frames(env, first, states, height, width)
+  return write_video(frames, path, video_fps(env, action_repeat))

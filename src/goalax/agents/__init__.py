@@ -1,9 +1,11 @@
-"""Agents, by name: ``REGISTRY[name] = AgentSpec(config class, constructor, description)``.
+"""Agents, by name: ``REGISTRY[name] = AgentSpec(module, config class, constructor, description,
+loop)``.
 
 Every constructor has the signature ``make(config, state_size, goal_size, action_size) -> Agent``
-(:class:`goalax.agents.base.Agent`), so the loop, evaluation, saving and the CLI build any agent
-the same way. Adding an agent: a file ``agents/<name>.py`` with its config class and ``make_*``,
-and one entry here.
+(:class:`goalax.agents.base.Agent`), so the loops, evaluation, saving and the CLI build any agent
+the same way; ``loop`` names the training loop it runs on (:data:`goalax.loops.LOOPS`:
+``off_policy`` or ``on_policy``). Adding an agent: a file ``agents/<name>.py`` with its config
+class and ``make_*``, and one entry here.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,6 +22,10 @@ class AgentSpec:
   config_class_name: str
   make_name: str
   description: str
+  loop: Literal["off_policy", "on_policy"] = "off_policy"
+  """The training loop of the algorithm (:data:`goalax.loops.LOOPS`)."""
+  label: str = ""
+  """How a person names the algorithm in titles (default: the registered name in capitals)."""
 
   @property
   def config_class(self) -> type:
@@ -53,6 +59,18 @@ def name_of(config: Any) -> str:
     if type(config) is spec.config_class:
       return name
   raise ValueError(f"{type(config).__name__} is not a registered agent config.")
+
+
+def label_of(config: Any) -> str:
+  """The algorithm of an agent config as a person names it: ``CRL``, ``SAC+HER``, ``TD3``."""
+  name = name_of(config)
+  label = REGISTRY[name].label or name.upper()
+  return f"{label}+HER" if getattr(config, "use_her", False) else label
+
+
+def spec_of(config: Any) -> AgentSpec:
+  """The registry entry of an agent config's class."""
+  return REGISTRY[name_of(config)]
 
 
 def make_agent(config: Any, state_size: int, goal_size: int, action_size: int):

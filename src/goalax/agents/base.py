@@ -1,15 +1,19 @@
-"""What every agent provides, and the settings the off-policy agents share.
+"""What every agent provides, what each family adds, and the settings agents share.
 
-The training loop, evaluation, saving and the command line use an agent only through
-:class:`Agent`; they never look inside its state. An agent owns its parameters, optimiser states
-and target networks, and never sees the replay buffer: the loop hands it batches built by the
-goal sampler (:mod:`goalax.sampler`) as its :class:`GoalSampling` describes.
+Evaluation, saving, the host loop and the command line use an agent only through :class:`Agent`
+(init, act, policy parameters, saved parameters, headline metrics); they never look inside its
+state. Each family adds what its loop needs (:mod:`goalax.loops`):
+
+- :class:`OffPolicyAgent`: a :class:`GoalSampling` and an update on one replay batch. The agent
+  never sees the replay buffer: the off-policy loop hands it batches built by the goal sampler
+  (:mod:`goalax.sampler`) as its ``sampling`` describes.
+- :class:`OnPolicyAgent`: an exploring action that also returns what the update needs (e.g.
+  log-probabilities), and an update on a whole rollout.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Protocol
 
@@ -59,60 +63,6 @@ class GoalSampling:
       raise ValueError(
         f"goal probabilities must be >= 0 and sum to 1, got commanded {self.p_commanded}, "
         f"future {self.p_future}, random {self.p_random}."
-      )
-
-
-@dataclasses.dataclass(frozen=True)
-class OffPolicyConfig:
-  """Replay and update schedule, shared by every off-policy agent (flags keep JaxGCRL's names)."""
-
-  unroll_length: int = 62
-  """Steps each env takes per training step, before the gradient updates of that step."""
-  batch_size: int = 256
-  """Transitions per gradient step."""
-  min_replay_size: int = 1000
-  """Rows (time steps per env) collected with random actions before the first update."""
-  max_replay_size: int = 10000
-  """Replay capacity in rows (time steps per env); memory = rows × num_envs × transition size."""
-  env_steps_per_update: float = 16.0
-  """Env steps per gradient step (the update-to-data ratio); 16 matches JaxGCRL's default ≈ 1:16.
-  Gradient steps per training step = round(num_envs × unroll_length × action_repeat ×
-  multiplier_num_sgd_steps / env_steps_per_update), at least 1."""
-  multiplier_num_sgd_steps: float = 1.0
-  """Multiplies the gradient steps per training step (JaxGCRL's flag)."""
-
-  def validate_replay(self, num_envs: int) -> None:
-    """Raises ConfigError with one sentence naming the flag when a value cannot work."""
-    require_positive(
-      self,
-      "unroll_length",
-      "batch_size",
-      "min_replay_size",
-      "max_replay_size",
-      "env_steps_per_update",
-      "multiplier_num_sgd_steps",
-    )
-    if self.min_replay_size > self.max_replay_size:
-      raise ConfigError(
-        f"--min_replay_size ({self.min_replay_size}) must not exceed --max_replay_size "
-        f"({self.max_replay_size}); e.g. --min_replay_size {self.max_replay_size // 10}."
-      )
-    if self.unroll_length > self.max_replay_size:
-      raise ConfigError(
-        f"--unroll_length ({self.unroll_length}) must not exceed --max_replay_size "
-        f"({self.max_replay_size}): one unroll has to fit in the buffer."
-      )
-    if self.min_replay_size < 2:
-      raise ConfigError(
-        f"--min_replay_size must be at least 2 (a transition and a later state), "
-        f"got {self.min_replay_size}."
-      )
-    if self.batch_size > self.min_replay_size * num_envs:
-      raise ConfigError(
-        f"--batch_size ({self.batch_size}) is larger than the buffer holds when updates start "
-        f"(--min_replay_size {self.min_replay_size} × --num_envs {num_envs} = "
-        f"{self.min_replay_size * num_envs} transitions); lower --batch_size or raise "
-        f"--min_replay_size to at least {math.ceil(self.batch_size / num_envs)}."
       )
 
 
@@ -234,13 +184,11 @@ class ActorCriticParams:
 
 
 class Agent(Protocol):
-  """What the loops, evaluation, saving and the CLI may rely on. Every function is pure and can
-  be ``jit``-ed and ``vmap``-ed (one agent state per seed)."""
+  """What every agent gives: the host loop, evaluation, saving and the CLI rely on this alone.
+  Every function is pure and can be ``jit``-ed and ``vmap``-ed (one agent state per seed)."""
 
   config: Any
   """The agent's config (one of the registered config classes)."""
-  sampling: GoalSampling
-  """What a training batch holds and where its goals come from."""
   headline_metrics: tuple[str, ...]
   """Training metrics shown on the progress line (keys of ``update``'s metrics)."""
   init: Callable[[Array], AgentState]
@@ -251,7 +199,26 @@ class Agent(Protocol):
   """``(policy_params, obs [..., obs_size], key, deterministic) -> action [..., action_size]``,
   actions in [-1, 1]. ``deterministic`` gives the evaluation action; otherwise the exploration
   action. ``obs = concat(state, goal)``."""
-  update: Callable[[AgentState, Batch, Array], tuple[AgentState, Metrics]]
-  """``(agent_state, batch, key) -> (agent_state, metrics)``: one gradient step."""
   saved_params: Callable[[AgentState], dict[str, Params]]
   """``agent_state -> {name: params}`` written to ``params.msgpack`` at the end of a run."""
+
+
+class OffPolicyAgent(Agent, Protocol):
+  """An agent of the off-policy loop (:mod:`goalax.loops.off_policy`)."""
+
+  sampling: GoalSampling
+  """What a training batch holds and where its goals come from."""
+  update: Callable[[AgentState, Batch, Array], tuple[AgentState, Metrics]]
+  """``(agent_state, batch, key) -> (agent_state, metrics)``: one gradient step."""
+
+
+class OnPolicyAgent(Agent, Protocol):
+  """An agent of the on-policy loop (:mod:`goalax.loops.on_policy`)."""
+
+  explore: Callable[[Params, Array, Array], tuple[Array, dict[str, Array]]]
+  """``(policy_params, obs [N, obs_size], key) -> (action [N, action_size], extras)``: the
+  exploration action and what the update needs of it (each ``[N, ...]``, e.g. the log-probability
+  of the action), stored in the rollout beside it."""
+  update: Callable[[AgentState, Mapping[str, Array], Array], tuple[AgentState, Metrics]]
+  """``(agent_state, rollout, key) -> (agent_state, metrics)``: every gradient step taken on one
+  rollout (leaves ``[unroll_length, num_envs, ...]``, see :mod:`goalax.loops.on_policy`)."""

@@ -46,7 +46,6 @@ from goalax.agents.base import (
   MaxEntActorConfig,
   Metrics,
   NetworkConfig,
-  OffPolicyConfig,
   Params,
 )
 from goalax.agents.common import (
@@ -64,6 +63,7 @@ from goalax.agents.contrastive import (
   resolve_paired_energy_fn,
 )
 from goalax.errors import ConfigError, require_in_unit_interval, require_positive
+from goalax.loops.off_policy import OffPolicyConfig
 
 
 @dataclasses.dataclass(frozen=True)

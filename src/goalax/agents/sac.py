@@ -37,7 +37,6 @@ from goalax.agents.base import (
   MaxEntActorConfig,
   Metrics,
   NetworkConfig,
-  OffPolicyConfig,
   Params,
   TDConfig,
 )
@@ -50,6 +49,7 @@ from goalax.agents.common import (
   temperature_step,
 )
 from goalax.errors import require_positive
+from goalax.loops.off_policy import OffPolicyConfig
 
 
 @dataclasses.dataclass(frozen=True)

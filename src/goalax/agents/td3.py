@@ -34,13 +34,13 @@ from goalax.agents.base import (
   GoalSampling,
   Metrics,
   NetworkConfig,
-  OffPolicyConfig,
   Params,
   TDConfig,
 )
 from goalax.agents.common import check_network_config, check_obs_size, optimizer_step, polyak
-from goalax.batching import apply_where
 from goalax.errors import ConfigError, require_positive
+from goalax.loops.off_policy import OffPolicyConfig
+from goalax.seed_axis import apply_where
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,8 +28,8 @@ import jax
 import jax.numpy as jnp
 from brax.envs.base import PipelineEnv, State
 
-from goalax.batching import any_across_vmap
 from goalax.envs.mjx_depth import mjx_depth_barriers
+from goalax.seed_axis import any_across_vmap
 
 BACKENDS = ("generalized", "positional", "spring", "mjx")
 

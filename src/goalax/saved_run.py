@@ -1,22 +1,24 @@
-"""Looking at a saved run: ``goalax eval`` (its policy on fresh goals) and ``goalax render``
-(videos or brax's HTML viewer of its policy, or of a random policy before its first checkpoint).
+"""Evaluating and rendering a saved run: ``goalax eval`` (its policy on fresh goals) and
+``goalax render`` (videos or brax's HTML viewer of its policy, or of a random policy before its
+first checkpoint).
 
 Everything is rebuilt from ``RUN_DIR/config.yaml`` and a checkpoint; see
-:func:`goalax.checkpoint.load_policy`.
+:func:`goalax.policy.load_policy`.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 
 import jax
 import jax.numpy as jnp
 
-from goalax import checkpoint, logger
-from goalax.batching import over_seeds
+from goalax import logger, runfiles
 from goalax.config import load_run_config
 from goalax.errors import ConfigError, UsageError
+from goalax.policy import load_policy_params
+from goalax.programs import jit_for
+from goalax.seed_axis import over_seeds
 
 
 def _eval_env(config, env_name: str | None, derived: dict):
@@ -29,22 +31,16 @@ def _eval_env(config, env_name: str | None, derived: dict):
   except ValueError as e:
     raise ConfigError(f"{e} (flag --env)") from None
   if (env.state_size, env.goal_size, env.action_size) != (
-    derived["state_size"],
-    derived["goal_size"],
-    derived["action_size"],
+    derived.state_size,
+    derived.goal_size,
+    derived.action_size,
   ):
     raise ConfigError(
       f"--env {name} has state/goal/action sizes {env.state_size}/{env.goal_size}/"
-      f"{env.action_size}, but the run's policy takes {derived['state_size']}/"
-      f"{derived['goal_size']}/{derived['action_size']}; pick an env of the same family."
+      f"{env.action_size}, but the run's policy takes {derived.state_size}/"
+      f"{derived.goal_size}/{derived.action_size}; pick an env of the same family."
     )
   return env
-
-
-def _jit(config):
-  from goalax.training import compiler_options
-
-  return functools.partial(jax.jit, compiler_options=compiler_options(config.fast_compile))
 
 
 def evaluate_run(
@@ -59,16 +55,16 @@ def evaluate_run(
   metrics.csv; evaluation key of training seed k: ``fold_in(PRNGKey(seed), k)``."""
   from goalax.evaluation import make_evaluator
 
-  agent, params, ckpt, derived, config = checkpoint.load_policy_params(run_dir, epoch)
+  agent, params, ckpt, derived, config = load_policy_params(run_dir, epoch)
   env = _eval_env(config, env_name, derived)
   episodes = num_episodes or config.num_eval_envs
   if episodes < 1:
     raise ConfigError(f"--num_episodes must be positive, got {episodes}.")
   length = config.episode_length or env.episode_length
   evaluate = make_evaluator(env, agent.act, episodes, length, config.action_repeat)
-  seeds = derived["seeds"]
+  seeds = derived.seeds
   keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(seed), k) for k in range(len(seeds))])
-  metrics = _jit(config)(over_seeds(evaluate, len(seeds)))(params, keys)
+  metrics = jit_for(config)(over_seeds(evaluate, len(seeds)))(params, keys)
   per_seed, mean = logger.metric_rows(metrics, seeds, ckpt.env_steps, ckpt.epoch)
   return per_seed, mean, ckpt, env.name
 
@@ -77,11 +73,11 @@ def write_eval(rows: list[dict], path: str) -> str:
   """Writes evaluation rows as CSV (``.csv``) or JSON lines (anything else)."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   if path.endswith(".csv"):
-    logger.replace_file(path, logger.MetricsWriter("", rows).write_csv)
+    runfiles.replace_file(path, logger.MetricsWriter("", rows).write_csv)
   else:
     import json
 
-    logger.replace_file(path, lambda f: f.writelines(json.dumps(r) + "\n" for r in rows))
+    runfiles.replace_file(path, lambda f: f.writelines(json.dumps(r) + "\n" for r in rows))
   return path
 
 
@@ -101,9 +97,11 @@ def render_run(
   seed: int = 0,
   seed_index: int = 0,
   epoch: int | None = None,
-) -> tuple[str, checkpoint.Checkpoint | None]:
+  size: tuple[int, int] = (320, 240),
+) -> tuple[str, runfiles.Checkpoint | None]:
   """Renders ``episodes`` episodes of a run's policy (seed ``seed_index`` of the run, newest
   checkpoint or ``epoch``), or of a random policy when the run has no checkpoint yet, to ``path``
+  (frames of ``size`` = width, height pixels)
   (default ``RUN_DIR/videos/render_<epoch|random>.<fmt>``). Returns the path and checkpoint."""
   from goalax import render
   from goalax.evaluation import make_episode_recorder
@@ -113,26 +111,26 @@ def render_run(
   if episodes < 1:
     raise ConfigError(f"--episodes must be positive, got {episodes}.")
   config, derived = load_run_config(run_dir)
-  ckpt = checkpoint.find_checkpoint(run_dir, epoch)
+  ckpt = runfiles.find_checkpoint(run_dir, epoch)
   env = _eval_env(config, env_name, derived)
   if ckpt is None:
     act, params = random_act(env.action_size), ()
   else:
-    agent, all_params, ckpt, _, _ = checkpoint.load_policy_params(run_dir, ckpt.epoch)
-    if not 0 <= seed_index < len(derived["seeds"]):
+    agent, all_params, ckpt, _, _ = load_policy_params(run_dir, ckpt.epoch)
+    if not 0 <= seed_index < len(derived.seeds):
       raise ConfigError(
-        f"--seed_index must be in [0, {len(derived['seeds'])}) for {run_dir}, got {seed_index}."
+        f"--seed_index must be in [0, {len(derived.seeds)}) for {run_dir}, got {seed_index}."
       )
     act, params = agent.act, jax.tree.map(lambda x: x[seed_index], all_params)
   length = config.episode_length or env.episode_length
   record = make_episode_recorder(env, act, episodes, length, config.action_repeat)
-  first, states = _jit(config)(record)(params, jax.random.PRNGKey(seed))
-  tag = f"epoch_{ckpt.epoch:04d}_seed{derived['seeds'][seed_index]}" if ckpt else "random"
+  first, states = jit_for(config)(record)(params, jax.random.PRNGKey(seed))
+  tag = f"epoch_{ckpt.epoch:04d}_seed{derived.seeds[seed_index]}" if ckpt else "random"
   path = path or os.path.join(run_dir, "videos", f"render_{tag}.{fmt}")
   if not path.endswith(f".{fmt}"):
     raise UsageError(f"--out {path} must end in .{fmt} (--format {fmt}).")
   try:
-    render.write_rollouts(env, first, states, path, config.action_repeat)
+    render.write_rollouts(env, first, states, path, config.action_repeat, size)
   except OSError as e:
-    raise checkpoint.output_error(e, path, run_dir) from None
+    raise runfiles.output_error(e, path, run_dir) from None
   return path, ckpt

@@ -1,0 +1,392 @@
+"""The host loop of a run, the same for every agent and loop: epochs, evaluation, outputs, stop
+signals and resume.
+
+``train(config)`` is the library entry point (``goalax.train``): it builds the run
+(:func:`goalax.programs.build`), opens its directory, compiles its programs and drives them
+epoch by epoch; between epochs it evaluates, writes metrics, curves and checkpoints, and stops at
+a safe point on SIGINT/SIGTERM. It knows the loop only through
+:class:`goalax.loops.Trainer` and the agent only through :class:`goalax.agents.base.Agent`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from goalax import checkpoint, logger, loops, memory, runfiles
+from goalax.config import ConfigError, TrainConfig
+from goalax.plotting import run_title
+from goalax.programs import Programs, RunSetup, build
+from goalax.resume import resume_config
+from goalax.stopping import (
+  RunInterrupted,
+  StopNow,
+  StopRequest,
+  run_in_thread,
+  stop_on_signals,
+  wait_until_ready,
+)
+
+
+def _format_seconds(s: float) -> str:
+  s = int(round(s))
+  return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+@dataclasses.dataclass
+class RunResult:
+  run_dir: str
+  total_env_steps: int
+  history: list[dict]  # aggregated rows, one per evaluation
+  per_seed: list[list[dict]]  # per_seed[k] = rows of seed k
+  final_state: object  # the loop's state, batched over seeds
+  compile_seconds: float
+  train_seconds: float
+
+
+class NonFiniteError(FloatingPointError):
+  """NaN or inf in a run's metrics or agent state; the last good checkpoint is named."""
+
+
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+  leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else True
+
+
+class HostLoop:
+  """One run's host side: outputs, checkpoints, stopping, and the epochs themselves."""
+
+  def __init__(self, setup: RunSetup, write_outputs: bool, stop: StopRequest, progress_fn):
+    self.setup, self.config, self.agent = setup, setup.config, setup.agent
+    self.stop, self.progress_fn = stop, progress_fn
+    self.say = print if self.config.progress else (lambda *a, **k: None)
+    self.run_dir, self.outputs, self.resume_from, self.lock = "", None, None, None
+    self.wanted_dir = None  # the run dir asked for, when it existed and a suffix was added
+    if write_outputs:
+      self._open_outputs()
+    self.last_saved = self.resume_from
+    meta = self.resume_from.meta if self.resume_from else {}
+    self.env_steps = int(meta.get("env_steps", 0))
+    self.train_seconds = float(meta.get("train_seconds", 0.0))
+    self.resumed_at = (self.env_steps, self.train_seconds)  # speed counts this process only
+    self.compile_seconds = 0.0
+    self.state = None
+    self.video_fn = None
+    self.history, self.per_seed = [], [[] for _ in setup.seeds]
+    for row in self.outputs.metrics.rows if self.outputs else []:  # a resumed run's rows so far
+      seed = row["seed"]
+      (self.history if seed == "mean" else self.per_seed[setup.seeds.index(seed)]).append(row)
+
+  # ---- outputs ---------------------------------------------------------------------------
+  def _open_outputs(self) -> None:
+    config = self.config
+    if config.resume:
+      self.run_dir = config.resume
+      self.resume_from = runfiles.latest_checkpoint(self.run_dir)
+    else:
+      name = config.exp_name or runfiles.default_run_name(config.env, self.setup.algo, config.seed)
+      self.run_dir = runfiles.new_run_dir(config.run_dir, name)
+      wanted = os.path.join(config.run_dir, name)
+      self.wanted_dir = wanted if self.run_dir != wanted else None
+    self.lock = runfiles.RunLock(self.run_dir)
+    try:
+      if config.resume:
+        last_epoch = self.resume_from.epoch if self.resume_from else -1
+        metrics = logger.MetricsWriter.reopen(self.run_dir, last_epoch)
+        purge = self.resume_from.env_steps + 1 if self.resume_from else 0
+      else:
+        saved = dataclasses.replace(config, resume=None)
+        runfiles.write_config(self.run_dir, saved, self.setup.derived)
+        metrics, purge = logger.MetricsWriter(self.run_dir), None
+      title = run_title(self.setup.algo_label, config.env, self.run_dir)
+      self.outputs = logger.RunOutputs(self.run_dir, config, metrics, title, purge_step=purge)
+    except OSError as e:
+      self.lock.release()
+      raise runfiles.output_error(e, f"the run's files in {self.run_dir}", self.run_dir) from None
+    except BaseException:
+      self.lock.release()
+      raise
+
+  def record(self, epoch: int, metrics: dict) -> dict:
+    per_seed, mean = logger.metric_rows(metrics, self.setup.seeds, self.env_steps, epoch)
+    for k, row in enumerate(per_seed):
+      self.per_seed[k].append(row)
+    self.history.append(mean)
+    if self.outputs:
+      self.outputs.write(per_seed, mean)
+    if self.progress_fn:
+      self.progress_fn(mean)
+    return mean
+
+  def policy_params(self):
+    return jax.vmap(self.agent.policy_params)(self.state.agent)
+
+  def save_checkpoint(self, epoch: int) -> None:
+    if not self.run_dir:
+      return
+    meta = dict(
+      env_steps=self.env_steps,
+      train_seconds=self.train_seconds,
+      seeds=self.setup.seeds,
+      algo=self.setup.algo,
+    )
+    self.last_saved = checkpoint.save(
+      self.run_dir, epoch, self.state, self.policy_params(), meta, self.config.keep_checkpoints
+    )
+
+  def maybe_video(self, epoch: int) -> None:
+    """With --video_every N: one evaluation episode of the first seed, every N evaluations."""
+    every, config = self.config.video_every, self.config
+    if not (self.run_dir and every and (epoch % every == 0 or epoch == config.num_evals)):
+      return
+    from goalax import render
+    from goalax.evaluation import make_episode_recorder
+
+    env = self.setup.eval_env
+    if self.video_fn is None:
+      record = make_episode_recorder(
+        env, self.agent.act, 1, self.setup.eval_episode_length, config.action_repeat
+      )
+      self.video_fn = jax.jit(record)
+    policy = jax.tree.map(lambda x: x[0], self.policy_params())
+    key = jax.random.fold_in(jax.random.PRNGKey(self.setup.seeds[0]), 2_000_003 + epoch)
+    first, states = self.video_fn(policy, key)
+    path = os.path.join(self.run_dir, "videos", f"epoch_{epoch:04d}.{config.video_format}")
+    try:
+      render.write_rollouts(env, first, states, path, config.action_repeat, config.video_size)
+    except OSError as e:
+      raise runfiles.output_error(e, path, self.run_dir) from None
+    self.outputs.log_video(path, self.env_steps)
+
+  # ---- stopping --------------------------------------------------------------------------
+
+  def interrupted(self, where: str, in_flight: bool = False) -> RunInterrupted:
+    stop, run_dir, saved = self.stop, self.run_dir, self.last_saved
+    if not run_dir:
+      message = f"stopped by {stop.name} {where}; nothing was saved (no run directory)."
+    elif saved is None:
+      message = (
+        f"stopped by {stop.name} {where}, before the first checkpoint; 'goalax resume {run_dir}' "
+        "starts the run again."
+      )
+    else:
+      message = (
+        f"stopped by {stop.name} {where}; checkpoint of epoch {saved.epoch} in {saved.path}; "
+        f"continue with: goalax resume {run_dir}"
+      )
+    return RunInterrupted(message, stop.exit_code, in_flight)
+
+  # ---- the run ---------------------------------------------------------------------------
+  def run(self) -> RunResult:
+    try:
+      try:
+        with stop_on_signals(self.stop):
+          self._run()
+      except StopNow:
+        raise self.interrupted("at once (second signal)", in_flight=True) from None
+      finally:
+        if self.outputs:
+          self.outputs.close()
+      if self.run_dir:
+        try:
+          save_params(self.run_dir, self.agent.saved_params(self.state.agent))
+        except OSError as e:
+          raise runfiles.output_error(e, "params.msgpack", self.run_dir) from None
+    finally:
+      if self.lock:
+        self.lock.release()
+    steps, seconds = self.env_steps, self.train_seconds
+    self.say(
+      f"  done: {steps:,} env steps per seed in {_format_seconds(seconds)} of training "
+      f"({steps * len(self.setup.seeds) / max(seconds, 1e-9):,.0f} env steps/s over all seeds) "
+      f"+ {self.compile_seconds:.1f} s compile"
+    )
+    return RunResult(
+      self.run_dir,
+      steps,
+      self.history,
+      self.per_seed,
+      self.state,
+      self.compile_seconds,
+      seconds,
+    )
+
+  def _run(self) -> None:
+    setup, config, num_evals = self.setup, self.config, self.config.num_evals
+    if self.resume_from and self.resume_from.epoch >= num_evals:
+      self.say(f"  {self.run_dir} is complete (epoch {num_evals} of {num_evals}); nothing to do.")
+      self.state = checkpoint.restore_state(self.resume_from, setup.abstract_state)
+      return
+    t0 = time.perf_counter()
+    programs = run_in_thread(lambda: setup.compile(fresh=self.resume_from is None), self.stop)
+    if programs is None:
+      raise self.interrupted("while compiling", in_flight=True)
+    self.compile_seconds = time.perf_counter() - t0
+    estimate = setup.estimate.with_part("XLA temporaries", programs.temp_bytes)
+    memory.check_fits(estimate, config, *memory.device_capacity())
+    self.say(f"  compiled in {self.compile_seconds:.1f} s | memory {estimate.describe()}")
+
+    if self.resume_from:
+      self.say(
+        f"  resuming from {self.resume_from.path} (epoch {self.resume_from.epoch}, "
+        f"{self.env_steps:,} env steps)"
+      )
+      self.state = jax.device_put(checkpoint.restore_state(self.resume_from, setup.abstract_state))
+      start = self.resume_from.epoch + 1
+    else:
+      if config.resume:
+        self.say(f"  {self.run_dir} has no checkpoint yet: starting it again")
+      self._start(programs)
+      start = 1
+    if self.stop.requested:
+      raise self.interrupted("before the first epoch")
+    last_epoch_seconds = None
+    for epoch in range(start, num_evals + 1):
+      last_epoch_seconds = self._epoch(programs, epoch, last_epoch_seconds)
+      if self.stop.requested and epoch < num_evals:
+        raise self.interrupted(f"after epoch {epoch} of {num_evals}")
+
+  def _start(self, programs: Programs) -> None:
+    """Init, the evaluation before training, the prefill and checkpoint 0."""
+    setup, config = self.setup, self.config
+    self.state = programs.init(setup.seed_keys)
+    row = self.record(0, programs.evaluate(self.policy_params(), setup.eval_keys(0)))
+    self.say(
+      f"  [0/{config.num_evals}] before training: success {row['eval/success']:.3f} | "
+      f"final dist {row['eval/final_dist']:.3f}"
+    )
+    self.maybe_video(0)
+    if programs.prefill is not None:
+      t_start = time.perf_counter()
+      self.state = jax.block_until_ready(programs.prefill(self.state))
+      self.train_seconds += time.perf_counter() - t_start
+      self.env_steps = setup.schedule.prefill_env_steps
+    if config.checkpoint_every:
+      self.save_checkpoint(0)
+
+  def _epoch(self, programs: Programs, epoch: int, last_epoch_seconds: float | None) -> float:
+    """Trains one epoch, evaluates, records, checks for NaN, checkpoints; returns its seconds."""
+    config, num_evals = self.config, self.config.num_evals
+    t_start = time.perf_counter()
+    self.state, train_metrics = programs.epoch(self.state)
+
+    def may_abandon() -> bool:
+      # drop the epoch in flight only if its start is saved and it would take a while longer
+      saved = self.last_saved is not None and self.last_saved.epoch == epoch - 1
+      remaining = (last_epoch_seconds or math.inf) - (time.perf_counter() - t_start)
+      return saved and remaining > 5.0
+
+    def waiting() -> None:
+      remaining = (last_epoch_seconds or math.inf) - (time.perf_counter() - t_start)
+      if remaining < 1.0:  # a moment: no need to say anything
+        return
+      left = f" (about {_format_seconds(remaining)})" if last_epoch_seconds else ""
+      print(
+        f"goalax: {self.stop.name}: finishing epoch {epoch}{left} to checkpoint it; "
+        f"{self.stop.name} again stops at once.",
+        file=sys.stderr,
+        flush=True,
+      )
+
+    if not wait_until_ready(train_metrics, self.stop, may_abandon, waiting):
+      where = f"during epoch {epoch} of {num_evals} (its progress is dropped)"
+      raise self.interrupted(where, in_flight=True)
+    train_metrics = jax.device_get(train_metrics)
+    seconds = time.perf_counter() - t_start
+    self.train_seconds += seconds
+    self.env_steps += self.setup.schedule.env_steps_per_epoch
+    eval_metrics = programs.evaluate(self.policy_params(), self.setup.eval_keys(epoch))
+    metrics = {**{f"train/{k}": v for k, v in train_metrics.items()}, **eval_metrics}
+    row = self.record(epoch, metrics)
+    self._progress_line(epoch, row)
+    bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad or not bool(_all_finite(self.state.agent)):
+      raise NonFiniteError(_non_finite_message(epoch, bad, self.run_dir, self.last_saved))
+    every = config.checkpoint_every
+    if epoch == num_evals or self.stop.requested or (every and epoch % every == 0):
+      self.save_checkpoint(epoch)
+    self.maybe_video(epoch)
+    return seconds
+
+  def _progress_line(self, epoch: int, row: dict) -> None:
+    config, total = self.config, self.setup.schedule.total_env_steps
+    steps0, seconds0 = self.resumed_at
+    sps = (self.env_steps - steps0) / max(self.train_seconds - seconds0, 1e-9)
+    eta = (total - self.env_steps) / max(sps, 1e-9)
+    self.say(
+      f"  [{epoch}/{config.num_evals}] {self.env_steps:,}/{total:,} steps | "
+      f"{sps:,.0f} steps/s | ETA {_format_seconds(eta)} | success {row['eval/success']:.3f} | "
+      f"near goal {row['eval/time_near_goal']:.3f} | final dist {row['eval/final_dist']:.3f}"
+      + "".join(
+        f" | {name.replace('_', ' ')} {row[f'train/{name}']:.3f}"
+        for name in self.agent.headline_metrics
+      )
+    )
+
+
+def train(
+  config: TrainConfig,
+  progress_fn: Callable[[dict], None] | None = None,
+  write_outputs: bool = True,
+  stop: StopRequest | None = None,
+) -> RunResult:
+  """Trains ``config.num_seeds`` agents at once and returns their history and final state.
+
+  With ``config.resume`` (a run directory) the run continues from its newest checkpoint and
+  ends with the same parameters and metrics as if it had never stopped. A stop request (SIGINT
+  or SIGTERM in the main thread, or ``stop.request()``) ends the run at the next safe point with
+  a checkpoint and :class:`~goalax.stopping.RunInterrupted`.
+  """
+  if config.resume:
+    if not write_outputs:
+      raise ConfigError("--resume continues a run in its directory; it needs write_outputs=True.")
+    config = resume_config(config)
+  setup = build(config)
+  budget_note = loops.check_budget(config)
+  loop = HostLoop(setup, write_outputs, stop or StopRequest(), progress_fn)
+  c = config
+  moved = f" ({loop.wanted_dir} exists: a new run beside it)" if loop.wanted_dir else ""
+  loop.say(
+    f"goalax | {setup.algo_label} on {c.env} ({setup.env.backend}) | {len(setup.seeds)} "
+    f"seed(s) {setup.seeds} | {c.num_envs} envs | episode {setup.derived.episode_length} | "
+    f"run dir {loop.run_dir or '-'}{moved}"
+  )
+  loop.say(f"  {setup.schedule.describe()}")
+  if budget_note:
+    print(f"goalax: warning: {budget_note}", file=sys.stderr)
+  return loop.run()
+
+
+def _non_finite_message(epoch: int, bad: list[str], run_dir: str, last_saved) -> str:
+  where = f"in {', '.join(sorted(bad))}" if bad else "in the agent's parameters"
+  if last_saved is not None:
+    kept = (
+      f"the last good checkpoint, {last_saved.path} (epoch {last_saved.epoch}), is kept and "
+      "nothing later was saved"
+    )
+  else:
+    kept = "no checkpoint was saved before"
+  return (
+    f"non-finite values at epoch {epoch} {where}; stopping: {kept}; the metrics up to here are "
+    f"in {run_dir or '(no run dir)'}. Try lower learning rates or --use_layer_norm."
+  )
+
+
+def save_params(run_dir: str, params: dict) -> str:
+  """Writes the agent's final parameters of every seed (``agent.saved_params``, leaves stacked
+  over seeds) to ``params.msgpack``."""
+  from flax import serialization
+
+  payload = jax.device_get(params)
+  path = os.path.join(run_dir, "params.msgpack")
+  with open(path, "wb") as f:
+    f.write(serialization.to_bytes(payload))
+  return path

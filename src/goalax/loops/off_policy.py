@@ -1,0 +1,193 @@
+"""The off-policy loop: a replay buffer of trajectories, the goal sampler, a gradient step per batch.
+
+A run is ``init(key) -> state``, ``prefill(state)`` (``min_replay_size`` random-action steps per
+env) and epochs of ``run_epoch(state)``. One epoch is a ``lax.scan`` over training steps; a
+training step is
+
+    collect unroll_length steps in num_envs envs with the current policy  →  insert into the
+    replay buffer  →  updates_per_train_step × [sample a batch (goal sampler) → agent.update]
+
+all inside compiled JAX, with no host round trip. The state is one pytree, so the host vmaps
+these functions over seeds (``--num_seeds``) and nothing else changes. The loop knows the agent
+only through :class:`goalax.agents.base.OffPolicyAgent`; the replay and update schedule
+(:class:`OffPolicyConfig`, :func:`schedule`) belong to this loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import TYPE_CHECKING, Any
+
+import flax
+import jax
+import jax.numpy as jnp
+
+from goalax import buffer as replay
+from goalax.errors import ConfigError, require_positive
+from goalax.loops.base import Schedule, Trainer, budget_warning, whole_train_steps_per_epoch
+from goalax.sampler import make_sampler, transition
+
+if TYPE_CHECKING:
+  from goalax.config import TrainConfig
+  from goalax.envs import GoalEnv
+
+
+@dataclasses.dataclass(frozen=True)
+class OffPolicyConfig:
+  """Replay and update schedule of the off-policy loop, inherited by every off-policy agent's
+  config (flags keep JaxGCRL's names)."""
+
+  unroll_length: int = 62
+  """Steps each env takes per training step, before the gradient updates of that step."""
+  batch_size: int = 256
+  """Transitions per gradient step."""
+  min_replay_size: int = 1000
+  """Rows (time steps per env) collected with random actions before the first update."""
+  max_replay_size: int = 10000
+  """Replay capacity in rows (time steps per env); memory = rows × num_envs × transition size."""
+  env_steps_per_update: float = 16.0
+  """Env steps per gradient step (the update-to-data ratio); 16 matches JaxGCRL's default ≈ 1:16.
+  Gradient steps per training step = round(num_envs × unroll_length × action_repeat ×
+  multiplier_num_sgd_steps / env_steps_per_update), at least 1."""
+  multiplier_num_sgd_steps: float = 1.0
+  """Multiplies the gradient steps per training step (JaxGCRL's flag)."""
+
+  def validate_replay(self, num_envs: int) -> None:
+    """Raises ConfigError with one sentence naming the flag when a value cannot work."""
+    require_positive(
+      self,
+      "unroll_length",
+      "batch_size",
+      "min_replay_size",
+      "max_replay_size",
+      "env_steps_per_update",
+      "multiplier_num_sgd_steps",
+    )
+    if self.min_replay_size > self.max_replay_size:
+      raise ConfigError(
+        f"--min_replay_size ({self.min_replay_size}) must not exceed --max_replay_size "
+        f"({self.max_replay_size}); e.g. --min_replay_size {self.max_replay_size // 10}."
+      )
+    if self.unroll_length > self.max_replay_size:
+      raise ConfigError(
+        f"--unroll_length ({self.unroll_length}) must not exceed --max_replay_size "
+        f"({self.max_replay_size}): one unroll has to fit in the buffer."
+      )
+    if self.min_replay_size < 2:
+      raise ConfigError(
+        f"--min_replay_size must be at least 2 (a transition and a later state), "
+        f"got {self.min_replay_size}."
+      )
+    if self.batch_size > self.min_replay_size * num_envs:
+      raise ConfigError(
+        f"--batch_size ({self.batch_size}) is larger than the buffer holds when updates start "
+        f"(--min_replay_size {self.min_replay_size} × --num_envs {num_envs} = "
+        f"{self.min_replay_size * num_envs} transitions); lower --batch_size or raise "
+        f"--min_replay_size to at least {math.ceil(self.batch_size / num_envs)}."
+      )
+
+
+def schedule(config: TrainConfig) -> Schedule:
+  """Prefill, then training steps of ``num_envs × unroll_length × action_repeat`` env steps and
+  ``round(that × multiplier_num_sgd_steps / env_steps_per_update)`` (at least 1) gradient steps."""
+  run = config.agent
+  env_steps = config.num_envs * run.unroll_length * config.action_repeat
+  gradient_steps = max(
+    1, round(env_steps * run.multiplier_num_sgd_steps / run.env_steps_per_update)
+  )
+  prefill = run.min_replay_size * config.num_envs * config.action_repeat
+  steps = whole_train_steps_per_epoch(config.num_timesteps, prefill, env_steps, config.num_evals)
+  return Schedule(env_steps, gradient_steps, steps, config.num_evals, prefill)
+
+
+def check_budget(config: TrainConfig) -> str | None:
+  """Raises ConfigError when ``--num_timesteps`` is below the prefill alone; returns a warning
+  when the run takes far more env steps than asked, else None."""
+  plan = schedule(config)
+  if config.num_timesteps < plan.prefill_env_steps:
+    raise ConfigError(
+      f"--num_timesteps {config.num_timesteps:,} is less than the prefill alone "
+      f"(--min_replay_size {config.agent.min_replay_size} × --num_envs {config.num_envs} × "
+      f"--action_repeat {config.action_repeat} = {plan.prefill_env_steps:,} random-action env "
+      f"steps), so the run would take {plan.total_env_steps:,} env steps; raise --num_timesteps "
+      f"to at least {plan.total_env_steps:,} or lower --min_replay_size or --num_envs."
+    )
+  return budget_warning(config, plan)
+
+
+@flax.struct.dataclass
+class OffPolicyState:
+  agent: Any  # the agent's own state (params, optimiser states, targets)
+  buffer: replay.ReplayBuffer
+  env_state: Any  # brax State, batched over num_envs
+  key: jax.Array
+  train_steps: jax.Array  # int32: training steps done (excludes the prefill)
+
+
+def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
+  from goalax.agents import make_agent
+  from goalax.envs import VectorGoalEnv  # here: importing the loop's settings stays light
+
+  run = config.agent  # replay and schedule settings (OffPolicyConfig)
+  plan = schedule(config)
+  venv = VectorGoalEnv(env, config.num_envs, config.episode_length, config.action_repeat)
+  agent = make_agent(config.agent, env.state_size, env.goal_size, env.action_size)
+  num_envs = config.num_envs
+  td = agent.sampling.td
+  sample = make_sampler(env, agent.sampling, run.batch_size, venv.episode_length)
+
+  def init(key: jax.Array) -> OffPolicyState:
+    k_agent, k_env, k_run = jax.random.split(key, 3)
+    env_state = venv.reset(k_env)
+    example = transition(
+      env_state, jnp.zeros((num_envs, env.action_size)), env_state, env.state_size, td
+    )
+    buffer = replay.init_buffer(example, run.max_replay_size, num_envs)
+    return OffPolicyState(agent.init(k_agent), buffer, env_state, k_run, jnp.zeros((), jnp.int32))
+
+  def collect(state: OffPolicyState, length: int, random_actions: bool):
+    """Steps all envs ``length`` times; returns the new state and episode stats."""
+    policy_params = agent.policy_params(state.agent)
+
+    def env_step(env_state, key):
+      if random_actions:
+        action = jax.random.uniform(key, (num_envs, env.action_size), minval=-1.0, maxval=1.0)
+      else:
+        action = agent.act(policy_params, env_state.obs, key, False)
+      next_state = venv.step(env_state, action)
+      stored = transition(env_state, action, next_state, env.state_size, td)
+      return next_state, (stored, next_state.metrics["success"])
+
+    key, k_steps = jax.random.split(state.key)
+    env_state, (block, success) = jax.lax.scan(
+      env_step, state.env_state, jax.random.split(k_steps, length)
+    )
+    buffer = replay.insert(state.buffer, block)
+    return state.replace(env_state=env_state, buffer=buffer, key=key), success.mean()
+
+  def prefill(state: OffPolicyState) -> OffPolicyState:
+    state, _ = collect(state, run.min_replay_size, random_actions=True)
+    return state
+
+  def train_step(state: OffPolicyState, _):
+    state, train_success = collect(state, run.unroll_length, random_actions=False)
+
+    def sgd_step(agent_state, key):
+      k_sample, k_update = jax.random.split(key)
+      batch, _ = sample(state.buffer, k_sample)
+      return agent.update(agent_state, batch, k_update)
+
+    key, k_updates = jax.random.split(state.key)
+    agent_state, metrics = jax.lax.scan(
+      sgd_step, state.agent, jax.random.split(k_updates, plan.gradient_steps_per_train_step)
+    )
+    metrics = jax.tree.map(jnp.mean, metrics)
+    metrics["train_success"] = train_success
+    return state.replace(agent=agent_state, key=key, train_steps=state.train_steps + 1), metrics
+
+  def run_epoch(state: OffPolicyState) -> tuple[OffPolicyState, dict]:
+    state, metrics = jax.lax.scan(train_step, state, None, length=plan.train_steps_per_epoch)
+    return state, jax.tree.map(jnp.mean, metrics)
+
+  return Trainer(init, prefill, run_epoch, agent, venv, plan)

@@ -329,7 +329,7 @@ REFERENCE_LOSS_LOOP = """
 for c_loss in infonce_backward binary; do
 	for seed in 1 2; do
 		"$PYTHON" "$REPO/training.py" --project_name crl --group_name contrastive_loss_experiments \\
-		--exp_name c_loss --seed ${seed} --num_timesteps 3000 --num_evals 1 \\
+		--exp_name c_loss --seed ${seed} --num_timesteps 3000 --num_evals 2 \\
 		--batch_size 33 --num_envs 7 --discounting 0.99 --action_repeat 1 \\
 		--episode_length 23 --unroll_length 9  --min_replay_size 20 \\
 		--max_replay_size 200 --contrastive_loss_fn ${c_loss} --energy_fn l2 \\
@@ -348,7 +348,11 @@ def test_the_reference_s_loss_loop_repeating_exp_name_runs_every_run(tmp_path):
     "REPO": REPO,
     "WANDB_MODE": "offline",
     "WANDB_SILENT": "true",
-    "TINY_NETWORKS": f"--h_dim {TINY.agent.h_dim} --repr_dim {TINY.agent.repr_dim} --fast_compile",
+    # TINY's networks and evaluation: the infonce_backward runs reuse its compiled programs
+    "TINY_NETWORKS": (
+      f"--h_dim {TINY.agent.h_dim} --repr_dim {TINY.agent.repr_dim} "
+      f"--num_eval_envs {TINY.num_eval_envs} --fast_compile"
+    ),
   }
   proc = subprocess.run(
     ["bash", "-c", REFERENCE_LOSS_LOOP],
@@ -375,7 +379,7 @@ def test_the_reference_s_loss_loop_repeating_exp_name_runs_every_run(tmp_path):
   ]
   for name in names:
     rows = [json.loads(line) for line in open(tmp_path / "runs" / name / "metrics.jsonl")]
-    assert [r["epoch"] for r in rows if r["seed"] == "mean"] == [0, 1]
+    assert [r["epoch"] for r in rows if r["seed"] == "mean"] == [0, 1, 2]
 
 
 def test_impossible_values_raise_config_error_from_python():

@@ -160,6 +160,39 @@ def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(tmp_path, monke
   assert [c.epoch for c in runfiles.list_checkpoints(run_dir)] == [1] and not _partials(run_dir)
 
 
+def test_a_background_save_holds_the_state_it_was_given_and_reports_a_full_disk_later(
+  tmp_path, monkeypatch
+):
+  """The training loop saves in a thread while the next epoch reuses (donates) the state's
+  buffers: the checkpoint holds the arrays as they were when the save was asked for."""
+  import threading
+
+  run_dir, release, real_save = str(tmp_path), threading.Event(), checkpoint.save
+
+  def slow_save(*args, **kwargs):
+    release.wait(timeout=60)
+    return real_save(*args, **kwargs)
+
+  monkeypatch.setattr(checkpoint, "save", slow_save)
+  saver = checkpoint.BackgroundSaver()
+  state = _tree(1.0)
+  saver.submit(run_dir, 1, state, {"p": np.ones(2)}, {"env_steps": 10}, keep=2)
+  assert saver.newest_epoch == 1 and saver.completed is None  # still being written
+  state["w"][:] = -5.0  # the next epoch overwrites the buffers
+  release.set()
+  assert saver.wait().epoch == 1
+  np.testing.assert_array_equal(_restored(run_dir, 1)["w"], _tree(1.0)["w"])
+
+  def full(*args, **kwargs):
+    raise OutputError("the disk is full: could not write checkpoint epoch_000002")
+
+  monkeypatch.setattr(checkpoint, "save", full)
+  saver.submit(run_dir, 2, _tree(2.0), {"p": np.ones(2)}, {"env_steps": 20}, keep=2)
+  with pytest.raises(OutputError, match="the disk is full"):
+    saver.wait()
+  assert saver.completed.epoch == 1 and [c.epoch for c in runfiles.list_checkpoints(run_dir)] == [1]
+
+
 KILLED_MID_SAVE = """
 import os, signal, sys
 import numpy as np

@@ -15,7 +15,8 @@ Layout of ``RUN_DIR/checkpoints/`` (listed by :mod:`goalax.runfiles`)::
 A save writes everything into a partial directory, syncs it to disk and renames it to its final
 name, which is atomic on POSIX filesystems: a crash, a kill or a full disk during a save leaves
 every earlier checkpoint as it was. Old checkpoints are deleted only after a newer one is
-complete.
+complete. During training a :class:`BackgroundSaver` does this in a thread while the next epoch
+runs, from host copies taken when the checkpoint is asked for.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import errno
 import json
 import os
 import shutil
+import threading
 import time
 from typing import Any
 
@@ -159,3 +161,62 @@ def restore_state(checkpoint: Checkpoint, abstract_state: Any) -> Any:
 def restore_policy(checkpoint: Checkpoint, abstract_policy: Any) -> Any:
   """The checkpoint's policy parameters (every seed), shaped like ``abstract_policy``."""
   return _restore(os.path.join(checkpoint.path, "policy"), abstract_policy, "the policy")
+
+
+# ---- saving while training goes on -------------------------------------------------------
+def host_copy(tree: Any) -> Any:
+  """Host copies of every array of ``tree``: they stay as they are while the device buffers are
+  reused (training donates its state to the next epoch)."""
+  return jax.tree.map(lambda x: np.array(x, copy=True), jax.device_get(tree))
+
+
+class BackgroundSaver:
+  """Writes checkpoints with :func:`save` in a thread, one at a time, while training goes on.
+
+  ``submit`` copies the arrays to the host first, in the caller's thread, so a checkpoint holds
+  exactly the state it was asked for; the write itself (partial directory, sync, atomic rename,
+  pruning) is :func:`save`'s, so a crash, a kill or a full disk leave every earlier checkpoint as
+  it was. A failed save raises its OutputError at the next ``submit`` or ``wait``. The cost is a
+  host copy of the state while a save is in flight.
+  """
+
+  def __init__(self, completed: Checkpoint | None = None):
+    self.completed = completed  # the newest complete checkpoint
+    self.pending_epoch: int | None = None
+    self._thread: threading.Thread | None = None
+    self._error: BaseException | None = None
+
+  def submit(
+    self, run_dir: str, epoch: int, state: Any, policy_params: Any, meta: dict, keep: int
+  ) -> None:
+    """Starts writing checkpoint ``epoch`` (after the previous save has ended)."""
+    self.wait()
+    host_state, host_policy = host_copy((state, policy_params))
+
+    def write():
+      try:
+        self.completed = save(run_dir, epoch, host_state, host_policy, meta, keep)
+      except BaseException as e:  # raised in the caller's thread by wait()
+        self._error = e
+
+    self.pending_epoch = epoch
+    self._thread = threading.Thread(target=write, name=f"goalax-checkpoint-{epoch}")
+    self._thread.start()
+
+  @property
+  def newest_epoch(self) -> int | None:
+    """The epoch of the save in flight, else of the newest complete checkpoint."""
+    if self.pending_epoch is not None:
+      return self.pending_epoch
+    return self.completed.epoch if self.completed else None
+
+  def wait(self, raise_error: bool = True) -> Checkpoint | None:
+    """Waits for the save in flight; returns the newest complete checkpoint. A save that failed
+    raises its error here (or, with ``raise_error=False``, is only waited for)."""
+    while self._thread is not None and self._thread.is_alive():
+      self._thread.join(0.05)  # short joins: a stop signal is still handled meanwhile
+    self._thread, self.pending_epoch = None, None
+    if self._error is not None and raise_error:
+      error, self._error = self._error, None
+      raise error
+    return self.completed

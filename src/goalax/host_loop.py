@@ -72,7 +72,7 @@ class HostLoop:
     self.wanted_dir = None  # the run dir asked for, when it existed and a suffix was added
     if write_outputs:
       self._open_outputs()
-    self.last_saved = self.resume_from
+    self.saver = checkpoint.BackgroundSaver(self.resume_from)
     meta = self.resume_from.meta if self.resume_from else {}
     self.env_steps = int(meta.get("env_steps", 0))
     self.train_seconds = float(meta.get("train_seconds", 0.0))
@@ -138,7 +138,7 @@ class HostLoop:
       seeds=self.setup.seeds,
       algo=self.setup.algo,
     )
-    self.last_saved = checkpoint.save(
+    self.saver.submit(
       self.run_dir, epoch, self.state, self.policy_params(), meta, self.config.keep_checkpoints
     )
 
@@ -168,8 +168,11 @@ class HostLoop:
 
   # ---- stopping --------------------------------------------------------------------------
 
-  def interrupted(self, where: str, in_flight: bool = False) -> RunInterrupted:
-    stop, run_dir, saved = self.stop, self.run_dir, self.last_saved
+  def interrupted(self, where: str, in_flight: bool = False, at_once: bool = False):
+    """RunInterrupted with its one line; waits for a checkpoint being written, unless the stop
+    is ``at_once`` (a second signal)."""
+    stop, run_dir = self.stop, self.run_dir
+    saved = self.saver.completed if at_once else self.saver.wait()
     if not run_dir:
       message = f"stopped by {stop.name} {where}; nothing was saved (no run directory)."
     elif saved is None:
@@ -186,21 +189,26 @@ class HostLoop:
 
   # ---- the run ---------------------------------------------------------------------------
   def run(self) -> RunResult:
+    at_once = False
     try:
       try:
         with stop_on_signals(self.stop):
           self._run()
       except StopNow:
-        raise self.interrupted("at once (second signal)", in_flight=True) from None
+        at_once = True
+        raise self.interrupted("at once (second signal)", in_flight=True, at_once=True) from None
       finally:
         if self.outputs:
           self.outputs.close()
       if self.run_dir:
+        self.saver.wait()  # the last checkpoint is complete before the run says it is done
         try:
           save_params(self.run_dir, self.agent.saved_params(self.state.agent))
         except OSError as e:
           raise runfiles.output_error(e, "params.msgpack", self.run_dir) from None
     finally:
+      if not at_once:  # an error on its way out: a save in flight still completes
+        self.saver.wait(raise_error=False)
       if self.lock:
         self.lock.release()
     steps, seconds = self.env_steps, self.train_seconds
@@ -280,7 +288,7 @@ class HostLoop:
 
     def may_abandon() -> bool:
       # drop the epoch in flight only if its start is saved and it would take a while longer
-      saved = self.last_saved is not None and self.last_saved.epoch == epoch - 1
+      saved = self.saver.newest_epoch == epoch - 1  # a save in flight is waited for
       remaining = (last_epoch_seconds or math.inf) - (time.perf_counter() - t_start)
       return saved and remaining > 5.0
 
@@ -309,7 +317,7 @@ class HostLoop:
     self._progress_line(epoch, row)
     bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
     if bad or not bool(_all_finite(self.state.agent)):
-      raise NonFiniteError(_non_finite_message(epoch, bad, self.run_dir, self.last_saved))
+      raise NonFiniteError(_non_finite_message(epoch, bad, self.run_dir, self.saver.wait()))
     every = config.checkpoint_every
     if epoch == num_evals or self.stop.requested or (every and epoch % every == 0):
       self.save_checkpoint(epoch)

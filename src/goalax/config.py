@@ -55,6 +55,11 @@ class TrainConfig(Generic[AgentConfigT]):
   """Time limit per episode; default: the env's recommended length."""
   action_repeat: int = 1
   """Physics steps per action (the env step count includes the repeats)."""
+  devices: int = 1
+  """Devices to train on; 0: every device JAX sees. With --num_seeds K > 1 the seeds are split
+  over them (K a multiple of the count; seed k ends exactly as it would alone); with one seed its
+  envs, replay columns and gradient batches are (data parallel: --num_envs, --num_eval_envs and
+  --batch_size multiples of the count; results as on one device up to float rounding)."""
   agent: Annotated[AgentConfigT, tyro.conf.OmitArgPrefixes] = CRLConfig()
   """The agent's settings: networks, replay, losses, learning rates."""
   run_dir: str = "runs"

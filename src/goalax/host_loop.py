@@ -20,7 +20,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from goalax import checkpoint, logger, loops, memory, runfiles
+from goalax import checkpoint, devices, logger, loops, memory, runfiles
 from goalax.config import ConfigError, TrainConfig
 from goalax.plotting import run_title
 from goalax.programs import Programs, RunSetup, build
@@ -247,7 +247,8 @@ class HostLoop:
         f"  resuming from {self.resume_from.path} (epoch {self.resume_from.epoch}, "
         f"{self.env_steps:,} env steps)"
       )
-      self.state = jax.device_put(checkpoint.restore_state(self.resume_from, setup.abstract_state))
+      restored = checkpoint.restore_state(self.resume_from, setup.abstract_state)
+      self.state = devices.put(restored, setup.state_shardings)
       start = self.resume_from.epoch + 1
     else:
       if config.resume:

@@ -64,20 +64,23 @@ class MemoryEstimate:
 
   parts: dict[str, int]
   num_seeds: int
+  num_devices: int = 1  # the parts are per device when more than one
 
   @property
   def total(self) -> int:
     return sum(self.parts.values())
 
   def with_part(self, name: str, nbytes: int) -> MemoryEstimate:
-    return MemoryEstimate({**self.parts, name: int(nbytes)}, self.num_seeds)
+    return MemoryEstimate({**self.parts, name: int(nbytes)}, self.num_seeds, self.num_devices)
 
   def breakdown(self) -> str:
     """``"replay buffer 1.2 GiB, env states 3.4 MiB, ...; 2 seeds"``, largest first (parts under
     1 KiB, such as keys and counters, are counted in the total but not named)."""
     named = sorted(((k, n) for k, n in self.parts.items() if n >= 1024), key=lambda p: -p[1])
     parts = ", ".join(f"{name} {format_bytes(n)}" for name, n in named)
-    return f"{parts}; {self.num_seeds} seed{'s' if self.num_seeds > 1 else ''}"
+    seeds = f"{self.num_seeds} seed{'s' if self.num_seeds > 1 else ''}"
+    where = f", per device of {self.num_devices}" if self.num_devices > 1 else ""
+    return f"{parts}; {seeds}{where}"
 
   def describe(self) -> str:
     return f"{format_bytes(self.total)} ({self.breakdown()})"
@@ -87,16 +90,22 @@ class MemoryEstimate:
 PART_OF_FIELD = {"buffer": "replay buffer", "env_state": "env states", "agent": "agent"}
 
 
-def estimate_training_memory(abstract_state, abstract_eval_states, num_seeds: int):
+def estimate_training_memory(abstract_state, abstract_eval_states, num_seeds: int, where=None):
   """The parts of a run's memory from abstract shapes: every field of the loop's state (a
   dataclass of ``ShapeDtypeStruct``: the replay buffer, env states and agent, whatever the loop
-  holds) and the evaluation envs' states."""
+  holds) and the evaluation envs' states; per device when ``where`` (a
+  :class:`goalax.devices.Placement`) splits the run over several."""
+  split = 1 if where is None else where.num_devices
+  per_env = ("replay buffer", "env states")  # split over devices in both placements
   parts: dict[str, int] = {}
   for field in dataclasses.fields(abstract_state):
     name = PART_OF_FIELD.get(field.name, "other state")
     parts[name] = parts.get(name, 0) + tree_bytes(getattr(abstract_state, field.name))
   parts["evaluation envs"] = tree_bytes(abstract_eval_states)
-  return MemoryEstimate(parts, num_seeds)
+  if split > 1:
+    seeds_split = where.mode == "seeds"
+    parts = {k: n // split if (seeds_split or k in per_env) else n for k, n in parts.items()}
+  return MemoryEstimate(parts, num_seeds, split)
 
 
 def check_fits(estimate: MemoryEstimate, config, capacity: int | None, where: str) -> None:

@@ -17,11 +17,10 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from goalax import agents, loops, memory
+from goalax import agents, devices, loops, memory
 from goalax.config import ConfigError, Derived, TrainConfig, validate
 from goalax.errors import require_module
 from goalax.evaluation import make_evaluator
-from goalax.seed_axis import over_seeds
 
 
 def enable_compilation_cache() -> None:
@@ -78,6 +77,12 @@ class RunSetup:
   abstract_policy: object
   estimate: memory.MemoryEstimate
   derived: Derived
+  placement: devices.Placement
+
+  @property
+  def state_shardings(self):
+    """Shardings of the training state (None on one device)."""
+    return devices.state_shardings(self.abstract_state, self.placement)
 
   @property
   def agent(self):
@@ -110,28 +115,51 @@ class RunSetup:
     init and the prefill, from shapes alone. Tracing is Python and runs one program after the
     other; XLA compiles the epoch (the largest) in this thread while a second thread compiles
     the others (XLA releases the GIL while it compiles)."""
-    jit = jit_for(self.config)
-    trainer, state = self.trainer, self.abstract_state
-    seeds = functools.partial(over_seeds, num_seeds=len(self.seeds))
-    epoch = jit(seeds(trainer.run_epoch), donate_argnums=0).lower(state)
-    others = {"evaluate": jit(seeds(self.evaluate)).lower(self.abstract_policy, self.eval_keys(0))}
+    trainer, state, where = self.trainer, self.abstract_state, self.placement
+    seed_axis = lambda tree: devices.seed_axis_shardings(tree, where)  # keys, params, metrics
+    state_sh = self.state_shardings
+
+    def lower(fn, args: tuple, in_shardings, out_shardings, donate: bool = False):
+      """``fn`` over the seed axis, placed, lowered for ``args``; the compiled program puts its
+      inputs where it expects them when it is called."""
+      kwargs = dict(donate_argnums=0) if donate else {}
+      if where.mode != "one":
+        kwargs.update(in_shardings=in_shardings, out_shardings=out_shardings)
+      placed = devices.over_devices(fn, len(self.seeds), where)
+      return jit_for(self.config)(placed, **kwargs).lower(*args), in_shardings
+
+    policy, keys = self.abstract_policy, self.eval_keys(0)
+    train_out = eval_out = None
+    if where.mode != "one":  # the metrics' shapes, for their shardings
+      run_epoch = devices.over_devices(trainer.run_epoch, len(self.seeds), where)
+      train_out = seed_axis(jax.eval_shape(run_epoch, state)[1])
+      evaluate = devices.over_devices(self.evaluate, len(self.seeds), where)
+      eval_out = seed_axis(jax.eval_shape(evaluate, policy, keys))
+    epoch = lower(trainer.run_epoch, (state,), (state_sh,), (state_sh, train_out), True)
+    others = {
+      "evaluate": lower(
+        self.evaluate, (policy, keys), (seed_axis(policy), seed_axis(keys)), eval_out
+      )
+    }
     if fresh:
       if trainer.prefill is not None:
-        others["prefill"] = jit(seeds(trainer.prefill), donate_argnums=0).lower(state)
-      others["init"] = jit(seeds(trainer.init)).lower(self.seed_keys)
+        others["prefill"] = lower(trainer.prefill, (state,), (state_sh,), state_sh, True)
+      others["init"] = lower(
+        trainer.init, (self.seed_keys,), (seed_axis(self.seed_keys),), state_sh
+      )
     compiled, errors = {}, []
 
     def compile_others():
       try:
-        for name, program in others.items():
-          compiled[name] = program.compile()
+        for name, (program, inputs) in others.items():
+          compiled[name] = _placed(program.compile(), inputs)
       except BaseException as e:  # re-raised below, in the caller's thread
         errors.append(e)
 
     # A daemon thread, like the caller's: a stop signal during compilation must not wait for it.
     worker = threading.Thread(target=compile_others, daemon=True)
     worker.start()
-    compiled["epoch"] = epoch.compile()
+    compiled["epoch"] = _placed(epoch[0].compile(), epoch[1])
     worker.join()
     if errors:
       raise errors[0]
@@ -139,6 +167,20 @@ class RunSetup:
     return Programs(
       compiled.get("init"), compiled.get("prefill"), compiled["epoch"], compiled["evaluate"], temp
     )
+
+
+class _placed:
+  """A compiled program that first puts its inputs where it expects them (a no-op for arrays
+  already there, and on one device)."""
+
+  def __init__(self, compiled, shardings):
+    self.compiled, self.shardings = compiled, shardings
+
+  def __call__(self, *args):
+    return self.compiled(*devices.put(args, self.shardings))
+
+  def memory_analysis(self):
+    return self.compiled.memory_analysis()
 
 
 def _make_env(name: str, config: TrainConfig, flag: str):
@@ -172,6 +214,7 @@ def build(config: TrainConfig) -> RunSetup:
       f"has {env.observation_size}/{env.action_size}; they must match."
     )
   validate(config)
+  where = devices.placement(config)
   _require_output_packages(config)
   if config.video_every:  # fail now, not at the first video, when there is no OpenGL
     from goalax.render import FrameRenderer
@@ -198,7 +241,9 @@ def build(config: TrainConfig) -> RunSetup:
     jax.vmap(jax.vmap(eval_env.reset)),
     jax.ShapeDtypeStruct((len(seeds), config.num_eval_envs, 2), jnp.uint32),
   )
-  estimate = memory.estimate_training_memory(abstract_state, abstract_eval_states, len(seeds))
+  estimate = memory.estimate_training_memory(
+    abstract_state, abstract_eval_states, len(seeds), where
+  )
   memory.check_fits(estimate, config, *memory.device_capacity())
   plan = trainer.schedule
   derived = Derived(
@@ -223,5 +268,5 @@ def build(config: TrainConfig) -> RunSetup:
   )
   return RunSetup(
     config, algo, env, eval_env, trainer, evaluate, seeds, abstract_state, abstract_policy,
-    estimate, derived,
+    estimate, derived, where,
   )  # fmt: skip

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from goalax import buffer as replay
+from goalax import devices
 from goalax.errors import ConfigError, require_positive
 from goalax.loops.base import Schedule, Trainer, budget_warning, whole_train_steps_per_epoch
 from goalax.sampler import make_sampler, transition
@@ -136,6 +137,7 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
   num_envs = config.num_envs
   td = agent.sampling.td
   sample = make_sampler(env, agent.sampling, run.batch_size, venv.episode_length)
+  split_batch = devices.split_batch(devices.placement(config))
 
   def init(key: jax.Array) -> OffPolicyState:
     k_agent, k_env, k_run = jax.random.split(key, 3)
@@ -176,6 +178,7 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
     def sgd_step(agent_state, key):
       k_sample, k_update = jax.random.split(key)
       batch, _ = sample(state.buffer, k_sample)
+      batch = split_batch(batch)  # data parallel: each device's part of the batch
       return agent.update(agent_state, batch, k_update)
 
     key, k_updates = jax.random.split(state.key)

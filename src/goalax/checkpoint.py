@@ -32,7 +32,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from goalax.errors import UsageError
+from goalax import distributed
+from goalax.errors import OutputError, UsageError
 from goalax.memory import tree_bytes
 from goalax.runfiles import Checkpoint, checkpoint_root, list_checkpoints, output_error
 
@@ -118,6 +119,8 @@ def save(
   JSON-serialisable. Raises :class:`OutputError` when the disk is full or the folder cannot be
   written; the partial save is removed and every earlier checkpoint stays loadable.
   """
+  if distributed.many():
+    return _save_together(run_dir, epoch, state, policy_params, meta, keep)
   root = os.path.abspath(checkpoint_root(run_dir))  # orbax refuses relative paths
   host_state, host_policy = jax.device_get((state, policy_params))
   needed = tree_bytes(host_state) + tree_bytes(host_policy)
@@ -143,6 +146,52 @@ def save(
   return Checkpoint(os.path.join(root, name), epoch, meta)
 
 
+def _save_together(
+  run_dir: str, epoch: int, state: Any, policy_params: Any, meta: dict, keep: int
+) -> Checkpoint:
+  """:func:`save` with several processes: each writes its own shards of the global arrays into
+  one partial directory (orbax's multi-host save); process 0 checks the free space before and
+  commits (atomic rename) after every process has written. Every process must call it."""
+  root = os.path.abspath(checkpoint_root(run_dir))
+  needed = tree_bytes(state) + tree_bytes(policy_params)
+  name = f"epoch_{epoch:06d}"
+  partial = os.path.join(root, f"{_PARTIAL_PREFIX}{name}")  # the same name in every process
+  meta = dict(meta, epoch=epoch, bytes=needed, saved_at=time.strftime("%Y-%m-%d %H:%M:%S"))
+
+  def on_main(step) -> None:
+    problem = ""
+    if distributed.is_main():
+      try:
+        step()
+      except Exception as e:
+        shutil.rmtree(partial, ignore_errors=True)
+        problem = str(output_error(e, f"checkpoint {name} in {root}", run_dir))
+    problem = distributed.broadcast_text(problem)
+    if problem:
+      raise OutputError(problem)
+
+  def prepare():
+    os.makedirs(root, exist_ok=True)
+    _remove_partials(root)
+    free = shutil.disk_usage(root).free
+    if free < needed + (16 << 20):
+      raise OSError(errno.ENOSPC, f"{needed:,} bytes needed, {free:,} free")
+    os.makedirs(partial)
+
+  def commit():
+    _write_json(os.path.join(partial, "meta.json"), meta)
+    _commit(partial, os.path.join(root, name))
+    prune(run_dir, keep)
+
+  on_main(prepare)
+  checkpointer = _checkpointer()
+  checkpointer.save(os.path.join(partial, "state"), _without_empty(state))
+  checkpointer.save(os.path.join(partial, "policy"), _without_empty(policy_params))
+  distributed.barrier(f"goalax checkpoint {name} written")
+  on_main(commit)
+  return Checkpoint(os.path.join(root, name), epoch, meta)
+
+
 def _restore(path: str, abstract: Any, what: str) -> Any:
   try:
     restored = _checkpointer().restore(os.path.abspath(path), _without_empty(abstract))
@@ -153,8 +202,12 @@ def _restore(path: str, abstract: Any, what: str) -> Any:
     ) from None
 
 
-def restore_state(checkpoint: Checkpoint, abstract_state: Any) -> Any:
-  """The checkpoint's training state, as host arrays shaped like ``abstract_state``."""
+def restore_state(checkpoint: Checkpoint, abstract_state: Any, shardings: Any = None) -> Any:
+  """The checkpoint's training state, shaped like ``abstract_state``: host arrays, or with
+  ``shardings`` arrays placed so (with several processes, each reads its own part)."""
+  if shardings is not None:
+    with_sharding = lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s)
+    abstract_state = jax.tree.map(with_sharding, abstract_state, shardings)
   return _restore(os.path.join(checkpoint.path, "state"), abstract_state, "the training state")
 
 
@@ -189,8 +242,12 @@ class BackgroundSaver:
   def submit(
     self, run_dir: str, epoch: int, state: Any, policy_params: Any, meta: dict, keep: int
   ) -> None:
-    """Starts writing checkpoint ``epoch`` (after the previous save has ended)."""
+    """Starts writing checkpoint ``epoch`` (after the previous save has ended). With several
+    processes the save is collective and is done here, before returning."""
     self.wait()
+    if distributed.many():
+      self.completed = save(run_dir, epoch, state, policy_params, meta, keep)
+      return
     host_state, host_policy = host_copy((state, policy_params))
 
     def write():

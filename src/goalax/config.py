@@ -59,7 +59,8 @@ class TrainConfig(Generic[AgentConfigT]):
   """Devices to train on; 0: every device JAX sees. With --num_seeds K > 1 the seeds are split
   over them (K a multiple of the count; seed k ends exactly as it would alone); with one seed its
   envs, replay columns and gradient batches are (data parallel: --num_envs, --num_eval_envs and
-  --batch_size multiples of the count; results as on one device up to float rounding)."""
+  --batch_size multiples of the count; results as on one device up to float rounding). With
+  several processes (--num_processes) every device of every process is used."""
   agent: Annotated[AgentConfigT, tyro.conf.OmitArgPrefixes] = CRLConfig()
   """The agent's settings: networks, replay, losses, learning rates."""
   run_dir: str = "runs"
@@ -80,6 +81,14 @@ class TrainConfig(Generic[AgentConfigT]):
   """Compile with XLA's cheapest settings (CPU only: no LLVM optimisation, no fusion emitters):
   a small reacher run compiles in 14 s instead of 26 s, but trains about 3× slower. For smoke
   tests and debugging short runs; ignored on GPU and TPU."""
+  coordinator_address: str | None = None
+  """Several processes (hosts) in one run: host:port of process 0's coordinator; default: the
+  environment's JAX_COORDINATOR_ADDRESS, or SLURM's own variables in a SLURM job with several
+  tasks. Process 0 writes the run's files (docs/scale_out.md)."""
+  num_processes: int | None = None
+  """Several processes: how many (default: JAX_NUM_PROCESSES, or SLURM's)."""
+  process_id: int | None = None
+  """Several processes: this one's index from 0 (default: JAX_PROCESS_ID, or SLURM's)."""
   config_file: Annotated[str | None, tyro.conf.arg(name="config")] = None
   """Read flags from this YAML file: a run's config.yaml, or a mapping of flag names to values.
   Flags given on the command line override it; the run name (--exp_name) is not taken from it."""
@@ -200,7 +209,14 @@ class Derived:
 
 # ---- configs saved in YAML ------------------------------------------------------------------
 # Run fields that describe how a run was launched, not the run: never taken from a file.
-LAUNCH_FIELDS = ("config_file", "resume", "exp_name")
+LAUNCH_FIELDS = (
+  "config_file",
+  "resume",
+  "exp_name",
+  "coordinator_address",
+  "num_processes",
+  "process_id",
+)
 
 
 def _from_mapping(cls, values: dict, where: str, skip: tuple[str, ...] = ()):

@@ -70,6 +70,13 @@ def placement(config) -> Placement:
   values that divide."""
   available = jax.devices()
   count = config.devices or len(available)
+  if jax.process_count() > 1:  # one mesh over every device of every process
+    if config.devices not in (0, 1, len(available)):
+      raise ConfigError(
+        f"--devices {config.devices}: with {jax.process_count()} processes a run uses every "
+        f"device of every process ({len(available)}); leave --devices out or give 0."
+      )
+    count = len(available)
   if count < 0 or count > len(available):
     raise ConfigError(
       f"--devices {config.devices}: JAX sees {len(available)} device(s) "
@@ -144,5 +151,13 @@ def split_batch(where: Placement) -> Callable[[Any], Any]:
 
 
 def put(tree: Any, shardings: Any) -> Any:
-  """``tree`` on the devices its shardings name (the default device when None)."""
-  return jax.device_put(tree) if shardings is None else jax.device_put(tree, shardings)
+  """``tree`` on the devices its shardings name (the default device when None). With several
+  processes, arrays of this process alone go through the host: every process holds the same
+  values, and each places its own part."""
+  if shardings is None:
+    return jax.device_put(tree)
+  if jax.process_count() > 1:
+    local = lambda x: isinstance(x, jax.Array) and x.is_fully_addressable
+    host = lambda x, s: np.asarray(x) if local(x) and x.sharding != s else x
+    tree = jax.tree.map(host, tree, shardings)
+  return jax.device_put(tree, shardings)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from goalax import checkpoint, devices, logger, loops, memory, runfiles
+from goalax import checkpoint, devices, distributed, logger, loops, memory, runfiles
 from goalax.config import ConfigError, TrainConfig
 from goalax.plotting import run_title
 from goalax.programs import Programs, RunSetup, build
@@ -67,7 +67,8 @@ class HostLoop:
   def __init__(self, setup: RunSetup, write_outputs: bool, stop: StopRequest, progress_fn):
     self.setup, self.config, self.agent = setup, setup.config, setup.agent
     self.stop, self.progress_fn = stop, progress_fn
-    self.say = print if self.config.progress else (lambda *a, **k: None)
+    speak = self.config.progress and distributed.is_main()  # one voice for many processes
+    self.say = print if speak else (lambda *a, **k: None)
     self.run_dir, self.outputs, self.resume_from, self.lock = "", None, None, None
     self.wanted_dir = None  # the run dir asked for, when it existed and a suffix was added
     if write_outputs:
@@ -87,15 +88,20 @@ class HostLoop:
 
   # ---- outputs ---------------------------------------------------------------------------
   def _open_outputs(self) -> None:
+    """The run directory (process 0 makes it, every process learns it), and on process 0 the
+    lock and the files written at every evaluation."""
     config = self.config
     if config.resume:
       self.run_dir = config.resume
       self.resume_from = runfiles.latest_checkpoint(self.run_dir)
     else:
       name = config.exp_name or runfiles.default_run_name(config.env, self.setup.algo, config.seed)
-      self.run_dir = runfiles.new_run_dir(config.run_dir, name)
+      made = runfiles.new_run_dir(config.run_dir, name) if distributed.is_main() else ""
+      self.run_dir = distributed.broadcast_text(made)
       wanted = os.path.join(config.run_dir, name)
       self.wanted_dir = wanted if self.run_dir != wanted else None
+    if not distributed.is_main():
+      return
     self.lock = runfiles.RunLock(self.run_dir)
     try:
       if config.resume:
@@ -156,7 +162,9 @@ class HostLoop:
         env, self.agent.act, 1, self.setup.eval_episode_length, config.action_repeat
       )
       self.video_fn = jax.jit(record)
-    policy = jax.tree.map(lambda x: x[0], self.policy_params())
+    policy = jax.tree.map(lambda x: x[0], distributed.fetch(self.policy_params()))
+    if not distributed.is_main():
+      return
     key = jax.random.fold_in(jax.random.PRNGKey(self.setup.seeds[0]), 2_000_003 + epoch)
     first, states = self.video_fn(policy, key)
     path = os.path.join(self.run_dir, "videos", f"epoch_{epoch:04d}.{config.video_format}")
@@ -167,6 +175,22 @@ class HostLoop:
     self.outputs.log_video(path, self.env_steps)
 
   # ---- stopping --------------------------------------------------------------------------
+
+  def _stopping(self) -> bool:
+    """Whether a stop was requested, in this process or (with several) in any: every process
+    then stops after the same epoch."""
+    if distributed.agree(self.stop.requested) and not self.stop.requested:
+      self.stop.request()
+    return self.stop.requested
+
+  def _restore(self):
+    """The newest checkpoint's state, placed as the run's programs expect it (with several
+    processes every one reads its own part)."""
+    setup = self.setup
+    if distributed.many():
+      return checkpoint.restore_state(self.resume_from, setup.abstract_state, setup.state_shardings)
+    restored = checkpoint.restore_state(self.resume_from, setup.abstract_state)
+    return devices.put(restored, setup.state_shardings)
 
   def interrupted(self, where: str, in_flight: bool = False, at_once: bool = False):
     """RunInterrupted with its one line; waits for a checkpoint being written, unless the stop
@@ -202,8 +226,10 @@ class HostLoop:
           self.outputs.close()
       if self.run_dir:
         self.saver.wait()  # the last checkpoint is complete before the run says it is done
+        params = distributed.fetch(self.agent.saved_params(self.state.agent))
         try:
-          save_params(self.run_dir, self.agent.saved_params(self.state.agent))
+          if distributed.is_main():
+            save_params(self.run_dir, params)
         except OSError as e:
           raise runfiles.output_error(e, "params.msgpack", self.run_dir) from None
     finally:
@@ -231,7 +257,7 @@ class HostLoop:
     setup, config, num_evals = self.setup, self.config, self.config.num_evals
     if self.resume_from and self.resume_from.epoch >= num_evals:
       self.say(f"  {self.run_dir} is complete (epoch {num_evals} of {num_evals}); nothing to do.")
-      self.state = checkpoint.restore_state(self.resume_from, setup.abstract_state)
+      self.state = self._restore()
       return
     t0 = time.perf_counter()
     programs = run_in_thread(lambda: setup.compile(fresh=self.resume_from is None), self.stop)
@@ -247,27 +273,27 @@ class HostLoop:
         f"  resuming from {self.resume_from.path} (epoch {self.resume_from.epoch}, "
         f"{self.env_steps:,} env steps)"
       )
-      restored = checkpoint.restore_state(self.resume_from, setup.abstract_state)
-      self.state = devices.put(restored, setup.state_shardings)
+      self.state = self._restore()
       start = self.resume_from.epoch + 1
     else:
       if config.resume:
         self.say(f"  {self.run_dir} has no checkpoint yet: starting it again")
       self._start(programs)
       start = 1
-    if self.stop.requested:
+    if self._stopping():
       raise self.interrupted("before the first epoch")
     last_epoch_seconds = None
     for epoch in range(start, num_evals + 1):
       last_epoch_seconds = self._epoch(programs, epoch, last_epoch_seconds)
-      if self.stop.requested and epoch < num_evals:
+      if self.stop.requested and epoch < num_evals:  # agreed by every process in _epoch
         raise self.interrupted(f"after epoch {epoch} of {num_evals}")
 
   def _start(self, programs: Programs) -> None:
     """Init, the evaluation before training, the prefill and checkpoint 0."""
     setup, config = self.setup, self.config
     self.state = programs.init(setup.seed_keys)
-    row = self.record(0, programs.evaluate(self.policy_params(), setup.eval_keys(0)))
+    metrics = programs.evaluate(self.policy_params(), setup.eval_keys(0))
+    row = self.record(0, distributed.fetch(metrics))
     self.say(
       f"  [0/{config.num_evals}] before training: success {row['eval/success']:.3f} | "
       f"final dist {row['eval/final_dist']:.3f}"
@@ -289,6 +315,8 @@ class HostLoop:
 
     def may_abandon() -> bool:
       # drop the epoch in flight only if its start is saved and it would take a while longer
+      if distributed.many():  # every process would have to agree to drop it: finish it
+        return False
       saved = self.saver.newest_epoch == epoch - 1  # a save in flight is waited for
       remaining = (last_epoch_seconds or math.inf) - (time.perf_counter() - t_start)
       return saved and remaining > 5.0
@@ -308,19 +336,21 @@ class HostLoop:
     if not wait_until_ready(train_metrics, self.stop, may_abandon, waiting):
       where = f"during epoch {epoch} of {num_evals} (its progress is dropped)"
       raise self.interrupted(where, in_flight=True)
-    train_metrics = jax.device_get(train_metrics)
+    train_metrics = distributed.fetch(train_metrics)
     seconds = time.perf_counter() - t_start
     self.train_seconds += seconds
     self.env_steps += self.setup.schedule.env_steps_per_epoch
-    eval_metrics = programs.evaluate(self.policy_params(), self.setup.eval_keys(epoch))
+    eval_metrics = distributed.fetch(
+      programs.evaluate(self.policy_params(), self.setup.eval_keys(epoch))
+    )
     metrics = {**{f"train/{k}": v for k, v in train_metrics.items()}, **eval_metrics}
     row = self.record(epoch, metrics)
     self._progress_line(epoch, row)
     bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
-    if bad or not bool(_all_finite(self.state.agent)):
+    if bad or not bool(distributed.fetch(_all_finite(self.state.agent))):
       raise NonFiniteError(_non_finite_message(epoch, bad, self.run_dir, self.saver.wait()))
     every = config.checkpoint_every
-    if epoch == num_evals or self.stop.requested or (every and epoch % every == 0):
+    if epoch == num_evals or self._stopping() or (every and epoch % every == 0):
       self.save_checkpoint(epoch)
     self.maybe_video(epoch)
     return seconds
@@ -354,6 +384,7 @@ def train(
   or SIGTERM in the main thread, or ``stop.request()``) ends the run at the next safe point with
   a checkpoint and :class:`~goalax.stopping.RunInterrupted`.
   """
+  distributed.initialize(config)  # several processes: before anything touches JAX's devices
   if config.resume:
     if not write_outputs:
       raise ConfigError("--resume continues a run in its directory; it needs write_outputs=True.")

@@ -43,7 +43,7 @@ def format_bytes(n: float) -> str:
 def device_capacity(device=None) -> tuple[int | None, str]:
   """``(bytes, description)`` of the memory the device can use: the accelerator's allocator
   limit, or the machine's physical memory for the CPU; ``(None, ...)`` when unknown."""
-  device = device or jax.devices()[0]
+  device = device or jax.local_devices()[0]
   try:
     stats = device.memory_stats()
   except Exception:  # some backends do not implement it

@@ -234,7 +234,7 @@ class RenderArgs:
   """Which agent of a --num_seeds run (0: the first seed)."""
   checkpoint: int | None = None
   """Epoch of the checkpoint; default: the newest."""
-  size: tuple[int, int] = (320, 240)
+  size: tuple[int, int] = (640, 480)
   """Width and height of mp4 and gif frames in pixels."""
 
 

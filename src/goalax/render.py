@@ -246,7 +246,7 @@ class FrameRenderer:
   the model's offscreen buffer render with a copy of the model whose buffer is large enough.
   """
 
-  def __init__(self, env, height: int = 240, width: int = 320, camera: str | int = -1):
+  def __init__(self, env, height: int = 480, width: int = 640, camera: str | int = -1):
     self.env = env
     self.model = env.sys.mj_model
     if width > self.model.vis.global_.offwidth or height > self.model.vis.global_.offheight:
@@ -332,7 +332,7 @@ def _episode_slices(first, states, episode: int):
 
 
 def render_frames(
-  env, first, states, height: int = 240, width: int = 320, action_repeat: int = 1
+  env, first, states, height: int = 480, width: int = 640, action_repeat: int = 1
 ) -> list[np.ndarray]:
   """RGB frames ``[H, W, 3]`` of every episode of a recorded rollout, one after the other, the
   camera following each episode's agent and goal smoothly (over ``STEADY_SECONDS``).
@@ -400,7 +400,7 @@ def html_page(env, first, states, action_repeat: int = 1, height: int = 480) -> 
 
 
 def write_rollouts(
-  env, first, states, path: str, action_repeat: int = 1, size: tuple[int, int] = (320, 240)
+  env, first, states, path: str, action_repeat: int = 1, size: tuple[int, int] = (640, 480)
 ) -> str:
   """Writes a recorded rollout to ``path`` as mp4, gif (MuJoCo's renderer, goal marker drawn,
   ``size`` = width, height in pixels) or html (brax's viewer), by the path's extension; creates

@@ -78,3 +78,51 @@ def test_curves_png_of_a_run_has_a_panel_per_metric(tmp_path):
   rows = read_rows(run)
   path = plotting.plot_run(rows, str(tmp_path / "curves.png"), "a", ("eval/success",))
   assert _png_size(path) == (420, 340)
+
+
+def _write_config(run_dir, agent, env):
+  """A config.yaml as a run writes it: the run's flags and its Derived record."""
+  from goalax.config import Derived, TrainConfig
+  from goalax.runfiles import write_config
+
+  counts = dict.fromkeys(
+    ("updates_per_train_step", "env_steps_per_train_step", "train_steps_per_epoch", "epochs"), 1
+  )
+  derived = Derived(
+    episode_length=10, algo=type(agent).__name__[: -len("Config")].lower(), env_backend="spring",
+    state_size=10, goal_size=2, action_size=2, prefill_env_steps=0, total_env_steps=1,
+    gradient_steps_per_env_step=1.0, seeds=[0], state_bytes=0, jax_backend="cpu",
+    jax_version="0", **counts,
+  )  # fmt: skip
+  write_config(run_dir, TrainConfig(env=env, agent=agent), derived)
+
+
+def test_comparison_title_names_each_algorithm_and_env_once():
+  described = [("CRL", "ant"), None, ("SAC+HER", "humanoid"), ("CRL", "ant")]
+  assert plotting.comparison_title(described) == (
+    "CRL vs SAC+HER on ant, humanoid · IQM over seeds, 95% stratified bootstrap CI (rliable)"
+  )
+  assert plotting.comparison_title([None]) == plotting.COMPARISON_STATISTIC
+
+
+def test_plot_names_runs_by_algorithm_and_env_from_config_yaml(tmp_path, capsys):
+  import matplotlib
+
+  from goalax.agents.crl import CRLConfig
+  from goalax.agents.sac import SACConfig
+
+  a = _write_run(tmp_path / "a", [0, 1], [[0.0, 0.5, 1.0], [0.0, 0.3, 0.9]])
+  b = _write_run(tmp_path / "b", [0], [[0.0, 0.1, 0.2]])
+  c = _write_run(tmp_path / "c", [0], [[0.0, 0.2, 0.4]])  # no config.yaml: named by its folder
+  d = _write_run(tmp_path / "d", [0], [[0.0, 0.2, 0.3]])
+  _write_config(a, SACConfig(use_her=True), "reacher")
+  _write_config(b, CRLConfig(), "reacher")
+  (tmp_path / "d" / "config.yaml").write_text("config: [unclosed\n")  # unreadable: folder name
+  out = tmp_path / "cmp.svg"
+  with matplotlib.rc_context({"svg.fonttype": "none"}):  # text as text, not as paths
+    main(["plot", a, b, c, d, "--out", str(out), "--reps", "50"])
+  svg = out.read_text()
+  assert "SAC+HER vs CRL on reacher · IQM over seeds" in svg  # the figure's title
+  assert "SAC+HER on reacher · a (2 seeds)" in svg and "CRL on reacher · b (1 seed)" in svg
+  assert ">c (1 seed)<" in svg and ">d (1 seed)<" in svg
+  assert "is not valid YAML" in capsys.readouterr().err

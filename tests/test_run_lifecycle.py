@@ -216,7 +216,7 @@ def test_render_writes_mp4_gif_and_html_of_the_policy(runs, tmp_path):
   main(["render", run_dir, "--format", "html", "--out", str(html)])
   assert _read(mp4)[4:8] == b"ftyp" and os.path.getsize(mp4) > 1000
   assert imageio_ffmpeg.count_frames_and_secs(str(mp4))[0] == frames
-  assert iio.imread(gif).shape == (2 * frames, 240, 320, 3)
+  assert iio.imread(gif).shape == (2 * frames, 480, 640, 3)  # the default --size 640 480
   system = _html_system(html)
   assert len(system["states"]["x"]) == frames
   goal_link = system["geoms"]["goal"][0]["link_idx"]

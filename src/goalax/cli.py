@@ -234,7 +234,7 @@ class RenderArgs:
   """Which agent of a --num_seeds run (0: the first seed)."""
   checkpoint: int | None = None
   """Epoch of the checkpoint; default: the newest."""
-  size: tuple[int, int] = (320, 240)
+  size: tuple[int, int] = (640, 480)
   """Width and height of mp4 and gif frames in pixels."""
 
 
@@ -275,11 +275,25 @@ class PlotArgs:
   out: str = "curves_comparison.png"
   """Output image (png, pdf or svg, by its extension)."""
   labels: tuple[str, ...] = ()
-  """One label per run directory; default: each run's folder name."""
+  """One label per run directory; default: each run's algorithm, env and folder name from its
+  config.yaml ("SAC+HER on reacher · my_run"), the folder name alone for a folder without one."""
   metrics: tuple[str, ...] = ("eval/success", "eval/time_near_goal", "eval/final_dist")
   """Columns of metrics.csv to plot, one panel each."""
   reps: int = 2000
   """Bootstrap resamples for the confidence intervals."""
+
+
+def _describe_for_plot(run_dir: str) -> tuple[str, str] | None:
+  """:func:`goalax.plotting.describe_run`; a config.yaml it cannot read is said on stderr and the
+  run is named by its folder (its curves need only metrics.jsonl)."""
+  from goalax import plotting
+  from goalax.errors import ConfigError
+
+  try:
+    return plotting.describe_run(run_dir)
+  except ConfigError as e:
+    print(f"goalax plot | {e} Its curve is named by its folder.", file=sys.stderr)
+    return None
 
 
 def cmd_plot(args: PlotArgs) -> None:
@@ -297,14 +311,19 @@ def cmd_plot(args: PlotArgs) -> None:
     )
   if args.reps < 1:
     raise UsageError(f"--reps must be positive, got {args.reps}.")
-  labels = args.labels or [None] * len(args.run_dirs)
+  described = [_describe_for_plot(d) for d in args.run_dirs]
+  labels = args.labels or [
+    plotting.run_title(*about, d) if about else None for d, about in zip(args.run_dirs, described)
+  ]
   curves = [plotting.load_curves(d, label, args.metrics) for d, label in zip(args.run_dirs, labels)]
   groups: dict[str, list] = {}
   for c in curves:
     groups.setdefault(c.label, []).append(c)
   pooled = [plotting.pool(group) for group in groups.values()]
   try:
-    path = plotting.plot_comparison(pooled, args.out, args.reps)
+    path = plotting.plot_comparison(
+      pooled, args.out, args.reps, plotting.comparison_title(described)
+    )
   except OSError as e:
     raise UsageError(f"cannot write --out {args.out}: {e.strerror}.") from None
   print(f"goalax plot | {len(pooled)} curve(s) from {len(curves)} run(s) -> {path}")

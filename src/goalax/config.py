@@ -108,7 +108,7 @@ class TrainConfig(Generic[AgentConfigT]):
   CPU-only machine, see the README for the measured cost."""
   video_format: Literal["mp4", "gif"] = "mp4"
   """Format of the training videos."""
-  video_size: tuple[int, int] = (320, 240)
+  video_size: tuple[int, int] = (640, 480)
   """Width and height of the training videos in pixels."""
   log_tensorboard: bool = False
   """Also write TensorBoard event files to RUN_DIR/tensorboard/ (tensorboardX, no TensorFlow)."""

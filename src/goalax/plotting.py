@@ -33,6 +33,33 @@ def run_title(algo_label: str, env: str, run_dir: str) -> str:
   return f"{algo_label} on {env} · {os.path.basename(os.path.normpath(run_dir))}"
 
 
+def describe_run(run_dir: str) -> tuple[str, str] | None:
+  """``(algorithm label, env)`` of a run from its config.yaml (``("SAC+HER", "reacher")``), or
+  None when the folder has no config.yaml; a config.yaml goalax cannot read is a ConfigError."""
+  from goalax.agents import label_of
+  from goalax.config import load_run_config
+
+  if not os.path.isfile(os.path.join(run_dir, "config.yaml")):
+    return None
+  config, _ = load_run_config(run_dir)
+  return label_of(config.agent), config.env
+
+
+COMPARISON_STATISTIC = "IQM over seeds, 95% stratified bootstrap CI (rliable)"
+
+
+def comparison_title(described: list[tuple[str, str] | None]) -> str:
+  """The title of ``goalax plot``: the algorithms and envs of the runs (from
+  :func:`describe_run`; None for a run without config.yaml), then the statistic drawn:
+  ``CRL vs SAC+HER on ant · IQM over seeds, ...``."""
+  known = [d for d in described if d is not None]
+  if not known:
+    return COMPARISON_STATISTIC
+  algos = " vs ".join(dict.fromkeys(algo for algo, _ in known))
+  envs = ", ".join(dict.fromkeys(env for _, env in known))
+  return f"{algos} on {envs} · {COMPARISON_STATISTIC}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Curves:
   """One run's (or several pooled runs') metric at every evaluation, for every seed."""
@@ -146,7 +173,9 @@ def plot_run(rows: list[dict], path: str, title: str, metrics=CURVE_METRICS) -> 
   return _save(fig, path)
 
 
-def plot_comparison(curves: list[Curves], path: str, reps: int = 2000) -> str:
+def plot_comparison(
+  curves: list[Curves], path: str, reps: int = 2000, title: str = COMPARISON_STATISTIC
+) -> str:
   """Overlays runs: for each, the IQM over seeds and its 95% bootstrap CI at every evaluation."""
   metrics = list(curves[0].scores)
   fig, axes = _figure(len(metrics))
@@ -160,5 +189,5 @@ def plot_comparison(curves: list[Curves], path: str, reps: int = 2000) -> str:
   for ax, metric in zip(axes, metrics):
     _label_axis(ax, metric)
   axes[0].legend(fontsize=8)
-  fig.suptitle("IQM over seeds, 95% stratified bootstrap CI (rliable)", fontsize=10)
+  fig.suptitle(title, fontsize=10)
   return _save(fig, path)

@@ -97,7 +97,7 @@ def render_run(
   seed: int = 0,
   seed_index: int = 0,
   epoch: int | None = None,
-  size: tuple[int, int] = (320, 240),
+  size: tuple[int, int] = (640, 480),
 ) -> tuple[str, runfiles.Checkpoint | None]:
   """Renders ``episodes`` episodes of a run's policy (seed ``seed_index`` of the run, newest
   checkpoint or ``epoch``), or of a random policy when the run has no checkpoint yet, to ``path``

@@ -129,7 +129,7 @@ def check_video_size(size: tuple[int, int], flag: str) -> None:
   """Raises ConfigError unless ``size`` is a width and height from 16 to 4096 pixels."""
   if len(size) != 2 or not all(16 <= int(n) <= 4096 for n in size):
     raise ConfigError(
-      f"{flag} takes a width and a height from 16 to 4096 pixels (e.g. {flag} 320 240), "
+      f"{flag} takes a width and a height from 16 to 4096 pixels (e.g. {flag} 640 480), "
       f"got {' '.join(map(str, size))}."
     )
 

@@ -190,20 +190,20 @@ class EvalArgs:
 def cmd_eval(args: EvalArgs) -> None:
   from goalax import saved_run
 
-  per_seed, mean, ckpt, env_name = saved_run.evaluate_run(
+  per_seed, means, ckpt, env_name = saved_run.evaluate_run(
     args.run_dir, args.env, args.num_episodes, args.seed, args.checkpoint
   )
   out = args.out or os.path.join(
     args.run_dir, "eval", f"{env_name}_epoch{ckpt.epoch:04d}_seed{args.seed}.csv"
   )
   try:
-    saved_run.write_eval(per_seed + [mean], out)
+    saved_run.write_eval(per_seed + means, out)
   except OSError as e:
     raise UsageError(f"cannot write --out {out}: {e.strerror}.") from None
   print(
     f"goalax eval | {args.run_dir} | checkpoint of epoch {ckpt.epoch} ({ckpt.env_steps:,} env steps)"
   )
-  for row in per_seed + [mean]:
+  for row in per_seed + means:
     print(
       f"  seed {row['seed']}: success {row['eval/success']:.3f} | near goal "
       f"{row['eval/time_near_goal']:.3f} | final dist {row['eval/final_dist']:.3f} | "
@@ -315,7 +315,11 @@ def cmd_plot(args: PlotArgs) -> None:
   labels = args.labels or [
     plotting.run_title(*about, d) if about else None for d, about in zip(args.run_dirs, described)
   ]
-  curves = [plotting.load_curves(d, label, args.metrics) for d, label in zip(args.run_dirs, labels)]
+  curves = [  # a sweep's run gives one curve per configuration
+    c
+    for d, label in zip(args.run_dirs, labels)
+    for c in plotting.load_run_curves(d, label, args.metrics)
+  ]
   groups: dict[str, list] = {}
   for c in curves:
     groups.setdefault(c.label, []).append(c)
@@ -423,14 +427,24 @@ def cmd_resume(argv: list[str]) -> None:
 
 def run_config(config):
   """Runs ``train(config)`` for the command line: a NaN ends with exit code 1, a stop signal
-  with one line on how to resume and exit code 128 + signal."""
+  with one line on how to resume and exit code 128 + signal. A sweep over discrete flags trains
+  each combination's run, one after the other (their results, in order)."""
+  from goalax import sweep
   from goalax.host_loop import train
   from goalax.programs import enable_compilation_cache
   from goalax.stopping import RunInterrupted
 
   enable_compilation_cache()
   try:
-    return train(config)
+    runs = sweep.runs(config)
+    if len(runs) == 1:
+      return train(config)
+    results = []
+    for k, (tag, one) in enumerate(runs):
+      if config.progress:
+        print(f"goalax: sweep run {k + 1} of {len(runs)}: {tag}", flush=True)
+      results.append(train(one))
+    return results
   except FloatingPointError as e:
     print(f"goalax: error: {e}", file=sys.stderr)
     sys.exit(1)

@@ -63,6 +63,12 @@ class TrainConfig(Generic[AgentConfigT]):
   several processes (--num_processes) every device of every process is used."""
   agent: Annotated[AgentConfigT, tyro.conf.OmitArgPrefixes] = CRLConfig()
   """The agent's settings: networks, replay, losses, learning rates."""
+  sweep: tuple[str, ...] = ()
+  """Train several configurations at once: NAME=V1,V2,... per agent flag (e.g. --sweep
+  critic_lr=1e-4,3e-4 energy_fn=l2,cosine). Continuous flags (learning rates, coefficients,
+  discounts) train every combination × --num_seeds in one compiled program; each combination of
+  discrete ones (energy, loss, sizes) is a run of its own, one after the other. Rows carry the
+  configuration (column config); curves.png and goalax plot draw one line per configuration."""
   run_dir: str = "runs"
   """Parent folder of run directories; each run writes a new one, never overwriting."""
   exp_name: str | None = None
@@ -192,6 +198,9 @@ class Derived:
   """JAX's version when the run started."""
   loop: str = "off_policy"
   """Training loop of the algorithm (runs saved before the on-policy loop existed lack it)."""
+  configs: list[str] | None = None
+  """With --sweep: each member's swept values (``critic_lr=0.0001``), in the order of
+  ``seeds``; None without."""
 
   @classmethod
   def from_mapping(cls, values: dict, where: str) -> Derived:

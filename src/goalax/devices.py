@@ -85,8 +85,17 @@ def placement(config) -> Placement:
   if count == 1:
     return Placement("one")
   devices = np.array(available[:count])
-  if config.num_seeds > 1:
-    _require_multiple("--num_seeds", config.num_seeds, count, "seeds split over devices")
+  from goalax import sweep
+
+  members = len(sweep.members(config))  # seeds, times swept values
+  if members > 1:
+    if members == config.num_seeds:
+      _require_multiple("--num_seeds", config.num_seeds, count, "seeds split over devices")
+    elif members % count:
+      raise ConfigError(
+        f"the sweep's {members} members (--num_seeds {config.num_seeds} × the swept values) do "
+        f"not split over {count} devices; use --devices that divides {members}."
+      )
     return Placement("seeds", Mesh(devices, (SEEDS,)))
   _require_multiple("--num_envs", config.num_envs, count, "each device steps its own envs")
   _require_multiple("--num_eval_envs", config.num_eval_envs, count, "evaluation envs")

@@ -82,9 +82,12 @@ class HostLoop:
     self.state = None
     self.video_fn = None
     self.history, self.per_seed = [], [[] for _ in setup.seeds]
+    members = list(zip(setup.member_labels or [None] * len(setup.seeds), setup.seeds))
     for row in self.outputs.metrics.rows if self.outputs else []:  # a resumed run's rows so far
-      seed = row["seed"]
-      (self.history if seed == "mean" else self.per_seed[setup.seeds.index(seed)]).append(row)
+      if row["seed"] == "mean":
+        self.history.append(row)
+      else:
+        self.per_seed[members.index((row.get("config"), row["seed"]))].append(row)
 
   # ---- outputs ---------------------------------------------------------------------------
   def _open_outputs(self) -> None:
@@ -121,15 +124,22 @@ class HostLoop:
       self.lock.release()
       raise
 
-  def record(self, epoch: int, metrics: dict) -> dict:
-    per_seed, mean = logger.metric_rows(metrics, self.setup.seeds, self.env_steps, epoch)
+  def record(self, epoch: int, metrics: dict) -> list[dict]:
+    """Rows of one evaluation, written; returns the mean rows (one, or one per configuration of
+    a sweep)."""
+    setup = self.setup
+    per_seed, means = logger.metric_rows(
+      metrics, setup.seeds, self.env_steps, epoch, setup.member_labels
+    )
     for k, row in enumerate(per_seed):
       self.per_seed[k].append(row)
-    self.history.append(mean)
+    self.history.extend(means)
     if self.outputs:
-      self.outputs.write(per_seed, mean)
+      self.outputs.write(per_seed, means)
     if self.progress_fn:
-      self.progress_fn(mean)
+      for mean in means:
+        self.progress_fn(mean)
+    return means
     return mean
 
   def policy_params(self):
@@ -291,13 +301,13 @@ class HostLoop:
   def _start(self, programs: Programs) -> None:
     """Init, the evaluation before training, the prefill and checkpoint 0."""
     setup, config = self.setup, self.config
-    self.state = programs.init(setup.seed_keys)
+    self.state = programs.init(*setup.init_args)
     metrics = programs.evaluate(self.policy_params(), setup.eval_keys(0))
-    row = self.record(0, distributed.fetch(metrics))
-    self.say(
-      f"  [0/{config.num_evals}] before training: success {row['eval/success']:.3f} | "
-      f"final dist {row['eval/final_dist']:.3f}"
-    )
+    for row in self.record(0, distributed.fetch(metrics)):
+      self.say(
+        f"  [0/{config.num_evals}] before training: success {row['eval/success']:.3f} | "
+        f"final dist {row['eval/final_dist']:.3f}" + _of_config(row)
+      )
     self.maybe_video(0)
     if programs.prefill is not None:
       t_start = time.perf_counter()
@@ -344,9 +354,12 @@ class HostLoop:
       programs.evaluate(self.policy_params(), self.setup.eval_keys(epoch))
     )
     metrics = {**{f"train/{k}": v for k, v in train_metrics.items()}, **eval_metrics}
-    row = self.record(epoch, metrics)
-    self._progress_line(epoch, row)
-    bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+    means = self.record(epoch, metrics)
+    for row in means:
+      self._progress_line(epoch, row)
+    bad = sorted(
+      {k for row in means for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)}
+    )
     if bad or not bool(distributed.fetch(_all_finite(self.state.agent))):
       raise NonFiniteError(_non_finite_message(epoch, bad, self.run_dir, self.saver.wait()))
     every = config.checkpoint_every
@@ -368,7 +381,13 @@ class HostLoop:
         f" | {name.replace('_', ' ')} {row[f'train/{name}']:.3f}"
         for name in self.agent.headline_metrics
       )
+      + _of_config(row)
     )
+
+
+def _of_config(row: dict) -> str:
+  """`` | critic_lr=0.0001``: the configuration of a sweep's mean row, else nothing."""
+  return f" | {row['config']}" if "config" in row else ""
 
 
 def train(

@@ -73,23 +73,47 @@ class MetricsWriter:
         csv.DictWriter(f, self._columns).writerows(rows)
 
 
-def metric_rows(metrics: dict[str, Any], seeds: list[int], env_steps: int, epoch: int):
-  """``(per_seed, mean)``: one row per seed of ``metrics`` (each value ``[num_seeds]``) and their
-  mean (plus the spread ``eval/..._std`` over seeds, with more than one seed)."""
+def metric_rows(
+  metrics: dict[str, Any],
+  seeds: list[int],
+  env_steps: int,
+  epoch: int,
+  configs: list[str] | None = None,
+):
+  """``(per_seed, means)``: one row per member of ``metrics`` (each value ``[num_members]``:
+  seeds, or seeds times a sweep's configurations) and the mean rows (``seed = "mean"``, plus the
+  spread ``eval/..._std`` with more than one seed): one over every seed, or with ``configs`` (a
+  sweep: each member's configuration, put in a ``config`` column) one per configuration."""
   arrays = {k: np.asarray(v) for k, v in metrics.items()}
+  tag = (lambda i: {}) if configs is None else (lambda i: {"config": configs[i]})
   per_seed = [
-    dict(epoch=epoch, env_steps=env_steps, seed=s, **{k: float(v[i]) for k, v in arrays.items()})
+    dict(
+      epoch=epoch,
+      env_steps=env_steps,
+      seed=s,
+      **tag(i),
+      **{k: float(v[i]) for k, v in arrays.items()},
+    )
     for i, s in enumerate(seeds)
   ]
-  mean = dict(
-    epoch=epoch,
-    env_steps=env_steps,
-    seed="mean",
-    **{k: float(np.mean(v)) for k, v in arrays.items()},
-  )
-  if len(seeds) > 1:
-    mean.update({f"{k}_std": float(np.std(v)) for k, v in arrays.items() if k.startswith("eval/")})
-  return per_seed, mean
+  groups = {None: list(range(len(seeds)))}
+  if configs is not None:
+    groups = {c: [i for i, own in enumerate(configs) if own == c] for c in dict.fromkeys(configs)}
+  means = []
+  for config, members in groups.items():
+    mean = dict(
+      epoch=epoch,
+      env_steps=env_steps,
+      seed="mean",
+      **({} if config is None else {"config": config}),
+      **{k: float(np.mean(v[members])) for k, v in arrays.items()},
+    )
+    if len(members) > 1:
+      mean.update(
+        {f"{k}_std": float(np.std(v[members])) for k, v in arrays.items() if k.startswith("eval/")}
+      )
+    means.append(mean)
+  return per_seed, means
 
 
 def scalars(row: dict[str, Any]) -> dict[str, float]:
@@ -161,6 +185,14 @@ class WandbLogger:
     self.run.finish()
 
 
+def _tagged(row: dict[str, Any]) -> dict[str, Any]:
+  """A mean row as logged: a sweep configuration's metrics under ``<config>/<metric>``."""
+  if "config" not in row:
+    return row
+  keep = ("epoch", "env_steps", "seed")
+  return {k if k in keep else f"{row['config']}/{k}": v for k, v in row.items() if k != "config"}
+
+
 class RunOutputs:
   """What a run writes at every evaluation: metrics.csv / metrics.jsonl, curves.png (with
   --plot_curves), TensorBoard event files (--log_tensorboard) and wandb (--log_wandb).
@@ -187,17 +219,21 @@ class RunOutputs:
     except OSError as e:
       raise output_error(e, f"{what} in {self.run_dir}", self.run_dir) from None
 
-  def write(self, per_seed: list[dict[str, Any]], mean: dict[str, Any]) -> None:
-    self._guard("metrics.csv / metrics.jsonl", lambda: self.metrics.write(per_seed + [mean]))
+  def write(self, per_seed: list[dict[str, Any]], means: list[dict[str, Any]]) -> None:
+    """Writes an evaluation's rows; TensorBoard and wandb get the mean rows (a sweep's under
+    ``<config>/<metric>``)."""
+    self._guard("metrics.csv / metrics.jsonl", lambda: self.metrics.write(per_seed + means))
     if self.config.plot_curves:
       from goalax.plotting import plot_run
 
       path = os.path.join(self.run_dir, "curves.png")
       self._guard("curves.png", lambda: plot_run(self.metrics.rows, path, self.title))
-    if self.tensorboard:
-      self._guard("TensorBoard events", lambda: self.tensorboard.log(mean, mean["env_steps"]))
-    if self.wandb:
-      self.wandb.log(mean, mean["env_steps"])
+    for mean in means:
+      row, step = _tagged(mean), mean["env_steps"]
+      if self.tensorboard:
+        self._guard("TensorBoard events", lambda: self.tensorboard.log(row, step))
+      if self.wandb:
+        self.wandb.log(row, step)
 
   def log_video(self, path: str, step: int) -> None:
     if self.wandb:

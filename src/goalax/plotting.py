@@ -96,6 +96,25 @@ def load_curves(run_dir: str, label: str | None = None, metrics=CURVE_METRICS) -
   )
 
 
+def by_config(rows: list[dict]) -> dict[str | None, list[dict]]:
+  """A run's rows by the configuration of a sweep (``config`` column), in order of first
+  appearance; ``{None: rows}`` for a run without a sweep."""
+  groups: dict[str | None, list[dict]] = {}
+  for row in rows:
+    groups.setdefault(row.get("config"), []).append(row)
+  return groups
+
+
+def load_run_curves(run_dir: str, label: str | None = None, metrics=CURVE_METRICS) -> list[Curves]:
+  """:func:`load_curves`, one :class:`Curves` per configuration of a sweep (labelled
+  ``<label> · <config>``)."""
+  curves = load_curves(run_dir, label, metrics)
+  groups = by_config(read_rows(run_dir))
+  if list(groups) == [None]:
+    return [curves]
+  return [curves_from_rows(rows, f"{curves.label} · {c}", metrics) for c, rows in groups.items()]
+
+
 def pool(curves: list[Curves]) -> Curves:
   """Runs of one label as one set of seeds; they must share their evaluation steps."""
   first = curves[0]
@@ -158,16 +177,26 @@ def _save(fig, path: str) -> str:
 def plot_run(rows: list[dict], path: str, title: str, metrics=CURVE_METRICS) -> str:
   """``curves.png`` of one run: each metric against env steps, the mean over seeds and the
   range (min to max) across seeds."""
-  curves = curves_from_rows(rows, title, metrics)
+  groups = by_config(rows)
   fig, axes = _figure(len(metrics))
+  for config, group in groups.items():
+    curves = curves_from_rows(group, title, metrics)
+    for ax, metric in zip(axes, metrics):
+      scores = curves.scores[metric]
+      seeds = f"{len(scores)} seeds"
+      mean_label = "mean" if config is None else f"{config} (mean, range of {seeds})"
+      (line,) = ax.plot(
+        curves.env_steps, np.nanmean(scores, axis=0), marker="o", ms=3, label=mean_label
+      )
+      if len(scores) > 1:
+        low, high = np.nanmin(scores, axis=0), np.nanmax(scores, axis=0)
+        range_label = f"range, {seeds}" if config is None else None
+        ax.fill_between(
+          curves.env_steps, low, high, alpha=0.25, color=line.get_color(), label=range_label
+        )
   for ax, metric in zip(axes, metrics):
-    scores = curves.scores[metric]
-    ax.plot(curves.env_steps, np.nanmean(scores, axis=0), marker="o", ms=3, label="mean")
-    if len(scores) > 1:
-      low, high = np.nanmin(scores, axis=0), np.nanmax(scores, axis=0)
-      ax.fill_between(curves.env_steps, low, high, alpha=0.25, label=f"range, {len(scores)} seeds")
     _label_axis(ax, metric)
-  if len(curves.scores[metrics[0]]) > 1:
+  if len(groups) > 1 or len(curves.scores[metrics[0]]) > 1:
     axes[0].legend(fontsize=8)
   fig.suptitle(title, fontsize=10)
   return _save(fig, path)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from goalax import agents, devices, loops, memory
+from goalax import agents, devices, loops, memory, sweep
 from goalax.config import ConfigError, Derived, TrainConfig, validate
 from goalax.errors import require_module
 from goalax.evaluation import make_evaluator
@@ -78,6 +78,18 @@ class RunSetup:
   estimate: memory.MemoryEstimate
   derived: Derived
   placement: devices.Placement
+  members: list[sweep.Member]  # the member axis: seeds, times swept values (goalax.sweep)
+
+  @property
+  def init_args(self) -> tuple:
+    """The arguments of the ``init`` program: every member's key (and swept values)."""
+    values = sweep.member_values(self.config)
+    return (self.seed_keys, values) if values else (self.seed_keys,)
+
+  @property
+  def member_labels(self) -> list[str] | None:
+    """Each member's swept values (``critic_lr=0.0001``), or None without a sweep."""
+    return [m.label for m in self.members] if self.members[0].values else None
 
   @property
   def state_shardings(self):
@@ -144,9 +156,10 @@ class RunSetup:
     if fresh:
       if trainer.prefill is not None:
         others["prefill"] = lower(trainer.prefill, (state,), (state_sh,), state_sh, True)
-      others["init"] = lower(
-        trainer.init, (self.seed_keys,), (seed_axis(self.seed_keys),), state_sh
-      )
+      init = trainer.init
+      if len(self.init_args) > 1:  # a sweep: every member starts with its own values
+        init = lambda key, values: sweep.with_member_values(trainer.init(key), values)
+      others["init"] = lower(init, self.init_args, seed_axis(self.init_args), state_sh)
     compiled, errors = {}, []
 
     def compile_others():
@@ -214,6 +227,12 @@ def build(config: TrainConfig) -> RunSetup:
       f"has {env.observation_size}/{env.action_size}; they must match."
     )
   validate(config)
+  sweep.validate(config)
+  if sweep.parse(config)[1]:
+    raise ConfigError(
+      "--sweep over discrete flags runs one program per combination: run it with 'goalax "
+      "train', or train each of goalax.sweep.runs(config)."
+    )
   where = devices.placement(config)
   _require_output_packages(config)
   if config.video_every:  # fail now, not at the first video, when there is no OpenGL
@@ -233,7 +252,8 @@ def build(config: TrainConfig) -> RunSetup:
     config.episode_length or eval_env.episode_length,
     config.action_repeat,
   )
-  seeds = [config.seed + k for k in range(config.num_seeds)]
+  members = sweep.members(config)
+  seeds = [m.seed for m in members]
   seed_keys = jax.ShapeDtypeStruct((len(seeds), 2), jnp.uint32)
   abstract_state = jax.eval_shape(jax.vmap(trainer.init), seed_keys)
   abstract_policy = jax.eval_shape(jax.vmap(lambda s: agent.policy_params(s.agent)), abstract_state)
@@ -265,8 +285,9 @@ def build(config: TrainConfig) -> RunSetup:
     jax_backend=jax.default_backend(),
     jax_version=jax.__version__,
     loop=agents.spec_of(config.agent).loop,
+    configs=[m.label for m in members] if members[0].values else None,
   )
   return RunSetup(
     config, algo, env, eval_env, trainer, evaluate, seeds, abstract_state, abstract_policy,
-    estimate, derived, where,
+    estimate, derived, where, members,
   )  # fmt: skip

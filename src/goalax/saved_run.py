@@ -51,7 +51,7 @@ def evaluate_run(
   epoch: int | None = None,
 ):
   """Evaluates every seed's policy of a checkpoint as training does (deterministic actions,
-  fresh goals). Returns ``(per_seed rows, mean row, checkpoint, env name)``, rows named as in
+  fresh goals). Returns ``(per_seed rows, mean rows, checkpoint, env name)``, rows named as in
   metrics.csv; evaluation key of training seed k: ``fold_in(PRNGKey(seed), k)``."""
   from goalax.evaluation import make_evaluator
 
@@ -65,8 +65,8 @@ def evaluate_run(
   seeds = derived.seeds
   keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(seed), k) for k in range(len(seeds))])
   metrics = jit_for(config)(over_seeds(evaluate, len(seeds)))(params, keys)
-  per_seed, mean = logger.metric_rows(metrics, seeds, ckpt.env_steps, ckpt.epoch)
-  return per_seed, mean, ckpt, env.name
+  per_seed, means = logger.metric_rows(metrics, seeds, ckpt.env_steps, ckpt.epoch, derived.configs)
+  return per_seed, means, ckpt, env.name
 
 
 def write_eval(rows: list[dict], path: str) -> str:

@@ -46,7 +46,8 @@ def temperature_step(
 
 def target_entropy_for(target_entropy: float | None, action_size: int) -> float:
   """The entropy target: ``-action_size`` (the SAC heuristic) unless one is given."""
-  return -float(action_size) if target_entropy is None else float(target_entropy)
+  # no float() of a given value: a swept one is an array while the agent is traced
+  return -float(action_size) if target_entropy is None else target_entropy
 
 
 def polyak(target: Params, online: Params, tau: float) -> Params:

@@ -70,6 +70,15 @@ from goalax.loops.off_policy import OffPolicyConfig
 class CRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
   """Contrastive RL (CRL). Defaults follow JaxGCRL unless stated otherwise."""
 
+  SWEEPABLE = (  # leaves of the state under --sweep (goalax.sweep)
+    "critic_lr",
+    "actor_lr",
+    "alpha_lr",
+    "logsumexp_penalty_coeff",
+    "discounting",
+    "target_entropy",
+  )
+
   use_layer_norm: bool = True
   """LayerNorm before every hidden activation, in all networks. JaxGCRL defaults to False. Ours
   is on: no measurable effect at depth 2, much faster learning at depth 8 (reacher, 4 seeds:

@@ -56,6 +56,8 @@ from goalax.loops.off_policy import OffPolicyConfig
 class SACConfig(NetworkConfig, OffPolicyConfig, TDConfig, MaxEntActorConfig):
   """Soft actor-critic (SAC); with --use_her, SAC+HER."""
 
+  SWEEPABLE = ("critic_lr", "actor_lr", "alpha_lr", "discounting", "tau", "target_entropy")
+
   autotune: bool = True
   """Learn the temperature alpha toward --target_entropy; off: alpha stays exp(initial_log_alpha)."""
 

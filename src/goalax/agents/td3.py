@@ -47,6 +47,8 @@ from goalax.seed_axis import apply_where
 class TD3Config(NetworkConfig, OffPolicyConfig, TDConfig):
   """Twin delayed DDPG (TD3); with --use_her, TD3+HER."""
 
+  SWEEPABLE = ("critic_lr", "actor_lr", "discounting", "tau", "smoothing_noise", "noise_clip")
+
   policy_delay: int = 2
   """Critic updates per actor (and target) update."""
   exploration_noise: float = 0.2

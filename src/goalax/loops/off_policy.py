@@ -127,16 +127,24 @@ class OffPolicyState:
 
 
 def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
-  from goalax.agents import make_agent
+  from goalax import sweep
   from goalax.envs import VectorGoalEnv  # here: importing the loop's settings stays light
 
   run = config.agent  # replay and schedule settings (OffPolicyConfig)
   plan = schedule(config)
   venv = VectorGoalEnv(env, config.num_envs, config.episode_length, config.action_repeat)
-  agent = make_agent(config.agent, env.state_size, env.goal_size, env.action_size)
+  agent = sweep.agent_for(config, env.state_size, env.goal_size, env.action_size)
   num_envs = config.num_envs
   td = agent.sampling.td
   sample = make_sampler(env, agent.sampling, run.batch_size, venv.episode_length)
+
+  def sampler_of(agent_state):
+    """The goal sampler: the agent's own, or a swept member's (its discount is a leaf)."""
+    if not hasattr(agent, "sampling_of"):
+      return sample
+    sampling = agent.sampling_of(agent_state)
+    return make_sampler(env, sampling, run.batch_size, venv.episode_length)
+
   split_batch = devices.split_batch(devices.placement(config))
 
   def init(key: jax.Array) -> OffPolicyState:
@@ -177,7 +185,7 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
 
     def sgd_step(agent_state, key):
       k_sample, k_update = jax.random.split(key)
-      batch, _ = sample(state.buffer, k_sample)
+      batch, _ = sampler_of(agent_state)(state.buffer, k_sample)
       batch = split_batch(batch)  # data parallel: each device's part of the batch
       return agent.update(agent_state, batch, k_update)
 

@@ -9,7 +9,8 @@ An environment is a Brax ``PipelineEnv`` whose observation is ``concat(state, go
 - ``default_backend`` the physics pipeline used when ``backend=None``.
 
 Every step reports the metrics ``success`` and ``dist`` (same names in every env) plus the env's
-own extras.
+own extras. The reward is sparse (``success``) unless the env is built with ``dense_reward=True``
+(then ``-dist``).
 
 Fixed evaluation tasks (besides fresh random goals): ``eval_tasks`` names the env's tasks and
 ``reset_to_task(task, rng)`` starts an episode of task number ``task`` (an int array, so it jits
@@ -21,8 +22,6 @@ the episodes of one task differ: a seeded task of an env whose start is drawn in
 its goal (``eval_task_noise = True``: reacher, ant, humanoid, ...) keeps its goal and takes the
 rest of the start from the episode's own key (the env's usual reset noise); elsewhere (objects
 placed with the goal: pusher, ant soccer, ...) every episode of a task starts identically.
- The reward is sparse (``success``) unless the env is built with ``dense_reward=True``
-(then ``-dist``).
 
 ``VectorGoalEnv`` runs ``num_envs`` copies with a time limit and an auto-reset that draws a NEW
 start and a NEW goal from a fresh key whenever an episode ends (Brax's stock ``AutoResetWrapper``

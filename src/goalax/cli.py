@@ -24,7 +24,7 @@ commands:
   rollout   run a random policy in an environment and print a summary (a quick smoke test)
   train     train an agent:  goalax train crl --env reacher
   resume    continue a stopped run from its newest checkpoint:  goalax resume RUN_DIR
-  eval      evaluate a run's saved policy on fresh goals:  goalax eval RUN_DIR
+  eval      evaluate a run's saved policy on fresh goals or fixed tasks:  goalax eval RUN_DIR
   render    video (mp4, gif) or brax HTML viewer of a run's policy:  goalax render RUN_DIR
   plot      compare runs: IQM and bootstrap CIs over seeds:  goalax plot RUN_DIR... --out FILE
 
@@ -169,32 +169,43 @@ RunDir = Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")]
 # ---- goalax eval -------------------------------------------------------------------------------
 @dataclasses.dataclass
 class EvalArgs:
-  """Evaluate a run's saved policy (every seed) on fresh goals, as training's evaluation does."""
+  """Evaluate a run's saved policy (every seed) on fresh goals or the env's fixed evaluation
+  tasks, as training's evaluation does."""
 
   run_dir: RunDir
   """The run directory (it holds config.yaml and checkpoints/)."""
   env: str | None = None
   """Environment to evaluate on (same state, goal and action sizes as the run's); default: the
   run's --eval_env or --env."""
+  goals: Literal["random", "tasks", "both"] | None = None
+  """'random': fresh goals (eval/...); 'tasks': the env's five fixed evaluation tasks, reported
+  per task and averaged (eval_tasks/<task>/..., eval_tasks/...; docs/evaluation_tasks.md);
+  'both'; default: the run's --eval_goals."""
   num_episodes: int | None = None
-  """Episodes per seed, each with a fresh goal; default: the run's --num_eval_envs."""
+  """Episodes per seed, each with a fresh goal (with --goals tasks: shared among the tasks,
+  rounded up, one per task where a task's episodes are identical); default: the run's
+  --num_eval_envs."""
   seed: int = 0
-  """Seed of the evaluation's starts and goals."""
+  """Seed of the evaluation's starts and goals (of the fixed tasks' noise, for tasks)."""
   checkpoint: int | None = None
   """Epoch of the checkpoint to evaluate; default: the newest."""
   out: str | None = None
   """File for the rows (.csv, or JSON lines otherwise); default:
-  RUN_DIR/eval/<env>_epoch<k>_seed<seed>.csv."""
+  RUN_DIR/eval/<env>[_tasks|_both]_epoch<k>_seed<seed>.csv."""
 
 
 def cmd_eval(args: EvalArgs) -> None:
   from goalax import saved_run
+  from goalax.evaluation import headline
 
   per_seed, means, ckpt, env_name = saved_run.evaluate_run(
-    args.run_dir, args.env, args.num_episodes, args.seed, args.checkpoint
+    args.run_dir, args.env, args.num_episodes, args.seed, args.checkpoint, args.goals
+  )
+  kind = {(True, False): "", (False, True): "_tasks"}.get(
+    ("eval/success" in means[0], "eval_tasks/success" in means[0]), "_both"
   )
   out = args.out or os.path.join(
-    args.run_dir, "eval", f"{env_name}_epoch{ckpt.epoch:04d}_seed{args.seed}.csv"
+    args.run_dir, "eval", f"{env_name}{kind}_epoch{ckpt.epoch:04d}_seed{args.seed}.csv"
   )
   try:
     saved_run.write_eval(per_seed + means, out)
@@ -204,11 +215,7 @@ def cmd_eval(args: EvalArgs) -> None:
     f"goalax eval | {args.run_dir} | checkpoint of epoch {ckpt.epoch} ({ckpt.env_steps:,} env steps)"
   )
   for row in per_seed + means:
-    print(
-      f"  seed {row['seed']}: success {row['eval/success']:.3f} | near goal "
-      f"{row['eval/time_near_goal']:.3f} | final dist {row['eval/final_dist']:.3f} | "
-      f"min dist {row['eval/min_dist']:.3f}"
-    )
+    print(f"  seed {row['seed']}: {headline(row, min_dist=True)}")
   print(f"  written to {out}")
 
 

@@ -51,6 +51,12 @@ class TrainConfig(Generic[AgentConfigT]):
   """Parallel training environments."""
   num_eval_envs: int = 128
   """Episodes per evaluation (one per parallel eval env, each with a fresh goal)."""
+  eval_goals: Literal["random", "tasks", "both"] = "random"
+  """Goals of the evaluations: 'random', fresh goals as in training (metrics eval/...); 'tasks',
+  the env's five fixed evaluation tasks (named start and goal cells in the mazes, a fixed seeded
+  set elsewhere; docs/evaluation_tasks.md), --num_eval_envs episodes shared among them (rounded
+  up; one per task where a task's episodes are identical), reported per task and averaged
+  (eval_tasks/<task>/success, eval_tasks/success, ...), comparable across runs; 'both'."""
   episode_length: int | None = None
   """Time limit per episode; default: the env's recommended length."""
   action_repeat: int = 1
@@ -152,6 +158,8 @@ def validate(config: TrainConfig) -> None:
     if getattr(config, flag) < 0:
       raise ConfigError(f"--{flag} must be 0 or positive, got {getattr(config, flag)}.")
   check_video_size(config.video_size, "--video_size")
+  if config.eval_goals not in ("random", "tasks", "both"):
+    raise ConfigError(f"--eval_goals must be random, tasks or both, got {config.eval_goals!r}.")
   config.agent.validate(config.num_envs)
 
 

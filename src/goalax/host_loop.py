@@ -22,6 +22,7 @@ import jax.numpy as jnp
 
 from goalax import checkpoint, devices, distributed, logger, loops, memory, runfiles
 from goalax.config import ConfigError, TrainConfig
+from goalax.evaluation import headline
 from goalax.plotting import run_title
 from goalax.programs import Programs, RunSetup, build
 from goalax.resume import resume_config
@@ -304,10 +305,7 @@ class HostLoop:
     self.state = programs.init(*setup.init_args)
     metrics = programs.evaluate(self.policy_params(), setup.eval_keys(0))
     for row in self.record(0, distributed.fetch(metrics)):
-      self.say(
-        f"  [0/{config.num_evals}] before training: success {row['eval/success']:.3f} | "
-        f"final dist {row['eval/final_dist']:.3f}" + _of_config(row)
-      )
+      self.say(f"  [0/{config.num_evals}] before training: {headline(row)}" + _of_config(row))
     self.maybe_video(0)
     if programs.prefill is not None:
       t_start = time.perf_counter()
@@ -375,8 +373,7 @@ class HostLoop:
     eta = (total - self.env_steps) / max(sps, 1e-9)
     self.say(
       f"  [{epoch}/{config.num_evals}] {self.env_steps:,}/{total:,} steps | "
-      f"{sps:,.0f} steps/s | ETA {_format_seconds(eta)} | success {row['eval/success']:.3f} | "
-      f"near goal {row['eval/time_near_goal']:.3f} | final dist {row['eval/final_dist']:.3f}"
+      f"{sps:,.0f} steps/s | ETA {_format_seconds(eta)} | {headline(row)}"
       + "".join(
         f" | {name.replace('_', ' ')} {row[f'train/{name}']:.3f}"
         for name in self.agent.headline_metrics

@@ -110,7 +110,11 @@ def metric_rows(
     )
     if len(members) > 1:
       mean.update(
-        {f"{k}_std": float(np.std(v[members])) for k, v in arrays.items() if k.startswith("eval/")}
+        {
+          f"{k}_std": float(np.std(v[members]))
+          for k, v in arrays.items()
+          if k.startswith(("eval/", "eval_tasks/"))
+        }
       )
     means.append(mean)
   return per_seed, means

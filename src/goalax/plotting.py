@@ -21,10 +21,15 @@ from goalax.errors import UsageError
 from goalax.runfiles import read_rows, replace_file
 
 CURVE_METRICS = ("eval/success", "eval/time_near_goal", "eval/final_dist")
+# the same metrics on the env's fixed evaluation tasks (--eval_goals tasks), averaged over tasks
+TASK_CURVE_METRICS = tuple(m.replace("eval/", "eval_tasks/") for m in CURVE_METRICS)
 TITLES = {
   "eval/success": "success (episodes reaching the goal)",
   "eval/time_near_goal": "time near goal (fraction of steps)",
   "eval/final_dist": "final distance to goal",
+  "eval_tasks/success": "success on the fixed tasks",
+  "eval_tasks/time_near_goal": "time near goal, fixed tasks",
+  "eval_tasks/final_dist": "final distance, fixed tasks",
 }
 
 
@@ -176,7 +181,10 @@ def _save(fig, path: str) -> str:
 
 def plot_run(rows: list[dict], path: str, title: str, metrics=CURVE_METRICS) -> str:
   """``curves.png`` of one run: each metric against env steps, the mean over seeds and the
-  range (min to max) across seeds."""
+  range (min to max) across seeds; one line per configuration of a sweep. A run evaluated on
+  the fixed tasks alone (``--eval_goals tasks``) shows their averages."""
+  if metrics == CURVE_METRICS and not any(CURVE_METRICS[0] in row for row in rows):
+    metrics = TASK_CURVE_METRICS
   groups = by_config(rows)
   fig, axes = _figure(len(metrics))
   for config, group in groups.items():

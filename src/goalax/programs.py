@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from goalax import agents, devices, loops, memory, sweep
 from goalax.config import ConfigError, Derived, TrainConfig, validate
 from goalax.errors import require_module
-from goalax.evaluation import make_evaluator
+from goalax.evaluation import make_run_evaluator, num_eval_episodes
 
 
 def enable_compilation_cache() -> None:
@@ -245,9 +245,10 @@ def build(config: TrainConfig) -> RunSetup:
   except ValueError as e:
     raise ConfigError(str(e)) from None
   agent = trainer.agent
-  evaluate = make_evaluator(
+  evaluate = make_run_evaluator(
     eval_env,
     agent.act,
+    config.eval_goals,
     config.num_eval_envs,
     config.episode_length or eval_env.episode_length,
     config.action_repeat,
@@ -257,9 +258,10 @@ def build(config: TrainConfig) -> RunSetup:
   seed_keys = jax.ShapeDtypeStruct((len(seeds), 2), jnp.uint32)
   abstract_state = jax.eval_shape(jax.vmap(trainer.init), seed_keys)
   abstract_policy = jax.eval_shape(jax.vmap(lambda s: agent.policy_params(s.agent)), abstract_state)
+  num_episodes = num_eval_episodes(eval_env, config.eval_goals, config.num_eval_envs)
   abstract_eval_states = jax.eval_shape(
     jax.vmap(jax.vmap(eval_env.reset)),
-    jax.ShapeDtypeStruct((len(seeds), config.num_eval_envs, 2), jnp.uint32),
+    jax.ShapeDtypeStruct((len(seeds), num_episodes, 2), jnp.uint32),
   )
   estimate = memory.estimate_training_memory(
     abstract_state, abstract_eval_states, len(seeds), where

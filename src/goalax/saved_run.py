@@ -1,4 +1,5 @@
-"""Evaluating and rendering a saved run: ``goalax eval`` (its policy on fresh goals) and
+"""Evaluating and rendering a saved run: ``goalax eval`` (its policy on fresh goals, the env's
+fixed evaluation tasks, or both) and
 ``goalax render`` (videos or brax's HTML viewer of its policy, or of a random policy before its
 first checkpoint).
 
@@ -49,19 +50,25 @@ def evaluate_run(
   num_episodes: int | None = None,
   seed: int = 0,
   epoch: int | None = None,
+  goals: str | None = None,
 ):
-  """Evaluates every seed's policy of a checkpoint as training does (deterministic actions,
-  fresh goals). Returns ``(per_seed rows, mean rows, checkpoint, env name)``, rows named as in
-  metrics.csv; evaluation key of training seed k: ``fold_in(PRNGKey(seed), k)``."""
-  from goalax.evaluation import make_evaluator
+  """Evaluates every seed's policy of a checkpoint as training does (deterministic actions) on
+  ``goals``: ``random`` (fresh goals), ``tasks`` (the env's fixed evaluation tasks, per task and
+  averaged) or ``both``; default: the run's own ``--eval_goals``. Returns ``(per_seed rows, mean
+  rows, checkpoint, env name)``, rows named as in metrics.csv; evaluation key of training seed k:
+  ``fold_in(PRNGKey(seed), k)``."""
+  from goalax.evaluation import EVAL_GOALS, make_run_evaluator
 
   agent, params, ckpt, derived, config = load_policy_params(run_dir, epoch)
   env = _eval_env(config, env_name, derived)
   episodes = num_episodes or config.num_eval_envs
   if episodes < 1:
     raise ConfigError(f"--num_episodes must be positive, got {episodes}.")
+  goals = goals or config.eval_goals
+  if goals not in EVAL_GOALS:
+    raise ConfigError(f"--goals must be one of {', '.join(EVAL_GOALS)}, got {goals}.")
   length = config.episode_length or env.episode_length
-  evaluate = make_evaluator(env, agent.act, episodes, length, config.action_repeat)
+  evaluate = make_run_evaluator(env, agent.act, goals, episodes, length, config.action_repeat)
   seeds = derived.seeds
   keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(seed), k) for k in range(len(seeds))])
   metrics = jit_for(config)(over_seeds(evaluate, len(seeds)))(params, keys)

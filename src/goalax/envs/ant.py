@@ -86,6 +86,7 @@ class AntBase(GoalEnv):
 
 
 class Ant(AntBase):
+  eval_task_noise = True  # seeded tasks: a fixed goal, the start noise drawn per episode
   state_size = 29
   goal_indices = (0, 1)
   GOAL_RADIUS = 10.0

@@ -24,6 +24,10 @@ distance uniform in [2, 4] from the ball (so 0–7 m from the ant).
 ``goalax.envs.mazes`` (cells of 4 m, walls 2 m high). The ant starts in a start cell; the ball in
 a free cell next to it (a uniform point at least 1 m from the cell's edges); the goal is a uniform
 point in a goal cell (at least 1 m from its edges).
+
+Evaluation tasks: ``ant_ball`` has the seeded set of ``goalax.envs.core`` (five fixed ball and
+goal positions; the episodes of a task are identical, as the ball is placed with the goal); the
+mazes five named start/goal cells (``AntBallMaze``).
 """
 
 from __future__ import annotations
@@ -193,8 +197,13 @@ class AntBall(AntWithSlidingObject):
     return q, qd, _point_at_distance(k_goal, ball, GOAL_DISTANCE_FROM_BALL)
 
 
-class AntBallMaze(AntWithSlidingObject):
-  """Ant soccer in a maze: ant in a start cell, ball in a free cell next to it, goal in a goal cell."""
+class AntBallMaze(mazes.MazeEvalTasks, AntWithSlidingObject):
+  """Ant soccer in a maze: ant in a start cell, ball in a free cell next to it, goal in a goal cell.
+
+  Evaluation tasks: the layout's five named start/goal cells, the ball starting in the start
+  cell's neighbour that begins a shortest path to the goal (``MazeLayout.next_cell_towards``),
+  every point drawn as in training (ant: reset noise at the cell's centre; ball and goal: uniform
+  at least a quarter cell from their cells' edges)."""
 
   goal_indices = (29, 30)
   goal_threshold = 0.5
@@ -220,6 +229,21 @@ class AntBallMaze(AntWithSlidingObject):
     self._starts, self._free = jnp.asarray(starts), jnp.asarray(free)
     self._ball_cell_logits = jnp.log(jnp.asarray(adjacent, jnp.float32))
     self._goal_cells = self.layout.goal_cells_xy()
+    ball_cells = [self.layout.next_cell_towards(t.start, t.goal) for t in self.layout.tasks]
+    self._task_ball_cells = jnp.asarray(self.layout.cells_to_xy(ball_cells), jnp.float32)
+
+  def _sample_eval_task(self, task, rng):
+    if not self.layout.tasks:
+      return super()._sample_eval_task(task, rng)
+    starts, goals = self.layout.task_cells_xy()
+    k_ball, k_start, k_goal = jax.random.split(rng, 3)
+    size = self.layout.cell_size
+    ball = mazes.sample_cell_point(
+      k_ball, self._task_ball_cells[task][None], size, self.CELL_MARGIN
+    )
+    q, qd = self._start(k_start, starts[task], ball)
+    goal = mazes.sample_cell_point(k_goal, goals[task][None], size, self.CELL_MARGIN)
+    return q, qd, goal
 
   def _sample_start_and_goal(self, rng):
     k_start_cell, k_ball_cell, k_ball, k_start, k_goal = jax.random.split(rng, 5)

@@ -11,6 +11,10 @@ State (29): the ant's q[:15], qd[:14]. Goal (2): torso x, y. Action (8). Thresho
 (JaxGCRL's value for the ant mazes), episode length 1000, termination when the torso leaves the
 healthy height range, as for the ant.
 
+Evaluation tasks: the layout's five named start/goal cells (``mazes.MazeEvalTasks``), the same
+for the far-goal variants; an episode of a task starts the ant (with its usual reset noise) at its
+start cell's centre and has its goal uniform within ±1 (a quarter cell) of its goal cell's centre.
+
 Walls collide with the ant's feet and torso sphere (not with its leg capsules), so the torso never
 enters a wall. Contacts use a ``mazes.WallWindow`` (2 boxes that follow the torso) by default:
 the same contacts as colliding with every wall, at a cost independent of the maze's size.
@@ -26,7 +30,7 @@ from goalax.envs.ant import AntBase
 WALL_CONAFFINITY = 3  # bit 1: the ant's feet, bit 2: its torso
 
 
-class AntMaze(AntBase):
+class AntMaze(mazes.MazeEvalTasks, AntBase):
   state_size = 29
   goal_indices = (0, 1)
   backends = ("spring", "positional", "mjx")
@@ -69,11 +73,16 @@ class AntMaze(AntBase):
     self._goal_cells = goal_cells
 
   def _sample_start_and_goal(self, rng):
+    return self._start_and_goal_in(rng, self._start_cells, self._goal_cells)
+
+  def _start_and_goal_in(self, rng, start_cells, goal_cells):
+    """The noisy ant start moved to one of ``start_cells [n, 2]``, a goal in one of
+    ``goal_cells [m, 2]``."""
     k_body, k_start, k_goal = jax.random.split(rng, 3)
     q, qd = self._noisy_start(k_body)
-    start = self._start_cells[jax.random.randint(k_start, (), 0, self._start_cells.shape[0])]
+    start = start_cells[jax.random.randint(k_start, (), 0, start_cells.shape[0])]
     q = q.at[:2].add(start)
-    goal = mazes.sample_cell_point(k_goal, self._goal_cells, self.layout.cell_size)
+    goal = mazes.sample_cell_point(k_goal, goal_cells, self.layout.cell_size)
     return q, qd, goal
 
   def pipeline_step(self, pipeline_state, action):

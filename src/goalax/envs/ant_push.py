@@ -70,6 +70,7 @@ def _add_walls_and_block(root) -> None:
 
 
 class AntPush(AntWithSlidingObject):
+  eval_task_noise = True  # seeded tasks: a fixed goal, the start noise drawn per episode
   OBJECT = "block"
   goal_indices = (0, 1)  # the ant's torso x, y
   goal_threshold = 1.0

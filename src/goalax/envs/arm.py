@@ -276,6 +276,7 @@ class ArmReach(ArmBase):
   episode_length = 100
   has_cube = False
   gripper_controlled = False
+  eval_task_noise = True  # seeded tasks: a fixed goal, the start noise drawn per episode
 
   def _sample_start_and_goal(self, rng):
     k_q, k_goal = jax.random.split(rng)

@@ -17,6 +17,7 @@ TARGET_DISTANCE = (2.0, 6.0)
 
 
 class Cheetah(GoalEnv):
+  eval_task_noise = True  # seeded tasks: a fixed goal, the start noise drawn per episode
   state_size = 18
   goal_indices = (0,)
   goal_threshold = 0.5

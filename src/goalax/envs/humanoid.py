@@ -23,6 +23,10 @@ corridors are still four shoulder widths wide. The humanoid starts in a start ce
 uniform point in a goal cell at least 0.5 m from its edges. Only the feet collide with the walls
 (as only the feet collide with the floor), which keeps the contacts few: the feet can't cross a
 wall, so neither can the body.
+
+Evaluation tasks: ``humanoid`` has the seeded set of ``goalax.envs.core`` (five fixed goals, the
+start noise drawn per episode); the mazes have their layout's five named start/goal cells
+(``mazes.MazeEvalTasks``; the goal within ±0.5 m of the goal cell's centre).
 """
 
 from __future__ import annotations
@@ -114,6 +118,8 @@ class HumanoidBase(GoalEnv):
 
 
 class Humanoid(HumanoidBase):
+  eval_task_noise = True  # the goal is drawn apart from the start noise
+
   def _sample_start_and_goal(self, rng):
     k_start, k_angle, k_dist = jax.random.split(rng, 3)
     q, qd = self._noisy_start(k_start, jnp.zeros(2))
@@ -122,7 +128,7 @@ class Humanoid(HumanoidBase):
     return q, qd, q[:2] + dist * jnp.array([jnp.cos(angle), jnp.sin(angle)])
 
 
-class HumanoidMaze(HumanoidBase):
+class HumanoidMaze(mazes.MazeEvalTasks, HumanoidBase):
   CELL_MARGIN = 0.25  # goals keep this fraction of a cell from the cell's edges (0.5 m at 2 m)
 
   def __init__(self, backend="spring", layout="u_maze", **kwargs):
@@ -137,10 +143,12 @@ class HumanoidMaze(HumanoidBase):
     self._goal_cells = self.layout.goal_cells_xy()
 
   def _sample_start_and_goal(self, rng):
+    return self._start_and_goal_in(rng, self._starts, self._goal_cells)
+
+  def _start_and_goal_in(self, rng, start_cells, goal_cells):
+    """The standing start at one of ``start_cells [n, 2]``, a goal in one of ``goal_cells``."""
     k_cell, k_start, k_goal = jax.random.split(rng, 3)
-    start = self._starts[jax.random.randint(k_cell, (), 0, self._starts.shape[0])]
+    start = start_cells[jax.random.randint(k_cell, (), 0, start_cells.shape[0])]
     q, qd = self._noisy_start(k_start, start)
-    goal = mazes.sample_cell_point(
-      k_goal, self._goal_cells, self.layout.cell_size, self.CELL_MARGIN
-    )
+    goal = mazes.sample_cell_point(k_goal, goal_cells, self.layout.cell_size, self.CELL_MARGIN)
     return q, qd, goal

@@ -14,6 +14,23 @@ row furthest along +y):
 The layouts follow D4RL's / JaxGCRL's u-maze (5×5 cells), big maze (8×8) and hardest maze (9×12),
 every free cell except the start being a training goal, with a cell size of 4 world units.
 
+Fixed evaluation tasks (``MazeLayout.tasks``, in the style of OGBench's five tasks per maze):
+five named ``(start cell, goal cell)`` pairs per layout, ``task1`` ... ``task5`` in order of
+their shortest-path length, chosen to spread from a few cells to the maze's diameter (the longest
+shortest path between two free cells), with starts in different parts of the maze (not only the
+training start ``'R'``) and goals in training goal cells. The maze envs start each episode of a
+task in its start cell and put the goal in its goal cell, with the same noise as training
+(``docs/evaluation_tasks.md`` lists them with their path lengths):
+
+============  ===========================================================================
+u_maze        task1 (1,1)→(1,3) 2 · task2 (1,3)→(3,2) 3 · task3 (1,1)→(3,3) 4 ·
+              task4 (3,1)→(1,2) 5 · task5 (1,1)→(3,1) 6 (the diameter)
+big_maze      task1 (1,1)→(3,2) 3 · task2 (6,1)→(3,3) 5 · task3 (1,6)→(4,2) 7 ·
+              task4 (6,5)→(6,2) 9 (3 cells apart, 9 by path) · task5 (1,1)→(6,5) 11
+hardest_maze  task1 (1,1)→(1,4) 3 · task2 (5,4)→(4,6) 7 · task3 (1,10)→(3,1) 11 ·
+              task4 (1,1)→(3,10) 15 · task5 (7,1)→(7,10) 19 (the diameter)
+============  ===========================================================================
+
 World frame: cell ``(row, col)`` has its centre at
 ``x = (col − col_start) · cell_size``, ``y = (row_start − row) · cell_size``, where
 ``(row_start, col_start)`` is the first ``'R'`` cell in row-major order, so the agent starts near
@@ -25,12 +42,14 @@ Public API (used by the point, ant, ant-soccer and humanoid mazes; keep it stabl
   ``get_layout(name_or_layout)`` also accepts a ``MazeLayout`` and reports unknown names clearly.
   The far-goal evaluation variants are ``goal_cells_xy(far_goals_only=True)`` of u_maze and
   big_maze (hardest_maze has no far cells and raises).
-- ``MazeLayout`` (frozen dataclass): ``grid``, ``cell_size``, ``name``; ``free_cells_xy``,
+- ``MazeLayout`` (frozen dataclass): ``grid``, ``cell_size``, ``name``, ``tasks`` (the fixed
+  evaluation tasks, ``MazeTask(name, start, goal)`` with cells as ``(row, col)``; ``()`` for a
+  layout without them), ``task_cells_xy()``; ``free_cells_xy``,
   ``start_cells_xy``, ``wall_cells_xy``, ``goal_cells_xy(far_goals_only=False)`` (``jnp`` arrays
   ``[n, 2]`` of world x, y of cell centres), ``shape``, ``free_mask``, ``origin_cell``,
   ``cells_to_xy(cells)``, ``cell_of(xy)``, ``is_free_xy(xy)``, ``wall_rects(merge)``,
-  ``wall_boxes(merge)``, ``bounds_xy()``, ``path_length_cells()``, ``has_far_goals``,
-  ``scaled(factor)``.
+  ``wall_boxes(merge)``, ``bounds_xy()``, ``path_length_cells(start=None)``,
+  ``next_cell_towards(start, goal)``, ``has_far_goals``, ``scaled(factor)``.
 - ``add_maze_walls(root, layout, wall_height=None, rgba=..., contype=0, conaffinity=1,
   merge=True, **geom_attrs)`` adds the walls to an MJCF tree as static boxes, one per merged
   rectangle of wall cells (``len(layout.wall_rects(merge))`` geoms named ``maze_wall_<k>``).
@@ -67,12 +86,24 @@ WALL_NAME_PREFIX = "maze_wall_"
 
 
 @dataclasses.dataclass(frozen=True)
+class MazeTask:
+  """A fixed evaluation task of a maze: its ``name`` and its ``start`` and ``goal`` cells, each a
+  ``(row, col)`` of the layout's grid."""
+
+  name: str
+  start: tuple[int, int]
+  goal: tuple[int, int]
+
+
+@dataclasses.dataclass(frozen=True)
 class MazeLayout:
-  """A maze: ``grid`` of cell characters (see the module docstring) and the cell size."""
+  """A maze: ``grid`` of cell characters (see the module docstring), the cell size, and its fixed
+  evaluation ``tasks`` (none for a custom layout unless given)."""
 
   grid: tuple[str, ...]
   cell_size: float = 4.0
   name: str = "custom"
+  tasks: tuple[MazeTask, ...] = ()
 
   def __post_init__(self):
     object.__setattr__(self, "grid", tuple(str(r) for r in self.grid))
@@ -89,6 +120,23 @@ class MazeLayout:
       raise ValueError(f"maze {self.name!r} has no goal cell 'G' or 'F'")
     if not self.cell_size > 0:
       raise ValueError(f"cell_size must be > 0, got {self.cell_size}")
+    self._check_tasks()
+
+  def _check_tasks(self) -> None:
+    names = [task.name for task in self.tasks]
+    if len(set(names)) != len(names) or not all(names):
+      raise ValueError(f"maze {self.name!r}: task names must be distinct and non-empty: {names}")
+    rows, cols = self.shape
+    for task in self.tasks:
+      for what, (r, c) in (("start", task.start), ("goal", task.goal)):
+        if not (0 <= r < rows and 0 <= c < cols and self.grid[r][c] != WALL):
+          raise ValueError(
+            f"maze {self.name!r}: task {task.name!r} has its {what} {(r, c)} outside the free cells"
+          )
+      if tuple(task.start) == tuple(task.goal):
+        raise ValueError(f"maze {self.name!r}: task {task.name!r} starts in its goal cell")
+      if tuple(task.goal) not in self.path_length_cells(task.start):
+        raise ValueError(f"maze {self.name!r}: task {task.name!r}'s goal is unreachable")
 
   # ---- grid queries (row, col) --------------------------------------------------------------
   @property
@@ -161,6 +209,23 @@ class MazeLayout:
     chars = (FAR_GOAL,) if far_goals_only else _GOAL_CHARS
     return jnp.asarray(self.cells_to_xy(self._cells(*chars)), jnp.float32)
 
+  def next_cell_towards(self, start: tuple[int, int], goal: tuple[int, int]) -> tuple[int, int]:
+    """The 4-neighbour of ``start`` that begins a shortest path to ``goal`` (the first of down,
+    up, right, left when several do)."""
+    dist = self.path_length_cells(goal)
+    r, c = start
+    for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+      if dist.get((r + dr, c + dc), -1) == dist[(r, c)] - 1:
+        return (r + dr, c + dc)
+    raise ValueError(f"maze {self.name!r}: no path from {start} to {goal}")
+
+  def task_cells_xy(self) -> tuple[jax.Array, jax.Array]:
+    """``(starts [n_tasks, 2], goals [n_tasks, 2])``: world x, y of the centres of the tasks'
+    start and goal cells, in the order of ``tasks``."""
+    starts = self.cells_to_xy([task.start for task in self.tasks])
+    goals = self.cells_to_xy([task.goal for task in self.tasks])
+    return jnp.asarray(starts, jnp.float32), jnp.asarray(goals, jnp.float32)
+
   def scaled(self, factor: float) -> MazeLayout:
     """The same maze with ``cell_size * factor`` (e.g. larger for the humanoid)."""
     return dataclasses.replace(self, cell_size=self.cell_size * float(factor))
@@ -194,10 +259,12 @@ class MazeLayout:
     return corners.min(axis=0) - half, corners.max(axis=0) + half
 
   # ---- path lengths -------------------------------------------------------------------------
-  def path_length_cells(self) -> dict[tuple[int, int], int]:
-    """Shortest 4-connected path length (in cells) from the first start cell to each free cell."""
-    dist = {self.origin_cell: 0}
-    queue = collections.deque([self.origin_cell])
+  def path_length_cells(self, start: tuple[int, int] | None = None) -> dict[tuple[int, int], int]:
+    """Shortest 4-connected path length (in cells) from ``start`` (default: the first start
+    cell) to each free cell reachable from it."""
+    start = self.origin_cell if start is None else tuple(start)
+    dist = {start: 0}
+    queue = collections.deque([start])
     rows, cols = self.shape
     while queue:
       r, c = queue.popleft()
@@ -209,8 +276,10 @@ class MazeLayout:
     return dist
 
 
-def _layout(name: str, *rows: str) -> MazeLayout:
-  return MazeLayout(grid=tuple(rows), name=name)
+def _layout(name: str, *rows: str, tasks=()) -> MazeLayout:
+  """A layout from its rows; ``tasks``: ``(start, goal)`` cell pairs named task1, task2, ..."""
+  named = tuple(MazeTask(f"task{k + 1}", s, g) for k, (s, g) in enumerate(tasks))
+  return MazeLayout(grid=tuple(rows), name=name, tasks=named)
 
 
 U_MAZE = _layout(
@@ -220,6 +289,7 @@ U_MAZE = _layout(
   "111G1",
   "1FFF1",
   "11111",
+  tasks=[((1, 1), (1, 3)), ((1, 3), (3, 2)), ((1, 1), (3, 3)), ((3, 1), (1, 2)), ((1, 1), (3, 1))],
 )
 
 BIG_MAZE = _layout(
@@ -232,6 +302,7 @@ BIG_MAZE = _layout(
   "1G1FG1F1",
   "1GFF1FF1",
   "11111111",
+  tasks=[((1, 1), (3, 2)), ((6, 1), (3, 3)), ((1, 6), (4, 2)), ((6, 5), (6, 2)), ((1, 1), (6, 5))],
 )
 
 HARDEST_MAZE = _layout(
@@ -245,6 +316,13 @@ HARDEST_MAZE = _layout(
   "11G1G1G1G111",
   "1GG1GGG1GGG1",
   "111111111111",
+  tasks=[
+    ((1, 1), (1, 4)),
+    ((5, 4), (4, 6)),
+    ((1, 10), (3, 1)),
+    ((1, 1), (3, 10)),
+    ((7, 1), (7, 10)),
+  ],
 )
 
 LAYOUTS: dict[str, MazeLayout] = {m.name: m for m in (U_MAZE, BIG_MAZE, HARDEST_MAZE)}
@@ -449,6 +527,29 @@ def set_floor_size(root: ET.Element, layout: MazeLayout, margin: float = 2.0) ->
       geom.set("size", f"{half:.6g} {half:.6g} {size[2] if len(size) > 2 else 1}")
 
 
+class MazeEvalTasks:
+  """Mixin of a maze env (a ``GoalEnv`` with a ``layout``): its evaluation tasks are the
+  layout's named tasks, or the seeded set of ``goalax.envs.core`` for a layout without any.
+
+  An episode of a named task starts in the task's start cell and has its goal in the task's goal
+  cell, drawn exactly as a training episode is (the env's start noise around the cell's centre,
+  the goal uniform within a quarter cell of the goal cell's centre, as OGBench adds to its tasks)
+  by the env's ``_start_and_goal_in(rng, start_cells [1, 2], goal_cells [1, 2])``.
+  """
+
+  eval_task_noise = True
+
+  @property
+  def eval_tasks(self) -> tuple[str, ...]:
+    return tuple(task.name for task in self.layout.tasks) or super().eval_tasks
+
+  def _sample_eval_task(self, task, rng):
+    if not self.layout.tasks:
+      return super()._sample_eval_task(task, rng)
+    starts, goals = self.layout.task_cells_xy()
+    return self._start_and_goal_in(rng, starts[task][None], goals[task][None])
+
+
 def sample_cell_point(
   rng: jax.Array, cells_xy: jax.Array, cell_size: float, margin_frac: float = 0.25
 ) -> jax.Array:
@@ -468,7 +569,9 @@ def sample_cell_point(
 
 __all__ = [
   "LAYOUTS",
+  "MazeEvalTasks",
   "MazeLayout",
+  "MazeTask",
   "U_MAZE",
   "BIG_MAZE",
   "HARDEST_MAZE",

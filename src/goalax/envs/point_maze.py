@@ -12,6 +12,10 @@ Dynamics: mass 1, damping 5, gear 15 → terminal speed 3 units/s, reached with 
 constant; the control step is 0.1 s, so full action moves 0.3 units per step and crosses a cell
 (4 units) in about 14 steps.
 
+Evaluation tasks: the layout's five named start/goal cells (``mazes.MazeEvalTasks``); an
+episode of a task starts within ±0.1 of its start cell's centre (velocity noise 0.1) and has its
+goal uniform within ±1 (a quarter cell) of its goal cell's centre, as in training.
+
 Threshold 0.5 (an eighth of a cell, the value JaxGCRL uses for its mazes): reachable and
 stoppable within (≈1.7 steps of travel at full speed), while far smaller than a cell, so reaching
 it needs real navigation. Episode lengths (300 / 400 / 500 steps for u / big / hardest) leave
@@ -75,7 +79,7 @@ def point_maze_system(backend: str, layout: mazes.MazeLayout, wall_contacts: str
   return sys, int(round(0.1 / TIMESTEP)), window
 
 
-class PointMaze(GoalEnv):
+class PointMaze(mazes.MazeEvalTasks, GoalEnv):
   state_size = 4
   goal_indices = (0, 1)
   goal_threshold = 0.5
@@ -101,11 +105,16 @@ class PointMaze(GoalEnv):
     self._goal_cells = self.layout.goal_cells_xy(far_goals_only)
 
   def _sample_start_and_goal(self, rng):
+    return self._start_and_goal_in(rng, self._start_cells, self._goal_cells)
+
+  def _start_and_goal_in(self, rng, start_cells, goal_cells):
+    """A start near the centre of one of ``start_cells [n, 2]``, a goal in one of
+    ``goal_cells [m, 2]``."""
     k_start, k_noise, k_vel, k_goal = jax.random.split(rng, 4)
-    start = self._start_cells[jax.random.randint(k_start, (), 0, self._start_cells.shape[0])]
+    start = start_cells[jax.random.randint(k_start, (), 0, start_cells.shape[0])]
     q = start + jax.random.uniform(k_noise, (2,), minval=-START_NOISE, maxval=START_NOISE)
     qd = START_NOISE * jax.random.normal(k_vel, (2,))
-    goal = mazes.sample_cell_point(k_goal, self._goal_cells, self.layout.cell_size)
+    goal = mazes.sample_cell_point(k_goal, goal_cells, self.layout.cell_size)
     return q, qd, goal
 
   def _state_vector(self, pipeline_state):

@@ -4,7 +4,9 @@ In the spirit of Rejax's probe-env tests (and Andy Jones' "debugging RL" probes)
 one or two steps per episode, so a learner's Q-values can be checked against values worked out
 by hand. They follow the :class:`goalax.envs.core.GoalEnv` contract (``obs = concat(state,
 goal)``, ``success`` / ``dist`` metrics, sparse reward), run under ``VectorGoalEnv`` and the
-trainer like any env, and are not in the registry (``goalax envs`` lists physics envs only).
+trainer like any env (their evaluation tasks: the seeded set of :mod:`goalax.envs.core`, every
+episode of a task the same), and are not in the registry (``goalax envs`` lists physics envs
+only).
 
 - :class:`ReachProbe`: one step. The state is a position that starts at 0; the action sets it;
   the goal is drawn from U[-0.8, 0.8]; the episode terminates after the step. Reward 1 iff
@@ -26,7 +28,7 @@ import jax
 import jax.numpy as jnp
 from brax.envs.base import State
 
-from goalax.envs.core import GoalEnv
+from goalax.envs.core import GoalEnv, seeded_task_key
 
 
 class ProbeEnv(GoalEnv):
@@ -63,6 +65,10 @@ class ProbeEnv(GoalEnv):
     state_vec, goal = self._reset_state(rng)
     state = self._observe(state_vec, goal, jnp.zeros(()))
     return state.replace(reward=jnp.zeros(()))
+
+  def reset_to_task(self, task: jax.Array, rng: jax.Array) -> State:
+    """The seeded evaluation tasks: the episode ``reset(seeded_task_key(task))`` starts."""
+    return self.reset(seeded_task_key(task))
 
   def step(self, state: State, action: jax.Array) -> State:
     state_vec, goal = self.split_obs(state.obs)

@@ -36,6 +36,7 @@ def _reacher_system(backend: str):
 
 
 class Reacher(GoalEnv):
+  eval_task_noise = True  # seeded tasks: a fixed goal, the start noise drawn per episode
   state_size = 8
   goal_indices = (6, 7)
   goal_threshold = 0.05

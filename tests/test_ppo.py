@@ -6,14 +6,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from fast_compile import fast_jit
 
 from goalax import networks
 from goalax.agents.ppo import (
+  PPOConfig,
   clipped_surrogate_loss,
   generalized_advantages,
   shuffled_minibatches,
   value_loss,
 )
+from goalax.config import TrainConfig
+from goalax.envs.probes import BootstrapProbe
+from goalax.loops import make_trainer
 
 
 # ---- the pure pieces, by hand -----------------------------------------------------------------
@@ -85,3 +90,46 @@ def test_minibatches_are_disjoint_random_rows():
   np.testing.assert_array_equal(batches["y"], 2 * batches["x"])
   other = shuffled_minibatches(data, jax.random.PRNGKey(1), 3)
   assert not np.array_equal(other["x"], batches["x"])
+
+
+# ---- a probe with a known value ----------------------------------------------------------------
+GAMMA = 0.5
+
+
+def train_probe(agent_config, env, train_steps, num_envs=16, seeds=(0, 1)):
+  """Trains ``len(seeds)`` agents (vmapped) for ``train_steps`` training steps; returns
+  ``(trainer, final state)``."""
+  config = TrainConfig(
+    env=env.name, num_envs=num_envs, num_timesteps=1, num_evals=1, agent=agent_config
+  )
+  trainer = make_trainer(config, env)
+
+  @fast_jit
+  def run(keys):
+    state = jax.vmap(trainer.init)(keys)
+
+    def step(state, _):
+      return jax.vmap(trainer.run_epoch)(state)[0], None
+
+    return jax.lax.scan(step, state, None, length=train_steps)[0]
+
+  return trainer, run(jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
+
+
+@pytest.fixture(scope="module")
+def bootstrap_run():
+  config = PPOConfig(
+    h_dim=32, discounting=GAMMA, unroll_length=4, num_minibatches=4, learning_rate=1e-3
+  )
+  return train_probe(config, BootstrapProbe(), train_steps=300)
+
+
+def test_value_bootstraps_through_the_time_limit_but_not_through_termination(bootstrap_run):
+  """BootstrapProbe (goalax.envs.probes): reward 1 every step, time limit 2. State [0, 0] only
+  ever ends by the time limit: V = 1 / (1 − γ) = 2 (treating the limit as a termination gives
+  4/3). State [1, t] terminates after its second step: V([1, 0]) = 1 + γ, V([1, 1]) = 1."""
+  trainer, state = bootstrap_run
+  obs = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0]], np.float32)
+  values = np.asarray(jax.vmap(trainer.agent.value, in_axes=(0, None))(state.agent, obs))
+  for seed_values in values:
+    np.testing.assert_allclose(seed_values, [2.0, 1.0 + GAMMA, 1.0], atol=0.1)

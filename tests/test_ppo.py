@@ -2,13 +2,21 @@
 its errors, a learned value on a probe env whose time limit must be bootstrapped, learning on
 a real env, exact resume and a saved policy."""
 
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from fast_compile import fast_jit
 
-from goalax import networks
+from goalax import make_env, networks
+from goalax.agents import make_agent
 from goalax.agents.ppo import (
   PPOConfig,
   clipped_surrogate_loss,
@@ -16,9 +24,13 @@ from goalax.agents.ppo import (
   shuffled_minibatches,
   value_loss,
 )
+from goalax.cli import main, parse_train_args
 from goalax.config import TrainConfig
-from goalax.envs.probes import BootstrapProbe
+from goalax.envs.probes import BootstrapProbe, ReachProbe
+from goalax.host_loop import train
+from goalax.jaxgcrl_compat import split_agent, translate
 from goalax.loops import make_trainer
+from goalax.stopping import RunInterrupted, StopRequest
 
 
 # ---- the pure pieces, by hand -----------------------------------------------------------------
@@ -92,6 +104,89 @@ def test_minibatches_are_disjoint_random_rows():
   assert not np.array_equal(other["x"], batches["x"])
 
 
+# ---- the schedule, the flags and their errors ------------------------------------------------
+def test_schedule_counts_rollouts_and_minibatch_steps_and_has_no_prefill():
+  config = TrainConfig(
+    num_envs=7,
+    action_repeat=2,
+    num_timesteps=1000,
+    num_evals=3,
+    agent=PPOConfig(unroll_length=9, num_minibatches=4, num_updates_per_batch=3),
+  )
+  plan = config.schedule
+  assert plan.env_steps_per_train_step == 7 * 9 * 2 and plan.gradient_steps_per_train_step == 12
+  assert plan.prefill_env_steps == 0
+  assert plan.train_steps_per_epoch == 3  # ceil(ceil(1000 / 126) / 3)
+  assert plan.total_env_steps == 3 * 3 * 126
+  assert config.agent.minibatch_size(config.num_envs) == 15  # 63 // 4; 3 sit out each pass
+
+
+def test_ppo_help_lists_its_own_flags_and_no_replay_flags(capsys):
+  with pytest.raises(SystemExit):
+    parse_train_args("ppo", ["--help"])
+  text = capsys.readouterr().out
+  for flag in (
+    "--unroll-length",
+    "--num-minibatches",
+    "--num-updates-per-batch",
+    "--clipping-epsilon",
+    "--gae-lambda",
+    "--dense-reward",
+    "--normalize-observations",
+    "--max-grad-norm",
+    "--h-dim",
+    "--num-seeds",
+  ):
+    assert flag in text, flag
+  for flag in (
+    "--batch-size",
+    "--min-replay-size",
+    "--max-replay-size",
+    "--env-steps-per-update",
+    "--multiplier-num-sgd-steps",
+    "--use-her",
+    "--energy-fn",
+  ):
+    assert flag not in text, flag
+
+
+def test_jaxgcrl_entry_points_reach_ppo():
+  agent, flags = split_agent(["--agent", "ppo", "--env_name", "ant", "--num_minibatches", "8"])
+  config = parse_train_args(agent, translate(flags))
+  assert isinstance(config.agent, PPOConfig) and config.env == "ant"
+  assert config.agent.num_minibatches == 8
+  config = parse_train_args("ppo", translate(["--total_env_steps", "5000", "--dense_reward"]))
+  assert config.num_timesteps == 5000 and config.agent.dense_reward
+
+
+def _exit_2(args, capsys) -> str:
+  with pytest.raises(SystemExit) as exit_info:
+    main(args)
+  err = capsys.readouterr().err
+  assert exit_info.value.code == 2, err
+  assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+  return err
+
+
+@pytest.mark.parametrize(
+  "flags, phrases",
+  [
+    (
+      ["--num_envs", "2", "--unroll_length", "3", "--num_minibatches", "16"],
+      ["--num_minibatches (16) is more than a rollout's 6 transitions", "use at most 6", "to at "],
+    ),
+    (["--entropy_cost", "-1"], ["--entropy_cost must be 0 or positive"]),
+    (["--max_grad_norm", "0"], ["--max_grad_norm must be positive"]),
+    (["--gae_lambda", "2"], ["--gae_lambda must be in [0, 1]"]),
+    (["--num_envs", "100000000"], ["of memory (env states", "lower --num_envs (100,000,000)"]),
+  ],
+)
+def test_bad_ppo_flags_are_one_sentence_and_exit_code_2(flags, phrases, capsys):
+  err = _exit_2(["train", "ppo", *flags], capsys)
+  for phrase in phrases:
+    assert phrase in err, err
+
+
 # ---- a probe with a known value ----------------------------------------------------------------
 GAMMA = 0.5
 
@@ -133,3 +228,126 @@ def test_value_bootstraps_through_the_time_limit_but_not_through_termination(boo
   values = np.asarray(jax.vmap(trainer.agent.value, in_axes=(0, None))(state.agent, obs))
   for seed_values in values:
     np.testing.assert_allclose(seed_values, [2.0, 1.0 + GAMMA, 1.0], atol=0.1)
+
+
+@pytest.fixture(scope="module")
+def reach_run():
+  config = PPOConfig(h_dim=32, unroll_length=4, num_minibatches=4, learning_rate=1e-3)
+  return train_probe(config, ReachProbe(), train_steps=300)
+
+
+def test_reach_probe_learns_the_goal_reaching_policy(reach_run):
+  """ReachProbe: one step, reward 1 iff |a − g| < 0.2, so the policy must learn a = g from the
+  clipped surrogate alone (every episode terminates: the value is the expected reward)."""
+  trainer, state = reach_run
+  goals = np.linspace(-0.7, 0.7, 15)[:, None]
+  obs = np.concatenate([np.zeros_like(goals), goals], -1).astype(np.float32)
+  act = lambda params: trainer.agent.act(params, obs, None, True)
+  actions = np.asarray(jax.vmap(act)(trainer.agent.policy_params(state.agent)))  # [seeds, N, 1]
+  assert np.mean(np.abs(actions - goals) < 0.2) >= 0.9, actions[..., 0]
+  values = np.asarray(jax.vmap(trainer.agent.value, in_axes=(0, None))(state.agent, obs))
+  assert np.all(values.mean(axis=1) > 0.7), values  # the stochastic policy mostly succeeds
+
+
+# ---- a run you can stop, resume and load ------------------------------------------------------
+# Odd sizes: 7 envs × 9 steps = 63 transitions in 4 minibatches of 15 (3 sit out each pass).
+TINY_PPO = TrainConfig(
+  env="reacher",
+  num_envs=7,
+  num_seeds=2,
+  num_timesteps=1000,
+  num_evals=2,
+  num_eval_envs=8,
+  episode_length=23,
+  agent=PPOConfig(h_dim=16, unroll_length=9, num_minibatches=4, normalize_observations=True),
+  progress=False,
+  fast_compile=True,
+)
+
+
+def _stopped_after_epoch_1(config):
+  """Trains ``config`` and stops it (as Ctrl-C would) once epoch 1 is recorded."""
+  stop = StopRequest()
+  request_at_epoch_1 = lambda row: stop.request() if row["epoch"] == 1 else None
+  try:
+    train(config, progress_fn=request_at_epoch_1, stop=stop)
+  except RunInterrupted as e:
+    return e
+  raise AssertionError("the run was not interrupted")
+
+
+@pytest.fixture(scope="module")
+def lifecycle(tmp_path_factory):
+  """An uninterrupted run, and one stopped after epoch 1 and resumed."""
+  root = tmp_path_factory.mktemp("ppo_lifecycle")
+  full = dataclasses.replace(TINY_PPO, run_dir=str(root), exp_name="full")
+  part = dataclasses.replace(TINY_PPO, run_dir=str(root), exp_name="part")
+  with ThreadPoolExecutor(max_workers=2) as pool:
+    full_future = pool.submit(train, full)
+    stopped_future = pool.submit(_stopped_after_epoch_1, part)
+  full_result, stopped = full_future.result(), stopped_future.result()
+  resumed = train(dataclasses.replace(TINY_PPO, resume=str(root / "part")))
+  return dict(full=full_result, stopped=stopped, resumed=resumed)
+
+
+def _read(path):
+  return open(path, "rb").read()
+
+
+def test_a_resumed_ppo_run_ends_bit_for_bit_like_the_uninterrupted_one(lifecycle):
+  full, resumed = lifecycle["full"], lifecycle["resumed"]
+  assert "after epoch 1 of 2" in str(lifecycle["stopped"])
+  for name in ("metrics.csv", "metrics.jsonl", "params.msgpack"):
+    assert _read(os.path.join(full.run_dir, name)) == _read(os.path.join(resumed.run_dir, name))
+  flat_full = jax.tree.leaves_with_path(full.final_state)
+  flat_resumed = jax.tree.leaves(resumed.final_state)
+  assert len(flat_full) == len(flat_resumed)
+  for (path, a), b in zip(flat_full, flat_resumed):
+    assert np.array_equal(np.asarray(a), np.asarray(b)), jax.tree_util.keystr(path)
+  assert resumed.history == full.history and resumed.per_seed == full.per_seed
+  # the on-policy loop's rows: PPO's metrics, every seed, no prefill
+  row = full.history[-1]
+  for name in ("train/value_loss", "train/approx_kl", "train/clip_fraction", "train/entropy"):
+    assert np.isfinite(row[name]), name
+  assert full.total_env_steps == 2 * 8 * 7 * 9  # 2 epochs × 8 training steps × 7 envs × 9 steps
+
+
+LOAD_POLICY = """
+import json, sys
+import numpy as np
+import goalax
+policy = goalax.load_policy(sys.argv[1], seed_index=1)
+actions = policy(np.load(sys.argv[2]))
+print(json.dumps({"actions": np.asarray(actions).tolist(), "epoch": policy.epoch,
+                  "training_imported": "goalax.host_loop" in sys.modules}))
+"""
+
+
+def test_load_policy_of_a_ppo_run_acts_like_the_trained_agent(lifecycle, tmp_path):
+  """The saved policy carries the observation statistics it normalises with."""
+  full = lifecycle["full"]
+  env = make_env(TINY_PPO.env)
+  obs = np.stack([np.asarray(env.reset(jax.random.PRNGKey(i)).obs) for i in range(5)])
+  np.save(tmp_path / "obs.npy", obs)
+  proc = subprocess.run(
+    [sys.executable, "-c", LOAD_POLICY, full.run_dir, str(tmp_path / "obs.npy")],
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert out["epoch"] == TINY_PPO.num_evals and not out["training_imported"]
+  agent = make_agent(TINY_PPO.agent, env.state_size, env.goal_size, env.action_size)
+  params = jax.tree.map(lambda x: x[1], agent.policy_params(full.final_state.agent))
+  assert np.any(np.asarray(params["obs_std"]) != 1.0)  # the statistics did move
+  expected = jax.jit(lambda o: agent.act(params, o, jax.random.PRNGKey(0), True))(obs)
+  np.testing.assert_allclose(np.array(out["actions"]), np.asarray(expected), atol=1e-6)
+
+
+def test_goalax_eval_reads_a_ppo_run(lifecycle, tmp_path, capsys):
+  out = tmp_path / "eval.csv"
+  main(["eval", lifecycle["full"].run_dir, "--num_episodes", "4", "--out", str(out)])
+  rows = open(out).read().splitlines()
+  assert rows[0].startswith("seed,") and len(rows) == 4  # header, 2 seeds, mean
+  assert "checkpoint of epoch 2" in capsys.readouterr().out

@@ -23,6 +23,13 @@ Import shims (no reference file is changed; all of them live in :func:`install_i
 - ``brax.v1`` was removed in brax 0.13; ``crl.py`` imports ``brax.v1.envs`` for type hints only,
   so an empty module with ``Env`` and ``Wrapper`` stands in where brax has no ``v1`` (``ppo.py``
   uses it only for envs that are not ``brax.envs.Env``, which the reference's envs are).
+- ``jax.device_put_replicated`` (called once by ``ppo.py`` to put its training state on its
+  devices) is gone from newer JAX: where it is missing, it stacks the state over the devices
+  (one on a CPU), which is what it did.
+- The reference's PPO ``Evaluator`` (a subclass of Brax's) calls Brax's compiled evaluation
+  unroll with ``(params, key)``; newer Brax's takes ``(donated evaluation state, params, key)``
+  and keeps the returned state for the next call, which a wrapper set up after Brax's
+  ``__init__`` does (where Brax has that state).
 - PPO (``--agent ppo``): the reference builds Brax's ``make_ppo_networks`` with its defaults (a
   4 × 32 policy, a 5 × 256 value network); for equal work both get ``--h_dim`` × ``--n_hidden``,
   through a ``functools.partial`` put in place of ``make_ppo_networks`` in Brax's module (which
@@ -120,6 +127,34 @@ def make_ppo(args, shims: list[str]):
     value_hidden_layer_sizes=layers,
   )
   shims.append(f"make_ppo_networks with {args.h_dim} x {args.n_hidden} policy and value networks")
+  import jax
+
+  if not hasattr(jax, "device_put_replicated"):  # removed in JAX 0.8; ppo.py calls it once
+    import jax.numpy as jnp
+
+    def device_put_replicated(tree, devices):
+      stacked = jax.tree.map(lambda x: jnp.stack([jnp.asarray(x)] * len(devices)), tree)
+      return jax.device_put(stacked, devices[0]) if len(devices) == 1 else stacked
+
+    jax.device_put_replicated = device_put_replicated
+    shims.append("jax.device_put_replicated as a stack over the devices (removed from JAX)")
+  from jaxgcrl.utils.evaluator import Evaluator
+
+  brax_init = Evaluator.__init__
+
+  def init_with_two_argument_unroll(self, *args, **kwargs):
+    brax_init(self, *args, **kwargs)
+    if hasattr(self, "_eval_state_to_donate"):  # newer Brax: unroll(donated state, params, key)
+      unroll = self._generate_eval_unroll
+
+      def two_argument_unroll(policy_params, key):
+        self._eval_state_to_donate = unroll(self._eval_state_to_donate, policy_params, key)
+        return self._eval_state_to_donate
+
+      self._generate_eval_unroll = two_argument_unroll
+
+  Evaluator.__init__ = init_with_two_argument_unroll
+  shims.append("Evaluator's unroll called with Brax's donated evaluation state (newer Brax)")
   from jaxgcrl.agents.ppo.ppo import PPO
 
   return PPO(

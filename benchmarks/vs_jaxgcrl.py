@@ -386,7 +386,9 @@ WARM = "goalax, warm cache"  # the impl name of a goalax re-run with its compila
 
 def run_in_subprocess(argv: list[str], cache_dir: str | None = None) -> dict:
   """Runs ``argv`` with JAX's persistent compilation cache off, or on in ``cache_dir``."""
-  env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE="false", PYTHONPATH=HERE)
+  # this checkout's goalax (src/ beside benchmarks/) before any installed one
+  path = os.pathsep.join([HERE, os.path.join(os.path.dirname(HERE), "src")])
+  env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE="false", PYTHONPATH=path)
   env.pop("GOALAX_JAX_CACHE", None)
   if cache_dir is not None:
     env.update(JAX_ENABLE_COMPILATION_CACHE="true", GOALAX_JAX_CACHE=cache_dir)

@@ -65,8 +65,9 @@ class OnPolicyConfig:
   derives the minibatch from the rollout instead, so there is nothing to divide."""
   num_updates_per_batch: int = 4
   """Passes (epochs) of minibatch steps over each rollout; gradient steps per training step =
-  num_updates_per_batch × num_minibatches. Brax PPO and JaxGCRL: 2; goalax: 4, which learned
-  faster per env step on reacher at the same wall time (benchmarks/results/agents.md)."""
+  num_updates_per_batch × num_minibatches. Brax PPO and JaxGCRL: 2; goalax: 4 (the PPO paper's
+  10 for MuJoCo is more than a CPU affords; every PPO run measured in benchmarks/ used 4, 2 was
+  not compared)."""
   dense_reward: bool = False
   """Train on the env's distance reward ``-dist`` (summed over --action_repeat) instead of its
   sparse success reward (1 within the goal threshold, else 0, the default). Evaluation reports

@@ -2,6 +2,7 @@
 its errors, a learned value on a probe env whose time limit must be bootstrapped, learning on
 a real env, exact resume and a saved policy."""
 
+import csv
 import dataclasses
 import json
 import os
@@ -387,6 +388,8 @@ def test_load_policy_of_a_ppo_run_acts_like_the_trained_agent(lifecycle, tmp_pat
 def test_goalax_eval_reads_a_ppo_run(lifecycle, tmp_path, capsys):
   out = tmp_path / "eval.csv"
   main(["eval", lifecycle["full"].run_dir, "--num_episodes", "4", "--out", str(out)])
-  rows = open(out).read().splitlines()
-  assert rows[0].startswith("seed,") and len(rows) == 4  # header, 2 seeds, mean
+  with open(out) as f:
+    rows = list(csv.DictReader(f))
+  assert [r["seed"] for r in rows] == ["0", "1", "mean"]
+  assert all(0.0 <= float(r["eval/success"]) <= 1.0 for r in rows)
   assert "checkpoint of epoch 2" in capsys.readouterr().out

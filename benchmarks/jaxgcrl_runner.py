@@ -7,13 +7,16 @@ and never imports goalax. ``vs_jaxgcrl.py`` starts it as a subprocess and reads 
 its stdout, one JSON object. Only the standard library, the reference's own dependencies and
 ``compile_clock.py`` (beside this file) are used here.
 
-Import shims (no reference file is changed; all of them live in :func:`install_import_shims`):
+Shims (no reference file is changed; the import ones live in :func:`install_import_shims`, the
+PPO ones in :func:`make_ppo`):
 
 - ``jaxgcrl/__init__.py``, ``jaxgcrl/agents/__init__.py`` and ``jaxgcrl/utils/__init__.py``
   import every agent (PPO needs ``orbax``; SAC imports ``brax.training.replay_buffers_test``) and
   the run helpers (``wandb``, ``wandb_osh``, ``matplotlib``). CRL needs none of these, so the three
   packages are registered as bare namespace modules over the installed folders and only the CRL
-  modules (``agents/crl``, ``envs``, ``utils/evaluator``, ``utils/replay_buffer``) are imported.
+  modules (``agents/crl``, ``envs``, ``utils/evaluator``, ``utils/replay_buffer``) are imported;
+  with ``--agent ppo``, ``agents/ppo`` (which imports ``orbax`` and ``etils``, both in the venv
+  as Brax's dependencies) instead of CRL's.
 - The reference's evaluator reads the metrics ``success_easy`` and ``distance_from_origin``,
   which its Reacher does not report (CRL on reacher raises ``KeyError`` at the first evaluation):
   a subclass adds them as zeros (:func:`make_env`).
@@ -63,7 +66,7 @@ def install_import_shims() -> list[str]:
     module.__path__ = [os.path.join(root, sub)]
     sys.modules[name] = module
   applied.append(
-    "jaxgcrl, jaxgcrl.agents, jaxgcrl.utils as bare packages (skip wandb/orbax/PPO/SAC)"
+    "jaxgcrl, jaxgcrl.agents, jaxgcrl.utils as bare packages (only the run agent's modules load)"
   )
   try:
     import brax.v1.envs  # noqa: F401

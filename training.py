@@ -1,7 +1,7 @@
 """JaxGCRL-compatible entry point: ``python training.py --env_name ant --num_envs 16 ...``.
 
 Accepts the classic JaxGCRL flags verbatim and runs ``goalax train <agent>`` with them;
-``--agent crl|sac|td3`` picks the algorithm (default crl). See ``goalax.jaxgcrl_compat``.
+``--agent crl|sac|td3|ppo`` picks the algorithm (default crl). See ``goalax.jaxgcrl_compat``.
 """
 
 import sys

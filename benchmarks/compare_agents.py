@@ -1,13 +1,15 @@
-"""Agents side by side on CPU-sized budgets: CRL, SAC, SAC+HER, TD3, TD3+HER on the same envs,
-budgets, network sizes and seeds (trained at once with --num_seeds, vmapped).
+"""Agents side by side on CPU-sized budgets: CRL, SAC, SAC+HER, TD3, TD3+HER and PPO on the same
+envs, env-step budgets, network sizes and seeds (trained at once with --num_seeds, vmapped).
 
     python benchmarks/compare_agents.py --envs reacher simple_u_maze --num_seeds 3 \
         --out benchmarks/results/compare_agents.jsonl
     python benchmarks/compare_agents.py --envs reacher --runs "sac+her" "sac+her:--discounting 0.9"
 
 A run is ``ALGO[+her][:EXTRA FLAGS]``: ``sac+her`` is ``goalax train sac --use_her``; anything
-after ``:`` is appended to the command line (ablations). Every run uses the env's budget in
-:data:`BUDGETS` (the flags of ``goalax train``) plus ``--h_dim`` / ``--num_seeds`` / ``--seed``.
+after ``:`` is appended to the command line (ablations; a flag given again there wins, e.g.
+``ppo:--num_timesteps 2000000``). Every run uses the env's budget in :data:`BUDGETS` (the flags
+of ``goalax train``; PPO's in :data:`ON_POLICY_BUDGETS`, the same env steps and evaluations
+without the replay flags) plus ``--h_dim`` / ``--num_seeds`` / ``--seed``.
 Reported per run: final ``eval/success`` and ``eval/time_near_goal`` (mean over seeds and per
 seed), success averaged over the last half of the evaluations, training env steps/s over all
 seeds (compilation excluded; machine load matters for this column only) and compile time.
@@ -36,14 +38,25 @@ BUDGETS = {  # the CRL learning tests' configs, at 200k env steps
   "simple_u_maze": "--num_envs 64 --unroll_length 50 --batch_size 256 --min_replay_size 300 "
   "--max_replay_size 3000 --num_timesteps 200000 --num_evals 4 --num_eval_envs 128",
 }
-DEFAULT_RUNS = ["crl", "sac", "sac+her", "td3", "td3+her"]
+# PPO: the same env steps, envs and evaluations; its rollout schedule at its defaults.
+ON_POLICY_BUDGETS = {
+  env: " ".join(
+    f"{flag} {value}"
+    for flag, value in zip(budget.split()[::2], budget.split()[1::2])
+    if flag in ("--num_envs", "--num_timesteps", "--num_evals", "--num_eval_envs")
+  )
+  for env, budget in BUDGETS.items()
+}
+ON_POLICY = ("ppo",)
+DEFAULT_RUNS = ["crl", "sac", "sac+her", "td3", "td3+her", "ppo"]
 
 
 def command_line(run: str, env: str, args) -> tuple[str, list[str]]:
   """``(algorithm, flags)`` of ``goalax train`` for a run spec on an env."""
   spec, _, extra = run.partition(":")
   algo, _, her = spec.partition("+")
-  flags = ["--env", env, *BUDGETS[env].split(), "--h_dim", str(args.h_dim)]
+  budget = ON_POLICY_BUDGETS if algo in ON_POLICY else BUDGETS
+  flags = ["--env", env, *budget[env].split(), "--h_dim", str(args.h_dim)]
   flags += ["--num_seeds", str(args.num_seeds), "--seed", str(args.seed), "--no-progress"]
   if algo == "crl":
     flags += ["--repr_dim", "32"]

@@ -1,18 +1,22 @@
-"""One training run of the reference (JaxGCRL's CRL, the ``jaxgcrl`` package) with the measurements
-``vs_jaxgcrl.py`` compares: wall time, compile time, env steps/s, peak memory, final success.
+"""One training run of the reference (JaxGCRL's CRL or PPO, the ``jaxgcrl`` package) with the
+measurements ``vs_jaxgcrl.py`` compares: wall time, compile time, env steps/s, peak memory, final
+success.
 
 Runs inside a virtual environment that holds ``jaxgcrl`` (``pip install --no-deps jaxgcrl==0.2.8``)
 and never imports goalax. ``vs_jaxgcrl.py`` starts it as a subprocess and reads the last line of
 its stdout, one JSON object. Only the standard library, the reference's own dependencies and
 ``compile_clock.py`` (beside this file) are used here.
 
-Import shims (no reference file is changed; all of them live in :func:`install_import_shims`):
+Shims (no reference file is changed; the import ones live in :func:`install_import_shims`, the
+PPO ones in :func:`make_ppo`):
 
 - ``jaxgcrl/__init__.py``, ``jaxgcrl/agents/__init__.py`` and ``jaxgcrl/utils/__init__.py``
   import every agent (PPO needs ``orbax``; SAC imports ``brax.training.replay_buffers_test``) and
   the run helpers (``wandb``, ``wandb_osh``, ``matplotlib``). CRL needs none of these, so the three
   packages are registered as bare namespace modules over the installed folders and only the CRL
-  modules (``agents/crl``, ``envs``, ``utils/evaluator``, ``utils/replay_buffer``) are imported.
+  modules (``agents/crl``, ``envs``, ``utils/evaluator``, ``utils/replay_buffer``) are imported;
+  with ``--agent ppo``, ``agents/ppo`` (which imports ``orbax`` and ``etils``, both in the venv
+  as Brax's dependencies) instead of CRL's.
 - The reference's evaluator reads the metrics ``success_easy`` and ``distance_from_origin``,
   which its Reacher does not report (CRL on reacher raises ``KeyError`` at the first evaluation):
   a subclass adds them as zeros (:func:`make_env`).
@@ -20,7 +24,20 @@ Import shims (no reference file is changed; all of them live in :func:`install_i
   ``goal_indices`` (a jax array that ``crl.py`` turns into a jit static argument) is given as a
   numpy array instead (same values).
 - ``brax.v1`` was removed in brax 0.13; ``crl.py`` imports ``brax.v1.envs`` for type hints only,
-  so an empty module with ``Env`` and ``Wrapper`` stands in where brax has no ``v1``.
+  so an empty module with ``Env`` and ``Wrapper`` stands in where brax has no ``v1`` (``ppo.py``
+  uses it only for envs that are not ``brax.envs.Env``, which the reference's envs are).
+- ``jax.device_put_replicated`` (called once by ``ppo.py`` to put its training state on its
+  devices) is gone from newer JAX: where it is missing, it stacks the state over the devices
+  (one on a CPU), which is what it did.
+- The reference's PPO ``Evaluator`` (a subclass of Brax's) calls Brax's compiled evaluation
+  unroll with ``(params, key)``; newer Brax's takes ``(donated evaluation state, params, key)``
+  and keeps the returned state for the next call, which a wrapper set up after Brax's
+  ``__init__`` does (where Brax has that state).
+- PPO (``--agent ppo``): the reference builds Brax's ``make_ppo_networks`` with its defaults (a
+  4 × 32 policy, a 5 × 256 value network); for equal work both get ``--h_dim`` × ``--n_hidden``,
+  through a ``functools.partial`` put in place of ``make_ppo_networks`` in Brax's module (which
+  ``ppo.py`` reads when training starts). Its evaluation before training reports no
+  ``training/sps``, which is read as missing.
 
 The reference's ``RunConfig`` lives in ``jaxgcrl/utils/config.py``, which imports every agent, so
 the run settings are passed as a plain namespace with the same field names.
@@ -49,7 +66,7 @@ def install_import_shims() -> list[str]:
     module.__path__ = [os.path.join(root, sub)]
     sys.modules[name] = module
   applied.append(
-    "jaxgcrl, jaxgcrl.agents, jaxgcrl.utils as bare packages (skip wandb/orbax/PPO/SAC)"
+    "jaxgcrl, jaxgcrl.agents, jaxgcrl.utils as bare packages (only the run agent's modules load)"
   )
   try:
     import brax.v1.envs  # noqa: F401
@@ -100,6 +117,64 @@ def make_env(name: str, backend: str):
   raise ValueError(f"no reference env mapped for {name!r}")
 
 
+def make_ppo(args, shims: list[str]):
+  """The reference's PPO with ``args``' settings and ``h_dim`` × ``n_hidden`` networks."""
+  import functools
+
+  from brax.training.agents.ppo import networks as ppo_networks
+
+  layers = (args.h_dim,) * args.n_hidden
+  ppo_networks.make_ppo_networks = functools.partial(
+    ppo_networks.make_ppo_networks,
+    policy_hidden_layer_sizes=layers,
+    value_hidden_layer_sizes=layers,
+  )
+  shims.append(f"make_ppo_networks with {args.h_dim} x {args.n_hidden} policy and value networks")
+  import jax
+
+  if not hasattr(jax, "device_put_replicated"):  # removed in JAX 0.8; ppo.py calls it once
+    import jax.numpy as jnp
+
+    def device_put_replicated(tree, devices):
+      stacked = jax.tree.map(lambda x: jnp.stack([jnp.asarray(x)] * len(devices)), tree)
+      return jax.device_put(stacked, devices[0]) if len(devices) == 1 else stacked
+
+    jax.device_put_replicated = device_put_replicated
+    shims.append("jax.device_put_replicated as a stack over the devices (removed from JAX)")
+  from jaxgcrl.utils.evaluator import Evaluator
+
+  brax_init = Evaluator.__init__
+
+  def init_with_two_argument_unroll(self, *args, **kwargs):
+    brax_init(self, *args, **kwargs)
+    if hasattr(self, "_eval_state_to_donate"):  # newer Brax: unroll(donated state, params, key)
+      unroll = self._generate_eval_unroll
+
+      def two_argument_unroll(policy_params, key):
+        self._eval_state_to_donate = unroll(self._eval_state_to_donate, policy_params, key)
+        return self._eval_state_to_donate
+
+      self._generate_eval_unroll = two_argument_unroll
+
+  Evaluator.__init__ = init_with_two_argument_unroll
+  shims.append("Evaluator's unroll called with Brax's donated evaluation state (newer Brax)")
+  from jaxgcrl.agents.ppo.ppo import PPO
+
+  return PPO(
+    learning_rate=args.learning_rate,
+    entropy_cost=args.entropy_cost,
+    discounting=args.discounting,
+    unroll_length=args.unroll_length,
+    batch_size=args.batch_size,
+    num_minibatches=args.num_minibatches,
+    num_updates_per_batch=args.num_updates_per_batch,
+    normalize_observations=args.normalize_observations,
+    clipping_epsilon=args.clipping_epsilon,
+    gae_lambda=args.gae_lambda,
+    deterministic_eval=True,  # as goalax evaluates: tanh of the mean
+  )
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--env", required=True)
@@ -111,13 +186,23 @@ def main() -> None:
   parser.add_argument("--num_evals", type=int, required=True)
   parser.add_argument("--num_eval_envs", type=int, required=True)
   parser.add_argument("--unroll_length", type=int, required=True)
-  parser.add_argument("--min_replay_size", type=int, required=True)
-  parser.add_argument("--max_replay_size", type=int, required=True)
+  parser.add_argument("--min_replay_size", type=int)  # CRL only
+  parser.add_argument("--max_replay_size", type=int)  # CRL only
   parser.add_argument("--h_dim", type=int, required=True)
   parser.add_argument("--n_hidden", type=int, required=True)
-  parser.add_argument("--repr_dim", type=int, required=True)
+  parser.add_argument("--repr_dim", type=int)  # CRL only
   parser.add_argument("--use_ln", action="store_true")
   parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--agent", choices=["crl", "ppo"], default="crl")
+  # PPO only (--batch_size is its unrolls per minibatch; the replay and repr flags are unused)
+  parser.add_argument("--num_minibatches", type=int, default=16)
+  parser.add_argument("--num_updates_per_batch", type=int, default=2)
+  parser.add_argument("--learning_rate", type=float, default=1e-4)
+  parser.add_argument("--entropy_cost", type=float, default=1e-4)
+  parser.add_argument("--discounting", type=float, default=0.9)
+  parser.add_argument("--gae_lambda", type=float, default=0.95)
+  parser.add_argument("--clipping_epsilon", type=float, default=0.3)
+  parser.add_argument("--normalize_observations", action="store_true")
   args = parser.parse_args()
 
   shims = install_import_shims()
@@ -125,18 +210,21 @@ def main() -> None:
   from compile_clock import CompileClock
 
   clock = CompileClock()
-  from jaxgcrl.agents.crl.crl import CRL
+  if args.agent == "ppo":
+    agent = make_ppo(args, shims)
+  else:
+    from jaxgcrl.agents.crl.crl import CRL
 
-  agent = CRL(
-    batch_size=args.batch_size,
-    unroll_length=args.unroll_length,
-    min_replay_size=args.min_replay_size,
-    max_replay_size=args.max_replay_size,
-    h_dim=args.h_dim,
-    n_hidden=args.n_hidden,
-    repr_dim=args.repr_dim,
-    use_ln=args.use_ln,
-  )
+    agent = CRL(
+      batch_size=args.batch_size,
+      unroll_length=args.unroll_length,
+      min_replay_size=args.min_replay_size,
+      max_replay_size=args.max_replay_size,
+      h_dim=args.h_dim,
+      n_hidden=args.n_hidden,
+      repr_dim=args.repr_dim,
+      use_ln=args.use_ln,
+    )
   run = types.SimpleNamespace(
     env=args.env,
     total_env_steps=args.total_env_steps,
@@ -150,6 +238,7 @@ def main() -> None:
     backend=args.backend,
     visualization_interval=10**9,
     checkpoint_logdir=None,
+    max_devices_per_host=None,
   )
   env = make_env(args.env, args.backend)
   if not jax.__version__.startswith("0.4."):
@@ -168,7 +257,7 @@ def main() -> None:
         time=time.perf_counter(),
         success_any=float(metrics["eval/episode_success_any"]),
         episode_success=float(metrics["eval/episode_success"]),
-        training_sps=float(metrics["training/sps"]),
+        training_sps=float(metrics.get("training/sps", "nan")),
       )
     )
 
@@ -180,8 +269,9 @@ def main() -> None:
   wall_s = time.perf_counter() - t0
   env_steps = history[-1]["env_steps"]
   # The reference's own per-epoch rate (training only, no eval); the first epoch includes the
-  # compilation of the training epoch, so it is left out.
-  steady = history[1:] or history
+  # compilation of the training epoch, so it is left out (and PPO's evaluation before training).
+  trained = [h for h in history if h["training_sps"] == h["training_sps"]]  # not NaN
+  steady = trained[1:] or trained or history
   print(
     json.dumps(
       dict(

@@ -1,7 +1,9 @@
-"""goalax against the reference (JaxGCRL's CRL, PyPI ``jaxgcrl`` 0.2.8) at equal work, side by side.
+"""goalax against the reference (JaxGCRL's CRL or PPO, PyPI ``jaxgcrl`` 0.2.8) at equal work, side
+by side.
 
     python benchmarks/vs_jaxgcrl.py --config reacher --out benchmarks/results/vs_jaxgcrl.jsonl
     python benchmarks/vs_jaxgcrl.py --config ant --reference released current --repeats 2
+    python benchmarks/vs_jaxgcrl.py --config ppo_reacher --out benchmarks/results/vs_jaxgcrl.jsonl
 
 The reference is installed from PyPI (``pip install --no-deps jaxgcrl==0.2.8``) into a virtual
 environment of its own under ``.bench_venvs/`` (git-ignored), created on first use:
@@ -27,6 +29,21 @@ not equal: the algorithms' own defaults (goalax: backward InfoNCE, entropy targe
 step before the actor step; the reference: forward InfoNCE, −|A|/2, actor first), the envs'
 implementations (goalax keeps the goal out of the physics state) and, with LayerNorm on, the
 reference normalises only its two encoders while goalax's flag covers the actor too.
+
+PPO (the ``ppo_*`` configs), equal work: the same env, ``num_envs``, unroll length, episode
+length, evaluation and env steps; each training step collects one unroll of ``num_envs ×
+unroll_length`` env steps (the reference: ``batch_size × num_minibatches / num_envs`` unrolls,
+here 1, with ``batch_size = num_envs / num_minibatches``) and takes ``num_updates_per_batch ×
+num_minibatches`` gradient steps on minibatches of ``num_envs × unroll_length / num_minibatches``
+transitions; both networks are ``h_dim × n_hidden`` MLPs without LayerNorm on both sides (the
+runner's shim gives the reference's Brax networks these sizes); the same learning rate, entropy
+cost, discount, λ, ε, no gradient clipping and no observation normalisation (the reference's
+defaults); sparse reward; deterministic evaluation on both sides. The reference runs ``num_evals
+= epochs + 1`` (its first evaluation is before training), goalax ``epochs``. What is not equal:
+the reference computes GAE inside every minibatch's loss from the current value network and
+drops the truncated step's advantage, goalax computes GAE once per rollout and bootstraps the
+truncated step from the true last observation; goalax's policy log-std is soft-clipped, Brax's
+is ``softplus + 0.001``.
 
 Each run is a fresh process (compile time and peak RSS are its own); runs alternate reference,
 goalax, reference, goalax, ... Reported per run: wall time of the whole training call (compile,
@@ -119,7 +136,71 @@ CONFIGS = {
 }
 
 
-def check(config: BenchConfig) -> None:
+@dataclasses.dataclass(frozen=True)
+class PPOBenchConfig:
+  """PPO at equal work (see the module docstring); hyperparameters: the reference's defaults."""
+
+  env: str
+  num_envs: int
+  episode_length: int
+  train_steps: int  # training steps of num_envs × unroll_length env steps
+  epochs: int  # goalax --num_evals; the reference's num_evals is epochs + 1
+  backend: str = "spring"
+  unroll_length: int = 10
+  num_minibatches: int = 8
+  num_updates_per_batch: int = 2
+  h_dim: int = 256
+  n_hidden: int = 2
+  num_eval_envs: int = 128
+  learning_rate: float = 1e-4
+  entropy_cost: float = 1e-4
+  discounting: float = 0.9
+  gae_lambda: float = 0.95
+  clipping_epsilon: float = 0.3
+
+  @property
+  def batch_size(self) -> int:
+    """The reference's unrolls per minibatch: one unroll of every env per training step."""
+    return self.num_envs // self.num_minibatches
+
+  @property
+  def total_env_steps(self) -> int:
+    return self.train_steps * self.num_envs * self.unroll_length
+
+  @property
+  def updates_per_train_step(self) -> int:
+    return self.num_updates_per_batch * self.num_minibatches
+
+  def work(self) -> str:
+    return (
+      f"  {self.total_env_steps:,} env steps, {self.updates_per_train_step} gradient steps of "
+      f"{self.num_envs * self.unroll_length // self.num_minibatches} transitions per "
+      f"{self.num_envs * self.unroll_length:,} env steps, "
+      f"{self.train_steps * self.updates_per_train_step:,} gradient steps in all"
+    )
+
+
+CONFIGS.update(
+  {
+    # 256 envs × 10 steps per training step, 8 minibatches of 320 transitions, 2 passes: 16
+    # gradient steps per 2,560 env steps; 400 training steps (1.02M env steps), 4 evaluations.
+    "ppo_reacher": PPOBenchConfig("reacher", 256, 101, train_steps=400, epochs=4),
+    # The same shapes on ant (episode 1001): 40 training steps (102,400 env steps), 2 evaluations.
+    "ppo_ant": PPOBenchConfig("ant", 256, 1001, train_steps=40, epochs=2),
+    "ppo_smoke": PPOBenchConfig(
+      "reacher", 32, 101, train_steps=20, epochs=2, h_dim=32, num_minibatches=4, num_eval_envs=16
+    ),
+  }
+)
+
+
+def check(config) -> None:
+  if isinstance(config, PPOBenchConfig):
+    if config.num_envs % config.num_minibatches:
+      raise SystemExit("num_envs must be a multiple of num_minibatches (the reference)")
+    if config.train_steps % config.epochs:
+      raise SystemExit("train_steps must be a multiple of epochs (whole epochs on both sides)")
+    return
   if config.num_envs * (config.episode_length - 1) % config.batch_size:
     raise SystemExit("num_envs·(episode_length−1) must be divisible by batch_size (the reference)")
   if config.train_steps % config.num_evals:
@@ -162,7 +243,9 @@ def ensure_venv(kind: str) -> str:
 # ---- one run of each -----------------------------------------------------------------------
 
 
-def reference_command(python: str, config: BenchConfig, layer_norm: bool, seed: int) -> list[str]:
+def reference_command(python: str, config, layer_norm: bool, seed: int) -> list[str]:
+  if isinstance(config, PPOBenchConfig):
+    return reference_ppo_command(python, config, seed)
   flags = dict(
     env=config.env,
     backend=config.backend,
@@ -185,7 +268,50 @@ def reference_command(python: str, config: BenchConfig, layer_norm: bool, seed: 
   return argv + (["--use_ln"] if layer_norm else [])
 
 
-def run_goalax(config: BenchConfig, layer_norm: bool, seed: int) -> dict:
+def reference_ppo_command(python: str, config: PPOBenchConfig, seed: int) -> list[str]:
+  names = ("env", "backend", "num_envs", "batch_size", "episode_length", "total_env_steps")
+  names += ("num_eval_envs", "unroll_length", "h_dim", "n_hidden", "num_minibatches")
+  names += ("num_updates_per_batch", "learning_rate", "entropy_cost", "discounting")
+  names += ("gae_lambda", "clipping_epsilon")
+  flags = {name: getattr(config, name) for name in names}
+  flags.update(num_evals=config.epochs + 1, seed=seed, agent="ppo")
+  argv = [python, os.path.join(HERE, "jaxgcrl_runner.py")]
+  return argv + [item for k, v in flags.items() for item in (f"--{k}", str(v))]
+
+
+def goalax_ppo_config(config: PPOBenchConfig, seed: int):
+  from goalax.agents.ppo import PPOConfig
+  from goalax.config import TrainConfig
+
+  return TrainConfig(
+    env=config.env,
+    backend=config.backend,
+    seed=seed,
+    num_timesteps=config.total_env_steps,
+    num_evals=config.epochs,
+    num_envs=config.num_envs,
+    num_eval_envs=config.num_eval_envs,
+    episode_length=config.episode_length,
+    progress=False,
+    agent=PPOConfig(
+      h_dim=config.h_dim,
+      n_hidden=config.n_hidden,
+      use_layer_norm=False,
+      unroll_length=config.unroll_length,
+      num_minibatches=config.num_minibatches,
+      num_updates_per_batch=config.num_updates_per_batch,
+      learning_rate=config.learning_rate,
+      entropy_cost=config.entropy_cost,
+      discounting=config.discounting,
+      gae_lambda=config.gae_lambda,
+      clipping_epsilon=config.clipping_epsilon,
+      max_grad_norm=None,
+      normalize_observations=False,
+    ),
+  )
+
+
+def run_goalax(config, layer_norm: bool, seed: int) -> dict:
   """One goalax run in this process (called in a fresh subprocess by :func:`main`)."""
   import contextlib
   import io
@@ -195,36 +321,16 @@ def run_goalax(config: BenchConfig, layer_norm: bool, seed: int) -> dict:
 
   clock = CompileClock()
   with contextlib.redirect_stdout(io.StringIO()):
-    from goalax.agents.crl import CRLConfig
-    from goalax.config import TrainConfig
     from goalax.host_loop import train
     from goalax.programs import enable_compilation_cache
 
   if os.environ.get("GOALAX_JAX_CACHE"):  # --goalax_warm_cache: goalax's own default
     enable_compilation_cache()
 
-  train_config = TrainConfig(
-    env=config.env,
-    backend=config.backend,
-    seed=seed,
-    num_timesteps=config.total_env_steps,
-    num_evals=config.num_evals,
-    num_envs=config.num_envs,
-    num_eval_envs=config.num_eval_envs,
-    episode_length=config.episode_length,
-    progress=False,
-    agent=CRLConfig(
-      h_dim=config.h_dim,
-      n_hidden=config.n_hidden,
-      repr_dim=config.repr_dim,
-      use_layer_norm=layer_norm,
-      batch_size=config.batch_size,
-      unroll_length=config.unroll_length,
-      min_replay_size=config.min_replay_size,
-      max_replay_size=config.max_replay_size,
-      env_steps_per_update=config.env_steps_per_update,
-    ),
-  )
+  if isinstance(config, PPOBenchConfig):
+    train_config = goalax_ppo_config(config, seed)
+  else:
+    train_config = goalax_crl_config(config, layer_norm, seed)
   plan = train_config.schedule
   assert plan.total_env_steps == config.total_env_steps, "unequal env steps"
   assert plan.gradient_steps_per_train_step == config.updates_per_train_step, "unequal updates"
@@ -247,12 +353,42 @@ def run_goalax(config: BenchConfig, layer_norm: bool, seed: int) -> dict:
   )
 
 
+def goalax_crl_config(config: BenchConfig, layer_norm: bool, seed: int):
+  from goalax.agents.crl import CRLConfig
+  from goalax.config import TrainConfig
+
+  return TrainConfig(
+    env=config.env,
+    backend=config.backend,
+    seed=seed,
+    num_timesteps=config.total_env_steps,
+    num_evals=config.num_evals,
+    num_envs=config.num_envs,
+    num_eval_envs=config.num_eval_envs,
+    episode_length=config.episode_length,
+    progress=False,
+    agent=CRLConfig(
+      h_dim=config.h_dim,
+      n_hidden=config.n_hidden,
+      repr_dim=config.repr_dim,
+      use_layer_norm=layer_norm,
+      batch_size=config.batch_size,
+      unroll_length=config.unroll_length,
+      min_replay_size=config.min_replay_size,
+      max_replay_size=config.max_replay_size,
+      env_steps_per_update=config.env_steps_per_update,
+    ),
+  )
+
+
 WARM = "goalax, warm cache"  # the impl name of a goalax re-run with its compilation cache
 
 
 def run_in_subprocess(argv: list[str], cache_dir: str | None = None) -> dict:
   """Runs ``argv`` with JAX's persistent compilation cache off, or on in ``cache_dir``."""
-  env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE="false", PYTHONPATH=HERE)
+  # this checkout's goalax (src/ beside benchmarks/) before any installed one
+  path = os.pathsep.join([HERE, os.path.join(os.path.dirname(HERE), "src")])
+  env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE="false", PYTHONPATH=path)
   env.pop("GOALAX_JAX_CACHE", None)
   if cache_dir is not None:
     env.update(JAX_ENABLE_COMPILATION_CACHE="true", GOALAX_JAX_CACHE=cache_dir)
@@ -307,12 +443,16 @@ def main() -> None:
 
   info = machine_info()
   print(f"config {args.config}: {json.dumps(dataclasses.asdict(config))}")
-  print(
-    f"  {config.total_env_steps:,} env steps, {config.updates_per_train_step} gradient steps per "
-    f"{config.num_envs * config.unroll_length:,} env steps (goalax --env_steps_per_update "
-    f"{config.env_steps_per_update:g}), {config.train_steps * config.updates_per_train_step:,} "
-    f"gradient steps in all"
-  )
+  if isinstance(config, PPOBenchConfig):
+    print(config.work())
+    args.layer_norm = ["off"]  # the reference's PPO networks have no LayerNorm
+  else:
+    print(
+      f"  {config.total_env_steps:,} env steps, {config.updates_per_train_step} gradient steps "
+      f"per {config.num_envs * config.unroll_length:,} env steps (goalax --env_steps_per_update "
+      f"{config.env_steps_per_update:g}), {config.train_steps * config.updates_per_train_step:,} "
+      f"gradient steps in all"
+    )
   print(
     "| run (reference's JAX) | LayerNorm | wall s | compile s | env steps/s | peak RSS GiB |"
     " final success |"

@@ -234,7 +234,12 @@ def test_each_algorithm_help_lists_only_its_own_flags(algo, capsys):
   with pytest.raises(SystemExit):
     parse_train_args(algo, ["--help"])
   help_text = capsys.readouterr().out
-  own = {"crl": "--energy-fn", "sac": "--autotune", "td3": "--policy-delay"}
+  own = {
+    "crl": "--energy-fn",
+    "sac": "--autotune",
+    "td3": "--policy-delay",
+    "ppo": "--num-minibatches",
+  }
   for name, flag in own.items():
     assert (flag in help_text) == (name == algo), (algo, flag)
   for shared in ("--num-envs", "--batch-size", "--h-dim", "--num-seeds"):

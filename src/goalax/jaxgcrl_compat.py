@@ -1,7 +1,8 @@
 """JaxGCRL's two entry points, spelled the same, for its users' scripts and sweeps.
 
-- ``python training.py --env_name ant --num_envs 16 ...`` (JaxGCRL 0.1): ``--agent crl|sac|td3``
-  picks the algorithm (default crl), e.g. ``python training.py --agent sac --use_her ...``.
+- ``python training.py --env_name ant --num_envs 16 ...`` (JaxGCRL 0.1): ``--agent
+  crl|sac|td3|ppo`` picks the algorithm (default crl), e.g. ``python training.py --agent sac
+  --use_her ...``.
 - ``python run.py sac --env ant --total_env_steps 1000000 ...`` (JaxGCRL 0.2).
 
 Both run ``goalax train <agent>``; flags whose names goalax changed are translated by

@@ -24,7 +24,7 @@ FLAGS_OF_PART = {
   "evaluation envs": ("num_eval_envs",),
   "agent": ("h_dim", "n_hidden"),
   "XLA temporaries": ("batch_size", "num_envs", "unroll_length"),
-}
+}  # a flag the run's agent does not have (PPO has no --batch_size) is not suggested
 
 
 def tree_bytes(tree) -> int:
@@ -116,7 +116,7 @@ def check_fits(estimate: MemoryEstimate, config, capacity: int | None, where: st
   flags = []
   for name, nbytes in sorted(estimate.parts.items(), key=lambda p: -p[1]):
     if nbytes >= 0.1 * estimate.total:
-      flags += [f for f in FLAGS_OF_PART.get(name, ()) if f not in flags]
+      flags += [f for f in FLAGS_OF_PART.get(name, ()) if f not in flags and _has(config, f)]
   if config.num_seeds > 1:
     flags.append("num_seeds")
   named = [f"--{f} ({_value(config, f):,})" for f in flags]
@@ -126,6 +126,10 @@ def check_fits(estimate: MemoryEstimate, config, capacity: int | None, where: st
     f"{format_bytes(capacity)}; lower {', '.join(named[:-1]) + ' or ' if len(named) > 1 else ''}"
     f"{named[-1]}."
   )
+
+
+def _has(config, flag: str) -> bool:
+  return hasattr(config, flag) or hasattr(config.agent, flag)
 
 
 def _value(config, flag: str):

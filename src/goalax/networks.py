@@ -16,7 +16,8 @@ Layers
   diagonal Gaussian whose samples are squashed by ``tanh`` into ``(-1, 1)``.
 
 Actor helpers (pure functions, usable under ``jit``/``vmap``):
-:func:`sample_action`, :func:`deterministic_action`, :func:`tanh_gaussian_log_prob`.
+:func:`sample_action`, :func:`deterministic_action`, :func:`tanh_gaussian_log_prob`,
+:func:`tanh_gaussian_entropy`.
 """
 
 from __future__ import annotations
@@ -311,6 +312,18 @@ def tanh_gaussian_log_prob(pre_tanh: Array, mean: Array, log_std: Array) -> Arra
   z = (pre_tanh - mean) * jnp.exp(-log_std)
   gaussian = -0.5 * jnp.square(z) - log_std - 0.5 * math.log(2.0 * math.pi)
   return jnp.sum(gaussian - log_one_minus_tanh_sq(pre_tanh), axis=-1)
+
+
+def tanh_gaussian_entropy(mean: Array, log_std: Array, key: Array) -> Array:
+  """One-sample estimate of the entropy of ``a = tanh(u)``, ``u ~ N(mean, exp(log_std)^2)``.
+
+  ``H[a] = H[u] + E[log(1 - tanh(u)^2)]``: the Gaussian's entropy in closed form plus the
+  log-Jacobian of the squashing at one reparameterised sample (Brax's ``NormalTanhDistribution``
+  does the same). ``mean, log_std [..., action_dim]`` -> ``[...]``, differentiable in both.
+  """
+  gaussian = 0.5 + 0.5 * math.log(2.0 * math.pi) + log_std
+  pre_tanh = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
+  return jnp.sum(gaussian + log_one_minus_tanh_sq(pre_tanh), axis=-1)
 
 
 def sample_action(params: Params, apply_fn: ApplyFn, obs: Array, key: Array) -> tuple[Array, Array]:

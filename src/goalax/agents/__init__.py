@@ -46,6 +46,13 @@ REGISTRY: dict[str, AgentSpec] = {
   "td3": AgentSpec(
     "goalax.agents.td3", "TD3Config", "make_td3", "twin delayed DDPG; --use_her for TD3+HER"
   ),
+  "ppo": AgentSpec(
+    "goalax.agents.ppo",
+    "PPOConfig",
+    "make_ppo",
+    "proximal policy optimisation (on-policy; sparse reward, --dense_reward for -dist)",
+    loop="on_policy",
+  ),
 }
 
 

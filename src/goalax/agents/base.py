@@ -8,7 +8,7 @@ state. Each family adds what its loop needs (:mod:`goalax.loops`):
   never sees the replay buffer: the off-policy loop hands it batches built by the goal sampler
   (:mod:`goalax.sampler`) as its ``sampling`` describes.
 - :class:`OnPolicyAgent`: an exploring action that also returns what the update needs (e.g.
-  log-probabilities), and an update on a whole rollout.
+  log-probabilities and values), and an update on a whole rollout.
 """
 
 from __future__ import annotations
@@ -215,10 +215,12 @@ class OffPolicyAgent(Agent, Protocol):
 class OnPolicyAgent(Agent, Protocol):
   """An agent of the on-policy loop (:mod:`goalax.loops.on_policy`)."""
 
-  explore: Callable[[Params, Array, Array], tuple[Array, dict[str, Array]]]
-  """``(policy_params, obs [N, obs_size], key) -> (action [N, action_size], extras)``: the
-  exploration action and what the update needs of it (each ``[N, ...]``, e.g. the log-probability
-  of the action), stored in the rollout beside it."""
+  explore: Callable[[AgentState, Array, Array], tuple[Array, dict[str, Array]]]
+  """``(agent_state, obs [N, obs_size], key) -> (action [N, action_size], extras)``: the
+  exploration action and what the update needs of that step (each ``[N, ...]``, e.g. the
+  log-probability of the action and the value of ``obs``), stored in the rollout beside it. It
+  takes the agent's whole state, not only ``policy_params``, because what the update needs may
+  come from other networks than the policy (PPO's value network)."""
   update: Callable[[AgentState, Mapping[str, Array], Array], tuple[AgentState, Metrics]]
   """``(agent_state, rollout, key) -> (agent_state, metrics)``: every gradient step taken on one
   rollout (leaves ``[unroll_length, num_envs, ...]``, see :mod:`goalax.loops.on_policy`)."""

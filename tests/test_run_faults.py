@@ -61,14 +61,14 @@ def test_bad_run_flags_are_one_sentence_and_exit_code_2(flags, phrases, capsys):
 
 def test_memory_estimate_is_the_state_s_exact_size():
   """The estimate comes from ``jax.eval_shape`` of init: the buffer is rows × envs × one
-  transition (obs and action float32, trajectory id and time in episode int32) plus its two
-  counters."""
+  transition (obs and action float32, trajectory id and time in episode int32) and one entry of
+  the episode-end table (int32, for hindsight goals), plus its three counters."""
   from goalax.programs import build
 
   setup = build(TINY)
   obs, act = setup.env.observation_size, setup.env.action_size
   rows, envs = TINY.agent.max_replay_size, TINY.num_envs
-  assert setup.estimate.parts["replay buffer"] == rows * envs * (obs + act + 2) * 4 + 2 * 4
+  assert setup.estimate.parts["replay buffer"] == rows * envs * (obs + act + 3) * 4 + 3 * 4
   assert setup.estimate.parts["evaluation envs"] > 0 and setup.estimate.parts["agent"] > 0
 
 

@@ -6,6 +6,7 @@ e is ``100 t + e``, the commanded goal that + 0.25, and the true last state of a
 ``100 (t + 1) + e + 0.5``. The env is the one-dimensional reach probe (success within 0.2).
 """
 
+import dataclasses
 import functools
 
 import jax
@@ -23,10 +24,15 @@ from buffer_streams import (
 from scipy import stats
 
 from goalax.agents.base import GoalSampling
-from goalax.envs.probes import ReachProbe
+from goalax.agents.crl import CRLConfig
+from goalax.agents.sac import SACConfig
+from goalax.config import TrainConfig
+from goalax.envs.probes import EarlyEndProbe, ReachProbe
+from goalax.loops import make_trainer
 from goalax.sampler import make_sampler, sample_truncated_geometric
 
 ENV = ReachProbe()
+KEY = jax.random.key(12)
 jit_truncated_geometric = jax.jit(sample_truncated_geometric)
 
 
@@ -139,6 +145,79 @@ def test_running_episode_is_not_biased_toward_near_goals():
   assert abs(mean_z_score(k, restricted)) < 5
   assert pooled_chisquare_pvalue(k, renormalised) < 1e-6  # the bias this sampler removes
   assert np.mean(k) > np.sum(np.arange(1, stored) * renormalised) + 0.3
+
+
+# ---------------------------------------------------------------------------
+# Episodes that end early (an ant or humanoid that falls)
+# ---------------------------------------------------------------------------
+
+EARLY_END_AGENTS = {  # the obs layout with CRL's geometric law, next_state with HER's uniform one
+  "crl": CRLConfig(h_dim=8, repr_dim=4, batch_size=8),
+  "sac_her": SACConfig(h_dim=8, batch_size=8, use_her=True, her_p_future=1.0),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(EARLY_END_AGENTS))
+def early_end_buffer(request):
+  """``(agent, buffer)``: the trainer's replay buffer after 120 random-action steps in 8 envs of
+  the early-end probe (episodes of 1..6 steps, time limit 40), filled as in training."""
+  env = EarlyEndProbe()
+  agent_config = dataclasses.replace(
+    EARLY_END_AGENTS[request.param], min_replay_size=120, max_replay_size=128
+  )
+  config = TrainConfig(env=env.name, num_envs=8, num_timesteps=1, num_evals=1, agent=agent_config)
+  trainer = make_trainer(config, env)
+  state = jax.jit(lambda key: trainer.prefill(trainer.init(key)))(jax.random.key(11))
+  return trainer.agent, state.buffer
+
+
+def test_episodes_that_end_early_keep_their_hindsight_goals(early_end_buffer):
+  """Offsets are drawn over the real rest of an episode that terminated, not up to the time
+  limit: hindsight goals are found (the old sampler fell back for about half of the batch), stay
+  inside the episode, and follow the agent's law over the real rest."""
+  agent, buffer = early_end_buffer
+  sampling, env = agent.sampling, EarlyEndProbe()
+  batch, info = jax.tree.map(
+    np.asarray, jax.jit(make_sampler(env, sampling, 20_000, env.episode_length))(buffer, KEY)
+  )
+  assert 1 - info["found"].mean() < 0.002  # the fallback share
+  t, end = batch["state"][:, 0], batch["state"][:, 1]
+  k = info["k"][info["found"]]
+  np.testing.assert_array_equal(batch["goal"][:, 0][info["found"]], (t + info["k"])[info["found"]])
+  rest = (end - t - (0 if sampling.td else 1)).astype(int)[info["found"]]  # later states
+  assert np.all((k >= 1) & (k <= rest))
+  law = sampling.discount if sampling.future == "geometric" else 1.0
+  for n_rest in (2, 3, 5):
+    pmf = truncated_geometric_pmf(law, n_rest)
+    assert pooled_chisquare_pvalue(k[rest == n_rest], pmf) > 1e-3, n_rest
+  # rows are kept as often as the rows they are drawn from allow: every row of a completed
+  # episode with a later state, rows of the running episodes by the chance k is stored (the old
+  # sampler kept rows of long rests more often)
+  weights = acceptance_by_rest(buffer, sampling, env.episode_length)
+  drawn_counts = np.bincount(rest, minlength=len(weights))[1:]
+  assert stats.chisquare(drawn_counts, weights[1:] / weights.sum() * len(rest)).pvalue > 1e-4
+
+
+def acceptance_by_rest(buffer, sampling, episode_length):
+  """Summed over the stored rows, by their episode's real rest: the chance a row's drawn offset
+  is stored (1 in completed episodes, below 1 in the running ones). ``[0..max rest]``."""
+  size = int(buffer.size)  # not wrapped: rows 0..size-1 in time order
+  data = jax.tree.map(lambda x: np.asarray(x)[:size], buffer.data)
+  t, end = data["obs"][..., 0].astype(int), data["obs"][..., 1].astype(int)
+  td = int(sampling.td)
+  real_rest = end - t - 1 + td
+  running = data["traj_id"] == data["traj_id"][-1]
+  law = sampling.discount if sampling.future == "geometric" else 1.0
+  weights = np.zeros(real_rest.max() + 1)
+  for (row, env), r in np.ndenumerate(real_rest):
+    if r < 1:
+      continue
+    if not running[row, env]:
+      weights[r] += 1.0
+      continue
+    pmf = truncated_geometric_pmf(law, episode_length - 1 - data["steps"][row, env] + td)
+    weights[r] += pmf[: size - 1 - row + td].sum()  # k <= rows stored ahead (+1 with td)
+  return weights
 
 
 # ---------------------------------------------------------------------------

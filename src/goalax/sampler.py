@@ -16,13 +16,16 @@ Hindsight goals
 A hindsight goal of the transition at time ``t`` is the achieved goal of the state ``k >= 1``
 steps later in the same trajectory: ``obs`` of row ``t + k`` (without ``next_state``) or
 ``next_state`` of row ``t + k - 1`` (with it, so the last step of an episode has a goal too: the
-state it ended in). ``k`` follows the agent's law on ``1..R``, where ``R`` is the rest of the
-episode at the time limit (geometric: ``P(k) ∝ γ^(k−1)``, or uniform). A pair ``(t, k)`` whose
-future is not stored — the last row of an episode without ``next_state``, or a row of the
-still-running episode whose ``t + k`` is not collected yet — is redrawn as a whole (a new row and
-a new ``k``) instead of renormalising the law over the short stored part, which would favour near
-goals. The pair is drawn from :data:`NUM_CANDIDATES` independent candidates, the first one whose
-future is stored; when none is (rare: ``found`` is false), the goal is the next state.
+state it ended in). ``k`` follows the agent's law on ``1..R`` (geometric: ``P(k) ∝ γ^(k−1)``, or
+uniform), where ``R`` is the number of later states of the episode: up to its real end when it
+is over (also when it ended early, by termination: the buffer's episode-end table gives that end
+with one gather, :func:`goalax.buffer.rows_to_episode_end`), up to the time limit while it is
+still running. A pair ``(t, k)`` whose future is not stored — the last row of an episode without
+``next_state``, or a row of the still-running episode whose ``t + k`` is not collected yet — is
+redrawn as a whole (a new row and a new ``k``) instead of renormalising the law over the short
+stored part, which would favour near goals. The pair is drawn from :data:`NUM_CANDIDATES`
+independent candidates, the first one whose future is stored; when none is (``found`` is false:
+rare once the buffer holds more than the running episodes), the goal is the next state.
 """
 
 from __future__ import annotations
@@ -86,6 +89,22 @@ def sample_truncated_geometric(key: Array, num_steps: Array, discount: float | A
   return jnp.where(num_steps > 0, k, 0).astype(jnp.int32)
 
 
+def later_states(
+  buffer: replay.ReplayBuffer, ages: Array, envs: Array, episode_length: int, last_offset: int
+) -> Array:
+  """``R``: how many later states of its episode each row can take its hindsight goal from.
+
+  Up to the real end of a completed episode, up to the time limit in the still-running one (its
+  later rows may not be stored yet: the caller redraws those); capped by what the ring holds.
+  ``last_offset`` is 1 when the episode's last state is stored as ``next_state`` (so the last
+  row has one later state), else 0. ``ages``, ``envs``: ``[...]`` int; returns ``[...]`` int32.
+  """
+  steps = buffer.data["steps"][replay.storage_rows(buffer, ages), envs]
+  to_end = replay.rows_to_episode_end(buffer, ages, envs)  # -1: still running
+  to_last_row = jnp.where(to_end >= 0, to_end, episode_length - 1 - steps)
+  return jnp.clip(to_last_row + last_offset, 0, buffer.capacity - 1 + last_offset)
+
+
 def sample_future(
   buffer: replay.ReplayBuffer,
   key: Array,
@@ -98,16 +117,14 @@ def sample_future(
   ``age``/``env`` is the transition, ``k`` its offset, ``source_age`` the age offset of the row
   that holds the goal state (``obs`` of row ``age + k``, or ``next_state`` of row
   ``age + k - 1`` with ``sampling.td``), ``found`` whether one of the candidates had its future
-  stored (see the module docstring). Requires ``buffer.data["steps"]``.
+  stored (see the module docstring). Requires ``buffer.data["steps"]`` and a buffer that keeps
+  episode ends.
   """
   shape = (NUM_CANDIDATES, batch_size)
   slot_key, k_key = jax.random.split(key)
   ages, envs = replay.sample_slots(buffer, slot_key, shape)
-  steps = buffer.data["steps"][replay.storage_rows(buffer, ages), envs]
-  # States after the one at row `age` until the time limit, and the most the ring can hold.
   last_offset = 1 if sampling.td else 0  # k = R reaches next_state of the episode's last row
-  max_k = buffer.capacity - 1 + last_offset
-  rest = jnp.clip(episode_length - 1 + last_offset - steps, 0, max_k)
+  rest = later_states(buffer, ages, envs, episode_length, last_offset)
   discount = sampling.discount if sampling.future == "geometric" else 1.0
   k = sample_truncated_geometric(k_key, rest, discount)
   rows_ahead = k - last_offset

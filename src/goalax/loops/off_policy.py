@@ -135,6 +135,7 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
   agent = make_agent(config.agent, env.state_size, env.goal_size, env.action_size)
   num_envs = config.num_envs
   td = agent.sampling.td
+  hindsight = agent.sampling.p_future > 0  # hindsight goals need the buffer's episode ends
   sample = make_sampler(env, agent.sampling, run.batch_size, venv.episode_length)
 
   def init(key: jax.Array) -> OffPolicyState:
@@ -143,7 +144,7 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
     example = transition(
       env_state, jnp.zeros((num_envs, env.action_size)), env_state, env.state_size, td
     )
-    buffer = replay.init_buffer(example, run.max_replay_size, num_envs)
+    buffer = replay.init_buffer(example, run.max_replay_size, num_envs, episode_ends=hindsight)
     return OffPolicyState(agent.init(k_agent), buffer, env_state, k_run, jnp.zeros((), jnp.int32))
 
   def collect(state: OffPolicyState, length: int, random_actions: bool):
@@ -157,13 +158,13 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
         action = agent.act(policy_params, env_state.obs, key, False)
       next_state = venv.step(env_state, action)
       stored = transition(env_state, action, next_state, env.state_size, td)
-      return next_state, (stored, next_state.metrics["success"])
+      return next_state, (stored, next_state.done > 0, next_state.metrics["success"])
 
     key, k_steps = jax.random.split(state.key)
-    env_state, (block, success) = jax.lax.scan(
+    env_state, (block, ended, success) = jax.lax.scan(
       env_step, state.env_state, jax.random.split(k_steps, length)
     )
-    buffer = replay.insert(state.buffer, block)
+    buffer = replay.insert(state.buffer, block, ended if hindsight else None)
     return state.replace(env_state=env_state, buffer=buffer, key=key), success.mean()
 
   def prefill(state: OffPolicyState) -> OffPolicyState:

@@ -11,6 +11,11 @@ all inside compiled JAX, with no host round trip. The state is one pytree, so th
 these functions over seeds (``--num_seeds``) and nothing else changes. The loop knows the agent
 only through :class:`goalax.agents.base.OffPolicyAgent`; the replay and update schedule
 (:class:`OffPolicyConfig`, :func:`schedule`) belong to this loop.
+
+Besides the agent's metrics and ``train_success``, an agent that draws hindsight goals reports
+``hindsight_fallback``: the share of batch elements for which no candidate row had its future
+stored, so the goal fell back to the next state (:mod:`goalax.sampler`); near 0 once the buffer
+holds more than the running episodes.
 """
 
 from __future__ import annotations
@@ -176,8 +181,11 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
 
     def sgd_step(agent_state, key):
       k_sample, k_update = jax.random.split(key)
-      batch, _ = sample(state.buffer, k_sample)
-      return agent.update(agent_state, batch, k_update)
+      batch, info = sample(state.buffer, k_sample)
+      agent_state, metrics = agent.update(agent_state, batch, k_update)
+      if hindsight:  # share of the batch whose hindsight goal fell back (see goalax.sampler)
+        metrics["hindsight_fallback"] = 1.0 - jnp.mean(info["found"].astype(jnp.float32))
+      return agent_state, metrics
 
     key, k_updates = jax.random.split(state.key)
     agent_state, metrics = jax.lax.scan(

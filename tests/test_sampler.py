@@ -23,7 +23,7 @@ from buffer_streams import (
 )
 from scipy import stats
 
-from goalax.agents.base import GoalSampling
+from goalax.agents.base import GoalMix, GoalSampling
 from goalax.agents.crl import CRLConfig
 from goalax.agents.sac import SACConfig
 from goalax.config import TrainConfig
@@ -66,7 +66,7 @@ def test_hindsight_goals_never_cross_a_trajectory(td, future):
   traj_ids = random_traj_ids(np.random.default_rng(1), num_steps, num_envs, max_len=6)
   traj_ids[:, 0] = np.arange(num_steps) // 5  # env 0: episodes of exactly 5 steps
   buffer = fill(make_stream(traj_ids), capacity, [5, 5, 3, 7, 5, 9, 3])  # wraps twice
-  sampling = GoalSampling(p_future=1.0, future=future, discount=0.8, td=td)
+  sampling = GoalSampling(GoalMix(future=future, discount=0.8), td=td)
   batch, info = draw(buffer, sampling, 20_000, episode_length=6)
 
   now_step, now_env, _ = decode(batch["state"][:, 0])
@@ -99,7 +99,7 @@ def complete_episode_offsets(td, discount, episode_length=20, seed=3):
   num_envs, num_steps, capacity = 2, 80, 64
   traj_ids = np.repeat(np.arange(num_steps // episode_length), episode_length)
   buffer = fill(make_stream(np.tile(traj_ids[:, None], (1, num_envs))), capacity, [40, 40])
-  sampling = GoalSampling(p_future=1.0, future="geometric", discount=discount, td=td)
+  sampling = GoalSampling(GoalMix(future="geometric", discount=discount), td=td)
   batch, info = draw(buffer, sampling, 40_000, episode_length, seed=seed)
   now_step, _, _ = decode(batch["state"][:, 0])
   assert info["found"].all()
@@ -126,7 +126,7 @@ def test_running_episode_is_not_biased_toward_near_goals():
   renormalising each row's law over its short stored future (the old sampler) is rejected."""
   discount, stored, episode_length = 0.9, 30, 200
   buffer = fill(make_stream(np.zeros((stored, 3), np.int32)), 64, [stored])
-  sampling = GoalSampling(p_future=1.0, discount=discount)
+  sampling = GoalSampling(GoalMix(discount=discount))
   batch, info = draw(buffer, sampling, 40_000, episode_length, seed=4)
   assert info["found"].mean() > 0.999
   k = info["k"][info["found"]]
@@ -191,7 +191,7 @@ def test_episodes_that_end_early_keep_their_hindsight_goals(early_end_run):
   np.testing.assert_array_equal(batch["goal"][:, 0][info["found"]], (t + info["k"])[info["found"]])
   rest = (end - t - (0 if sampling.td else 1)).astype(int)[info["found"]]  # later states
   assert np.all((k >= 1) & (k <= rest))
-  law = sampling.discount if sampling.future == "geometric" else 1.0
+  law = sampling.value.offset_discount
   for n_rest in (2, 3, 5):
     pmf = truncated_geometric_pmf(law, n_rest)
     assert pooled_chisquare_pvalue(k[rest == n_rest], pmf) > 1e-3, n_rest
@@ -223,7 +223,7 @@ def acceptance_by_rest(buffer, sampling, episode_length):
   td = int(sampling.td)
   real_rest = end - t - 1 + td
   running = data["traj_id"] == data["traj_id"][-1]
-  law = sampling.discount if sampling.future == "geometric" else 1.0
+  law = sampling.value.offset_discount
   weights = np.zeros(real_rest.max() + 1)
   for (row, env), r in np.ndenumerate(real_rest):
     if r < 1:
@@ -244,7 +244,7 @@ def acceptance_by_rest(buffer, sampling, episode_length):
 def test_goal_mix_matches_its_configuration_and_rewards_follow_the_env_rule():
   traj_ids = random_traj_ids(np.random.default_rng(5), 40, 4, max_len=8)
   buffer = fill(make_stream(traj_ids), 32, [20, 20])
-  sampling = GoalSampling(p_commanded=0.2, p_future=0.5, p_random=0.3, td=True)
+  sampling = GoalSampling(GoalMix(p_commanded=0.2, p_future=0.5, p_random=0.3), td=True)
   n = 30_000
   batch, info = draw(buffer, sampling, n, episode_length=8, seed=6)
   source = info["source"]
@@ -270,29 +270,103 @@ def test_commanded_goals_come_from_uniform_rows():
   capacity, num_envs = 8, 3
   stream = make_stream(random_traj_ids(np.random.default_rng(2), 13, num_envs, 3))
   buffer = fill(stream, capacity, [4, 4, 5])
-  batch, _ = draw(buffer, GoalSampling(p_commanded=1.0, p_future=0.0, td=True), 12_000, 3)
+  commanded = GoalSampling(GoalMix(p_commanded=1.0, p_future=0.0), td=True)
+  batch, _ = draw(buffer, commanded, 12_000, 3)
   step, env, _ = decode(batch["state"][:, 0])
   counts = np.bincount((step - 5) * num_envs + env, minlength=capacity * num_envs)
   assert len(counts) == capacity * num_envs and stats.chisquare(counts).pvalue > 1e-3
 
 
-def test_actor_goals_mix_in_random_goals():
-  buffer = fill(make_stream(random_traj_ids(np.random.default_rng(7), 40, 4, 8)), 32, [20, 20])
-  sampling = GoalSampling(p_future=1.0, actor_p_random=0.5)
-  batch, _ = draw(buffer, sampling, 20_000, episode_length=8)
-  replaced = batch["actor_goal"][:, 0] != batch["goal"][:, 0]
-  assert abs(replaced.mean() - 0.5) < 0.02
-  np.testing.assert_array_equal(
-    batch["actor_goal"][replaced, 0], np.roll(batch["goal"][:, 0], 1)[replaced]
+def test_actor_goals_follow_their_own_mix():
+  """The actor's goals are drawn for the same transitions from their own mix, independently of
+  the critic's: commanded, hindsight goals of the same trajectory with the actor's law, random
+  stored states; the batch carries both goals' offsets."""
+  num_envs, episode_length = 2, 20
+  traj_ids = np.repeat(np.arange(4), episode_length)  # complete time-limit episodes
+  buffer = fill(make_stream(np.tile(traj_ids[:, None], (1, num_envs))), 64, [40, 40])
+  actor = GoalMix(p_commanded=0.2, p_future=0.5, p_random=0.3, future="uniform")
+  sampling = GoalSampling(GoalMix(discount=0.85), actor=actor, td=True, offsets=True)
+  n = 40_000
+  batch, info = draw(buffer, sampling, n, episode_length, seed=13)
+  source, k, actor_k = info["actor_source"], info["k"], info["actor_k"]
+  assert (
+    stats.chisquare(np.bincount(source, minlength=3), n * np.array([0.2, 0.5, 0.3])).pvalue > 1e-3
   )
-  assert "actor_goal" not in draw(buffer, GoalSampling(), 8, episode_length=8)[0]
+  assert np.all(info["source"] == 1) and info["found"].all()
+  np.testing.assert_array_equal(batch["goal_offset"], k)
+  np.testing.assert_array_equal(batch["actor_goal_offset"], actor_k)
+
+  now_step, now_env, _ = decode(batch["state"][:, 0])
+  goal_step, goal_env, _ = decode(batch["actor_goal"][:, 0])
+  hindsight = source == 1
+  np.testing.assert_allclose(
+    batch["actor_goal"][source == 0, 0], batch["state"][source == 0, 0] + 0.25
+  )
+  np.testing.assert_array_equal(goal_env[hindsight], now_env[hindsight])  # same trajectory
+  np.testing.assert_array_equal((goal_step - now_step)[hindsight], actor_k[hindsight])
+  assert np.all(actor_k[~hindsight] == 0)
+  steps = now_step % episode_length
+  for s in (0, 7):  # actor: uniform over the rest; critic: geometric, independently drawn
+    rest = episode_length - s  # states after step s, the last one as next_state
+    at_s = hindsight & (steps == s)
+    assert pooled_chisquare_pvalue(actor_k[at_s], truncated_geometric_pmf(1.0, rest)) > 1e-3
+    assert pooled_chisquare_pvalue(k[steps == s], truncated_geometric_pmf(0.85, rest)) > 1e-3
+    assert stats.chi2_contingency(np.histogram2d(k[at_s], actor_k[at_s], bins=3)[0]).pvalue > 1e-3
+  random_step, _, marker = decode(batch["actor_goal"][source == 2, 0])
+  assert np.all(marker == 0.0) and random_step.min() >= 80 - 64 and len(random_step) > 0
+  plain = draw(buffer, GoalSampling(), 8, episode_length)[0]
+  assert "actor_goal" not in plain and "goal_offset" not in plain
+
+
+def test_a_transition_comes_with_every_future_its_goals_need():
+  """In a running episode (30 of its 200 steps stored) a transition whose critic and actor both
+  take hindsight goals is kept only when both goals are stored: P(t) ∝ F_t², F_t the chance
+  one offset drawn at t is stored; keeping it when the critic's alone is (∝ F_t) is rejected."""
+  discount, stored, episode_length = 0.9, 30, 200
+  buffer = fill(make_stream(np.zeros((stored, 3), np.int32)), 64, [stored])
+  mix = GoalMix(discount=discount)
+  batch, info = draw(buffer, GoalSampling(mix, actor=mix), 40_000, episode_length, seed=14)
+  assert info["found"].mean() > 0.99  # (1 - mean F_t²)^8 of them fall back
+  t = decode(batch["state"][:, 0])[0][info["found"]]
+  assert np.all(t + info["k"][info["found"]] <= stored - 1)
+  assert np.all(t + info["actor_k"][info["found"]] <= stored - 1)
+  stored_chance = np.array(
+    [
+      truncated_geometric_pmf(discount, episode_length - 1 - t)[: stored - 1 - t].sum()
+      for t in range(stored)
+    ]
+  )
+  counts = np.bincount(t, minlength=stored)[: stored - 1]  # the newest row has no stored future
+  both, one = stored_chance[:-1] ** 2, stored_chance[:-1]
+  assert stats.chisquare(counts, both / both.sum() * counts.sum()).pvalue > 1e-3
+  assert stats.chisquare(counts, one / one.sum() * counts.sum()).pvalue < 1e-6
+
+
+def test_flags_are_expressed_through_the_mixes():
+  """--random_actor_goals gives CRL's actor its own mix; --use_her and --her_* give SAC's and
+  TD3's critic (and actor) goals the HER mix; without them, commanded goals."""
+  crl = CRLConfig(discounting=0.95, random_actor_goals=0.25).goal_sampling()
+  assert crl.value == GoalMix(p_future=1.0, future="geometric", discount=0.95)
+  assert crl.actor == GoalMix(p_future=0.75, p_random=0.25, future="geometric", discount=0.95)
+  assert CRLConfig().goal_sampling().actor is None and not crl.td
+  her = SACConfig(
+    use_her=True, her_p_future=0.5, her_p_random=0.3, her_future="geometric", discounting=0.9
+  ).goal_sampling()
+  assert her.actor is None and her.td and her.hindsight
+  mix = her.value
+  assert (mix.p_commanded, mix.p_future, mix.p_random) == pytest.approx((0.2, 0.5, 0.3))
+  assert (mix.future, mix.discount) == ("geometric", 0.9)
+  assert SACConfig(use_her=True).goal_sampling().value.future == "uniform"
+  assert SACConfig().goal_sampling().value.p_commanded == 1.0
+  assert not SACConfig().goal_sampling().hindsight
 
 
 def test_vmapped_sampler_matches_one_buffer_at_a_time():
   streams = [make_stream(random_traj_ids(np.random.default_rng(s), 24, 2, 5)) for s in (8, 9)]
   buffers = [fill(stream, 16, [12, 12]) for stream in streams]
   stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *buffers)
-  sample = make_sampler(ENV, GoalSampling(p_commanded=0.3, p_future=0.7, td=True), 64, 5)
+  sampling = GoalSampling(GoalMix(p_commanded=0.3, p_future=0.7), td=True)
+  sample = make_sampler(ENV, sampling, 64, 5)
   keys = jax.random.split(jax.random.key(10), 2)
   batched, _ = jax.jit(jax.vmap(sample))(stacked, keys)
   for i, buffer in enumerate(buffers):

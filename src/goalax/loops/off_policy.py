@@ -140,7 +140,7 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
   agent = make_agent(config.agent, env.state_size, env.goal_size, env.action_size)
   num_envs = config.num_envs
   td = agent.sampling.td
-  hindsight = agent.sampling.p_future > 0  # hindsight goals need the buffer's episode ends
+  hindsight = agent.sampling.hindsight  # hindsight goals need the buffer's episode ends
   sample = make_sampler(env, agent.sampling, run.batch_size, venv.episode_length)
 
   def init(key: jax.Array) -> OffPolicyState:

@@ -43,7 +43,7 @@ def _exit_2(args, capsys) -> str:
   [
     (
       ["--num_envs", "100000000"],
-      ["needs about 51.0 TiB of memory (replay buffer 50.9 TiB", "--num_envs (100,000,000)"],
+      ["needs about 54.6 TiB of memory (replay buffer 54.6 TiB", "--num_envs (100,000,000)"],
     ),
     (["--num_timesteps", "10"], ["--num_timesteps 10 is less than the prefill alone", "128,000"]),
     (["--keep_checkpoints", "0"], ["--keep_checkpoints must be positive"]),

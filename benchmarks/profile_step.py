@@ -227,7 +227,11 @@ def build_parts(config_name: str, n_calls: int):
   )
 
   def insert_many(buffer, blocks):
-    return jax.lax.scan(lambda b, blk: (replay.insert(b, blk), None), buffer, blocks)[0].size
+    def insert_one(b, blk):  # no episode ends in the block: the table's scatter writes nothing
+      ended = None if b.episode_ends is None else jnp.zeros(blk["traj_id"].shape, bool)
+      return replay.insert(b, blk, ended), None
+
+    return jax.lax.scan(insert_one, buffer, blocks)[0].size
 
   insert_args = (state.buffer, add_seed_axis(block))
   parts["buffer insert (one unroll)"] = (seeded(insert_many)(*insert_args), insert_args, 1)

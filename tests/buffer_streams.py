@@ -51,13 +51,23 @@ def random_traj_ids(
   return np.stack(columns, axis=1)
 
 
+def episode_ends(traj_ids: np.ndarray) -> np.ndarray:
+  """``[steps, envs]`` bool: the rows that end their episode (the newest one is still running)."""
+  ended = np.zeros(traj_ids.shape, bool)
+  ended[:-1] = traj_ids[1:] != traj_ids[:-1]
+  return ended
+
+
 def fill(stream: dict, capacity: int, block_lengths) -> rb.ReplayBuffer:
-  """Buffer after inserting consecutive blocks of the stream."""
+  """Buffer (keeping episode ends) after inserting consecutive blocks of the stream."""
   num_envs = stream["traj_id"].shape[1]
-  buffer = rb.init_buffer(jax.tree.map(lambda x: x[0], stream), capacity, num_envs)
+  example = jax.tree.map(lambda x: x[0], stream)
+  buffer = rb.init_buffer(example, capacity, num_envs, episode_ends=True)
+  ended = episode_ends(stream["traj_id"])
   start = 0
   for length in block_lengths:
-    buffer = jit_insert(buffer, jax.tree.map(lambda x: x[start : start + length], stream))
+    block = jax.tree.map(lambda x: x[start : start + length], stream)
+    buffer = jit_insert(buffer, block, ended[start : start + length])
     start += length
   return buffer
 

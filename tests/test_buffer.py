@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from buffer_streams import fill, jit_insert, make_stream, random_traj_ids
+from buffer_streams import episode_ends, fill, jit_insert, make_stream, random_traj_ids
 from jax.extend.core import jaxprs_in_params
 from scipy import stats
 
@@ -54,12 +54,16 @@ def test_init_requires_traj_id():
     rb.init_buffer({"obs": jnp.zeros((2, 3))}, capacity=4, num_envs=2)
 
 
-def test_insert_only_scatters_into_the_buffer():
-  """O(T) insert: the only operation that reads a full buffer leaf is the row scatter."""
+@pytest.mark.parametrize("keep_ends", [False, True], ids=["rows", "rows_and_episode_ends"])
+def test_insert_only_scatters_into_the_buffer(keep_ends):
+  """O(T) insert: the only operation that reads a full buffer leaf (or the episode-end table) is
+  a scatter of the block's T rows."""
   capacity, num_envs = 50, 4
   stream = make_stream(np.zeros((7, num_envs), np.int32))
-  buffer = rb.init_buffer(jax.tree.map(lambda x: x[0], stream), capacity, num_envs)
-  jaxpr = jax.make_jaxpr(rb.insert)(buffer, stream).jaxpr
+  example = jax.tree.map(lambda x: x[0], stream)
+  buffer = rb.init_buffer(example, capacity, num_envs, episode_ends=keep_ends)
+  ended = np.zeros((7, num_envs), bool) if keep_ends else None
+  jaxpr = jax.make_jaxpr(rb.insert)(buffer, stream, ended).jaxpr
   full_shapes = {tuple(leaf.shape) for leaf in jax.tree.leaves(buffer.data)}
 
   def check(jaxpr):
@@ -75,7 +79,7 @@ def test_insert_only_scatters_into_the_buffer():
 
   check(jaxpr)
   scatters = [eqn for eqn in jaxpr.eqns if eqn.primitive.name == "scatter"]
-  assert len(scatters) == len(jax.tree.leaves(buffer.data))
+  assert len(scatters) == len(jax.tree.leaves(buffer.data)) + keep_ends
   for eqn in scatters:  # each scatter writes exactly T=7 rows
     indices, updates = eqn.invars[1], eqn.invars[2]
     assert indices.aval.shape[0] == 7 and updates.aval.shape[0] == 7
@@ -113,6 +117,38 @@ def test_is_stored_in_trajectory_matches_brute_force():
     later = np.minimum(step + ahead, num_steps - 1)
     expected = (step + ahead < num_steps) & (traj_ids[later, envs] == traj_ids[step, envs])
     np.testing.assert_array_equal(got, expected, err_msg=f"{ahead} rows ahead")
+
+
+def test_rows_to_episode_end_matches_brute_force():
+  """Completed episodes (also short ones) know their last row; the newest, running ones say -1;
+  ids that share a table entry (traj_id % capacity) never mix, also after the ring wraps."""
+  capacity, num_envs, num_steps = 16, 4, 53
+  traj_ids = random_traj_ids(np.random.default_rng(3), num_steps, num_envs, max_len=6)
+  traj_ids[:, 1] = np.arange(num_steps)  # env 1: one-step episodes, 53 ids in a table of 16
+  traj_ids[:, 2] = np.arange(num_steps) // 20  # env 2: long episodes, the last one running
+  buffer = fill(make_stream(traj_ids), capacity, [5, 5, 3, 7, 16, 5, 9, 3])  # wraps three times
+  ages, envs = np.meshgrid(np.arange(capacity), np.arange(num_envs), indexing="ij")
+  got = np.asarray(jax.jit(rb.rows_to_episode_end)(buffer, ages, envs))
+  step = num_steps - capacity + ages
+  ended = episode_ends(traj_ids)
+  expected = np.full(ages.shape, -1)
+  for (age, env), t in np.ndenumerate(step):
+    last = t + np.argmax(traj_ids[t:, env] != traj_ids[t, env]) - 1  # row before the next id
+    if traj_ids[-1, env] == traj_ids[t, env]:
+      last = num_steps - 1  # its id lasts to the newest row: ended only if that row ended it
+    if ended[last, env]:
+      expected[age, env] = last - t
+  np.testing.assert_array_equal(got, expected)
+  assert (got[:-1, 1] == 0).all() and (got[:, 2] == -1).any() and (got[:, 2] > 0).any()
+
+
+def test_insert_asks_for_episode_ends_exactly_when_kept():
+  stream = make_stream(np.zeros((3, 2), np.int32))
+  example = jax.tree.map(lambda x: x[0], stream)
+  with pytest.raises(ValueError, match="needs `ended`.*keeps them"):
+    rb.insert(rb.init_buffer(example, 4, 2, episode_ends=True), stream)
+  with pytest.raises(ValueError, match="does not keep them"):
+    rb.insert(rb.init_buffer(example, 4, 2), stream, np.zeros((3, 2), bool))
 
 
 def test_can_sample():

@@ -43,7 +43,7 @@ def _exit_2(args, capsys) -> str:
   [
     (
       ["--num_envs", "100000000"],
-      ["needs about 51.0 TiB of memory (replay buffer 50.9 TiB", "--num_envs (100,000,000)"],
+      ["needs about 54.6 TiB of memory (replay buffer 54.6 TiB", "--num_envs (100,000,000)"],
     ),
     (["--num_timesteps", "10"], ["--num_timesteps 10 is less than the prefill alone", "128,000"]),
     (["--keep_checkpoints", "0"], ["--keep_checkpoints must be positive"]),
@@ -61,14 +61,14 @@ def test_bad_run_flags_are_one_sentence_and_exit_code_2(flags, phrases, capsys):
 
 def test_memory_estimate_is_the_state_s_exact_size():
   """The estimate comes from ``jax.eval_shape`` of init: the buffer is rows × envs × one
-  transition (obs and action float32, trajectory id and time in episode int32) plus its two
-  counters."""
+  transition (obs and action float32, trajectory id and time in episode int32) and one entry of
+  the episode-end table (int32, for hindsight goals), plus its three counters."""
   from goalax.programs import build
 
   setup = build(TINY)
   obs, act = setup.env.observation_size, setup.env.action_size
   rows, envs = TINY.agent.max_replay_size, TINY.num_envs
-  assert setup.estimate.parts["replay buffer"] == rows * envs * (obs + act + 2) * 4 + 2 * 4
+  assert setup.estimate.parts["replay buffer"] == rows * envs * (obs + act + 3) * 4 + 3 * 4
   assert setup.estimate.parts["evaluation envs"] > 0 and setup.estimate.parts["agent"] > 0
 
 

@@ -253,7 +253,7 @@ def test_jaxgcrl_entry_points_reach_every_algorithm():
   agent, flags = split_agent(["--env_name", "reacher", "--agent", "sac", "--use_her"])
   config = parse_train_args(agent, translate(flags))
   assert agent == "sac" and config.env == "reacher" and config.agent.use_her
-  assert config.agent.goal_sampling().p_future == 0.8
+  assert config.agent.goal_sampling().value.p_future == 0.8
   assert split_agent(["--agent=td3"]) == ("td3", []) and split_agent([]) == ("crl", [])
   run_py = translate(["--total_env_steps", "5000", "--wandb_project_name", "p"])
   config = parse_train_args("td3", run_py)

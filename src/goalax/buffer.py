@@ -13,6 +13,19 @@ Every transition must carry an int32 ``traj_id`` (per slot, incremented at each
 episode reset).  A trajectory is identified by ``(env slot, traj_id)``; ids of
 different slots may coincide and are never compared with each other.
 
+Episode ends
+------------
+A buffer made with ``episode_ends=True`` also knows where each completed
+trajectory ended, without scanning it: ``insert`` is then given which rows of the
+block are the last of their episode (``ended``) and writes, for each, the
+*absolute* row number (rows inserted per slot before it, a running count) into a
+``[capacity, num_envs]`` table at ``(traj_id % capacity, env)``.  At most
+``capacity`` trajectories of a slot have rows stored at once and their ids are
+consecutive, so stored trajectories never share a table entry; an entry left by
+an older trajectory ended before the looked-up row was written, so a lookup
+knows it from a real end without a tag (:func:`rows_to_episode_end`).  Cost:
+4 bytes per row and slot, one small scatter per insert, one gather per lookup.
+
 Time order
 ----------
 The valid rows are the ``size`` most recently written ones.  Their *age offset*
@@ -51,6 +64,11 @@ class ReplayBuffer:
       Contains an int32 ``traj_id`` leaf of shape ``[capacity, num_envs]``.
     insert_index: int32 scalar, row where the next inserted block starts.
     size: int32 scalar, number of valid rows (``<= capacity``).
+    rows_written: int32 scalar, rows inserted per slot since the buffer was made (wraps
+      around after 2**31; only differences of row numbers are used).
+    episode_ends: ``[capacity, num_envs]`` int32 or None: at ``(traj_id % capacity, env)`` the
+      absolute row (a value of ``rows_written`` before it was inserted) of the last row of the
+      latest ended trajectory with that residue; ``-1`` before any. None when not kept.
     capacity: static, number of time rows.
     num_envs: static, number of env slots (columns).
   """
@@ -58,6 +76,8 @@ class ReplayBuffer:
   data: PyTree
   insert_index: jax.Array
   size: jax.Array
+  rows_written: jax.Array
+  episode_ends: jax.Array | None
   capacity: int = flax.struct.field(pytree_node=False)
   num_envs: int = flax.struct.field(pytree_node=False)
 
@@ -78,7 +98,9 @@ def _traj_ids(tree: PyTree) -> jax.Array:
   return getattr(tree, TRAJ_ID_KEY)
 
 
-def init_buffer(example_transition: PyTree, capacity: int, num_envs: int) -> ReplayBuffer:
+def init_buffer(
+  example_transition: PyTree, capacity: int, num_envs: int, episode_ends: bool = False
+) -> ReplayBuffer:
   """Creates an empty buffer.
 
   Args:
@@ -87,10 +109,12 @@ def init_buffer(example_transition: PyTree, capacity: int, num_envs: int) -> Rep
       ``[num_envs]``.  Only shapes and dtypes are used.
     capacity: number of time rows kept per env slot.
     num_envs: number of parallel env slots.
+    episode_ends: whether to keep the table of episode ends (see the module
+      docstring); ``insert`` then needs ``ended``.
 
   Returns:
     A buffer with zero-filled ``data`` (leaves ``[capacity, num_envs, ...]``),
-    ``insert_index == 0`` and ``size == 0``.
+    ``insert_index == 0``, ``size == 0`` and ``rows_written == 0``.
   """
   if capacity < 1:
     raise ValueError(f"capacity must be >= 1, got {capacity}")
@@ -112,6 +136,8 @@ def init_buffer(example_transition: PyTree, capacity: int, num_envs: int) -> Rep
     data=jax.tree.map(empty_leaf, example_transition),
     insert_index=jnp.zeros((), jnp.int32),
     size=jnp.zeros((), jnp.int32),
+    rows_written=jnp.zeros((), jnp.int32),
+    episode_ends=jnp.full((capacity, num_envs), -1, jnp.int32) if episode_ends else None,
     capacity=capacity,
     num_envs=num_envs,
   )
@@ -138,25 +164,37 @@ def _block_length(buffer: ReplayBuffer, block: PyTree) -> int:
   return length
 
 
-def insert(buffer: ReplayBuffer, block: PyTree) -> ReplayBuffer:
+def insert(buffer: ReplayBuffer, block: PyTree, ended: jax.Array | None = None) -> ReplayBuffer:
   """Writes a time-major block at ``insert_index``, overwriting the oldest rows when full.
 
   Cost is O(T): only rows ``(insert_index + arange(T)) % capacity`` are written
-  (one scatter per leaf); the rest of the buffer is not moved.
+  (one scatter per leaf, and one into the episode-end table); the rest of the
+  buffer is not moved.
 
   Args:
     buffer: the buffer.
     block: pytree with the same structure as the stored transitions, every
       leaf shaped ``[T, num_envs, ...]`` with ``T <= capacity`` (static).
+    ended: ``[T, num_envs]`` bool, whether each row is the last of its episode
+      (the step ended it, by termination or time limit); required exactly when
+      the buffer keeps episode ends.
 
   Returns:
-    The updated buffer; ``insert_index`` advances by ``T`` (mod capacity) and
-    ``size`` becomes ``min(size + T, capacity)``.
+    The updated buffer; ``insert_index`` advances by ``T`` (mod capacity),
+    ``size`` becomes ``min(size + T, capacity)`` and ``rows_written`` grows by ``T``.
 
   Raises:
-    ValueError: at trace time, if ``T > capacity`` or shapes do not match.
+    ValueError: at trace time, if ``T > capacity``, shapes do not match, or
+      ``ended`` is missing (or given) when the buffer keeps (or does not keep)
+      episode ends.
   """
   length = _block_length(buffer, block)
+  keeps_ends = buffer.episode_ends is not None
+  if (ended is not None) != keeps_ends:
+    raise ValueError(
+      "insert needs `ended` exactly when the buffer keeps episode ends (init_buffer(..., "
+      f"episode_ends=True)); this buffer {'keeps' if keeps_ends else 'does not keep'} them"
+    )
   rows = (buffer.insert_index + jnp.arange(length, dtype=jnp.int32)) % buffer.capacity
 
   def write(stored, new):
@@ -165,10 +203,32 @@ def insert(buffer: ReplayBuffer, block: PyTree) -> ReplayBuffer:
       new.astype(stored.dtype), unique_indices=True, mode="promise_in_bounds"
     )
 
+  episode_ends = buffer.episode_ends
+  if episode_ends is not None:
+    episode_ends = _record_episode_ends(buffer, _traj_ids(block), ended)
   return buffer.replace(
     data=jax.tree.map(write, buffer.data, block),
     insert_index=(buffer.insert_index + length) % buffer.capacity,
     size=jnp.minimum(buffer.size + length, buffer.capacity),
+    rows_written=buffer.rows_written + length,
+    episode_ends=episode_ends,
+  )
+
+
+def _record_episode_ends(buffer: ReplayBuffer, traj_ids: jax.Array, ended: jax.Array) -> jax.Array:
+  """The episode-end table after a block whose rows ``ended`` [T, num_envs] close episodes.
+
+  The ended trajectories of one slot in one block are at most ``T <= capacity`` consecutive
+  ids, so their entries are distinct; rows that end nothing are dropped (out-of-range index).
+  """
+  length, num_envs = jnp.shape(ended)
+  if jnp.shape(traj_ids) != (length, num_envs):
+    raise ValueError(f"ended must be shaped like the block's traj_id {jnp.shape(traj_ids)}")
+  absolute_rows = buffer.rows_written + jnp.arange(length, dtype=jnp.int32)[:, None]
+  entries = jnp.where(ended, traj_ids % buffer.capacity, buffer.capacity)
+  envs = jnp.broadcast_to(jnp.arange(num_envs, dtype=jnp.int32), (length, num_envs))
+  return buffer.episode_ends.at[entries, envs].set(
+    jnp.broadcast_to(absolute_rows, (length, num_envs)), mode="drop"
   )
 
 
@@ -223,3 +283,31 @@ def is_stored_in_trajectory(
   ahead_rows = (rows + steps_ahead) % buffer.capacity
   stored = (steps_ahead >= 0) & (steps_ahead <= buffer.size - 1 - age_offsets)
   return stored & (traj_ids[ahead_rows, envs] == traj_ids[rows, envs])
+
+
+def rows_to_episode_end(buffer: ReplayBuffer, age_offsets: jax.Array, envs: jax.Array) -> jax.Array:
+  """Rows from each given row to the last row of its episode (0 for the last row itself), or
+  ``-1`` where the episode is still running. Needs a buffer that keeps episode ends; one
+  gather of ``traj_id`` and one of the table per element.
+
+  The table entry of the row's trajectory holds either that trajectory's end (at or after the
+  row) or an older trajectory's (before the row: it ended before this one began), so the sign
+  of the difference tells them apart; the difference is taken in wrapping int32, so it stays
+  right past 2**31 rows written as long as no entry is 2**31 rows old.
+
+  Args:
+    buffer: a buffer made with ``episode_ends=True``.
+    age_offsets: ``[...]`` int, age offsets of valid rows (0 = oldest).
+    envs: ``[...]`` int, env columns.
+
+  Returns:
+    ``[...]`` int32 in ``[-1, capacity)``.
+  """
+  if buffer.episode_ends is None:
+    raise ValueError(
+      "rows_to_episode_end needs a buffer made with init_buffer(..., episode_ends=True)"
+    )
+  traj_ids = _traj_ids(buffer.data)[storage_rows(buffer, age_offsets), envs]
+  absolute_rows = buffer.rows_written - buffer.size + age_offsets
+  to_end = buffer.episode_ends[traj_ids % buffer.capacity, envs] - absolute_rows
+  return jnp.where((to_end >= 0) & (to_end < buffer.capacity), to_end, -1).astype(jnp.int32)

@@ -1,7 +1,9 @@
 """The goal sampler: what the replay buffer stores per env step, and the batches agents learn from.
 
 One sampler serves every off-policy agent; an agent's :class:`goalax.agents.base.GoalSampling`
-says where its goals come from.
+says where its goals come from: a mix of commanded, hindsight and random goals for the critic
+(``goal``) and, optionally, another mix for the actor (``actor_goal``), drawn independently for
+the same transitions (OGBench's ``value_p_*`` / ``actor_p_*``).
 
 What is stored (per env step and slot, :func:`transition`)
 -----------------------------------------------------------
@@ -16,24 +18,32 @@ Hindsight goals
 A hindsight goal of the transition at time ``t`` is the achieved goal of the state ``k >= 1``
 steps later in the same trajectory: ``obs`` of row ``t + k`` (without ``next_state``) or
 ``next_state`` of row ``t + k - 1`` (with it, so the last step of an episode has a goal too: the
-state it ended in). ``k`` follows the agent's law on ``1..R``, where ``R`` is the rest of the
-episode at the time limit (geometric: ``P(k) ∝ γ^(k−1)``, or uniform). A pair ``(t, k)`` whose
-future is not stored — the last row of an episode without ``next_state``, or a row of the
-still-running episode whose ``t + k`` is not collected yet — is redrawn as a whole (a new row and
-a new ``k``) instead of renormalising the law over the short stored part, which would favour near
-goals. The pair is drawn from :data:`NUM_CANDIDATES` independent candidates, the first one whose
-future is stored; when none is (rare: ``found`` is false), the goal is the next state.
+state it ended in). ``k`` follows the agent's law on ``1..R`` (geometric: ``P(k) ∝ γ^(k−1)``, or
+uniform), where ``R`` is the number of later states of the episode: up to its real end when it
+is over (also when it ended early, by termination: the buffer's episode-end table gives that end
+with one gather, :func:`goalax.buffer.rows_to_episode_end`), up to the time limit while it is
+still running. A pair ``(t, k)`` whose future is not stored — the last row of an episode without
+``next_state``, or a row of the still-running episode whose ``t + k`` is not collected yet — is
+redrawn as a whole (a new row and a new ``k``) instead of renormalising the law over the short
+stored part, which would favour near goals. The pair is drawn from :data:`NUM_CANDIDATES`
+independent candidates, the first one whose future is stored; when none is (``found`` is false:
+rare once the buffer holds more than the running episodes), the goal is the next state. When the
+critic and the actor both take a hindsight goal for a transition, each draws its own ``k`` and
+the candidate must have both futures stored: the joint law of ``(t, k_critic, k_actor)`` is
+again the complete-episode law restricted to what is stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from goalax import buffer as replay
-from goalax.agents.base import GoalSampling
+from goalax.agents.base import GoalMix, GoalSampling
 
 Array = jax.Array
 
@@ -86,41 +96,71 @@ def sample_truncated_geometric(key: Array, num_steps: Array, discount: float | A
   return jnp.where(num_steps > 0, k, 0).astype(jnp.int32)
 
 
+def later_states(
+  buffer: replay.ReplayBuffer, ages: Array, envs: Array, episode_length: int, last_offset: int
+) -> Array:
+  """``R``: how many later states of its episode each row can take its hindsight goal from.
+
+  Up to the real end of a completed episode, up to the time limit in the still-running one (its
+  later rows may not be stored yet: the caller redraws those); capped by what the ring holds.
+  ``last_offset`` is 1 when the episode's last state is stored as ``next_state`` (so the last
+  row has one later state), else 0. ``ages``, ``envs``: ``[...]`` int; returns ``[...]`` int32.
+  """
+  steps = buffer.data["steps"][replay.storage_rows(buffer, ages), envs]
+  to_end = replay.rows_to_episode_end(buffer, ages, envs)  # -1: still running
+  to_last_row = jnp.where(to_end >= 0, to_end, episode_length - 1 - steps)
+  return jnp.clip(to_last_row + last_offset, 0, buffer.capacity - 1 + last_offset)
+
+
 def sample_future(
   buffer: replay.ReplayBuffer,
   key: Array,
   batch_size: int,
-  sampling: GoalSampling,
+  offsets: Sequence[tuple[Array, GoalMix, Array | None]],
+  td: bool,
   episode_length: int,
-) -> dict[str, Array]:
-  """Rows and hindsight offsets: ``{age, env, k, source_age, found}``, each ``[batch_size]``.
+) -> dict[str, Any]:
+  """Rows and hindsight offsets: ``{age, env, found}`` each ``[batch_size]``, and per entry of
+  ``offsets`` a ``k`` and a ``source_age``, in the lists ``k`` and ``source_age``.
 
-  ``age``/``env`` is the transition, ``k`` its offset, ``source_age`` the age offset of the row
-  that holds the goal state (``obs`` of row ``age + k``, or ``next_state`` of row
-  ``age + k - 1`` with ``sampling.td``), ``found`` whether one of the candidates had its future
-  stored (see the module docstring). Requires ``buffer.data["steps"]``.
+  ``offsets``: one ``(key, mix, needed)`` per learner that draws hindsight goals (critic, actor):
+  the key of its offsets, its law (``mix.future``, ``mix.discount``), and ``needed [batch_size]``
+  bool, which elements use its hindsight goal (None: all). ``age``/``env`` is the transition,
+  ``k`` an offset, ``source_age`` the age offset of the row that holds the goal state (``obs``
+  of row ``age + k``, or ``next_state`` of row ``age + k - 1`` with ``td``), ``found`` whether
+  one of the candidates had every needed future stored (see the module docstring); otherwise
+  (a fallback) each ``k`` is 1, the next state, where it is stored, else 0. Requires
+  ``buffer.data["steps"]`` and a buffer that keeps episode ends.
   """
   shape = (NUM_CANDIDATES, batch_size)
-  slot_key, k_key = jax.random.split(key)
-  ages, envs = replay.sample_slots(buffer, slot_key, shape)
-  steps = buffer.data["steps"][replay.storage_rows(buffer, ages), envs]
-  # States after the one at row `age` until the time limit, and the most the ring can hold.
-  last_offset = 1 if sampling.td else 0  # k = R reaches next_state of the episode's last row
-  max_k = buffer.capacity - 1 + last_offset
-  rest = jnp.clip(episode_length - 1 + last_offset - steps, 0, max_k)
-  discount = sampling.discount if sampling.future == "geometric" else 1.0
-  k = sample_truncated_geometric(k_key, rest, discount)
-  rows_ahead = k - last_offset
-  stored = (k >= 1) & replay.is_stored_in_trajectory(buffer, ages, envs, rows_ahead)
-  found = jnp.any(stored, axis=0)
-  pick = jnp.where(found, jnp.argmax(stored, axis=0), NUM_CANDIDATES - 1)
+  ages, envs = replay.sample_slots(buffer, key, shape)
+  last_offset = 1 if td else 0  # k = R reaches next_state of the episode's last row
+  rest = later_states(buffer, ages, envs, episode_length, last_offset)
+  usable = jnp.ones(shape, bool)
+  candidate_ks = []
+  for k_key, mix, needed in offsets:
+    k = sample_truncated_geometric(k_key, rest, mix.offset_discount)
+    stored = (k >= 1) & replay.is_stored_in_trajectory(buffer, ages, envs, k - last_offset)
+    usable &= stored if needed is None else stored | ~needed[None]
+    candidate_ks.append(k)
+  found = jnp.any(usable, axis=0)
+  pick = jnp.where(found, jnp.argmax(usable, axis=0), NUM_CANDIDATES - 1)
   take = lambda x: jnp.take_along_axis(x, pick[None], axis=0)[0]
-  age, env, k = take(ages), take(envs), take(k)
+  age, env = take(ages), take(envs)
   # Fallback (no candidate stored): the next state when it is stored, else the state itself.
-  next_stored = sampling.td | replay.is_stored_in_trajectory(buffer, age, env, jnp.ones_like(k))
-  k = jnp.where(found, k, next_stored.astype(jnp.int32))
-  source_age = age + jnp.maximum(k - last_offset, 0)
-  return {"age": age, "env": env, "k": k, "source_age": source_age, "found": found}
+  next_stored = td | replay.is_stored_in_trajectory(buffer, age, env, jnp.ones_like(age))
+  ks = [jnp.where(found, take(k), next_stored.astype(jnp.int32)) for k in candidate_ks]
+  source_ages = [age + jnp.maximum(k - last_offset, 0) for k in ks]
+  return {"age": age, "env": env, "k": ks, "source_age": source_ages, "found": found}
+
+
+def draw_sources(key: Array, mix: GoalMix, batch_size: int) -> Array:
+  """``[batch_size]`` int32 source of each goal: 0 commanded, 1 hindsight, 2 random."""
+  if mix.p_future == 1:
+    return jnp.ones((batch_size,), jnp.int32)
+  u = jax.random.uniform(key, (batch_size,))
+  p_commanded, p_future = mix.p_commanded, mix.p_future
+  return jnp.where(u < p_commanded, 0, jnp.where(u < p_commanded + p_future, 1, 2))
 
 
 def make_sampler(
@@ -128,14 +168,21 @@ def make_sampler(
 ) -> Callable[[replay.ReplayBuffer, Array], tuple[dict[str, Array], dict[str, Array]]]:
   """``sample(buffer, key) -> (batch, info)``.
 
-  ``batch``: ``state [B, S]``, ``action [B, A]``, ``goal [B, G]``; with
-  ``sampling.actor_p_random > 0`` also ``actor_goal [B, G]``; with ``sampling.td`` also
-  ``next_state [B, S]``, ``reward [B]`` (the env's reward rule at the batch's goal) and
-  ``terminated [B]``. ``info``: ``source [B]`` (0 commanded, 1 hindsight, 2 random), ``k [B]``
-  (hindsight offset, 0 for other sources) and ``found [B]``, for tests and diagnostics.
+  ``batch``: ``state [B, S]``, ``action [B, A]``, ``goal [B, G]`` (the critic's goals, from
+  ``sampling.value``); with ``sampling.actor`` also ``actor_goal [B, G]`` (from that mix, drawn
+  independently for the same transitions); with ``sampling.offsets`` also ``goal_offset [B]``
+  (and ``actor_goal_offset [B]``), each goal's hindsight offset, 0 for commanded and random
+  goals; with ``sampling.td`` also ``next_state [B, S]``, ``reward [B]`` (the env's reward rule at
+  the batch's goal) and ``terminated [B]``. ``info``: ``source [B]`` (0 commanded, 1 hindsight,
+  2 random), ``k [B]`` (= ``goal_offset``), with an actor mix also ``actor_source [B]`` and
+  ``actor_k [B]``, and ``found [B]`` (false where a hindsight goal fell back), for tests,
+  diagnostics and the ``hindsight_fallback`` metric.
   """
   state_size = env.state_size
-  p_commanded, p_future, p_random = sampling.p_commanded, sampling.p_future, sampling.p_random
+  td = sampling.td
+  mixes = sampling.mixes
+  # Whether every transition needs a hindsight goal (then no uniform rows are drawn).
+  all_hindsight = any(mix.p_future == 1 for mix in mixes)
 
   def states_at(buffer, ages, columns, from_next_state):
     rows = replay.storage_rows(buffer, ages)
@@ -143,42 +190,67 @@ def make_sampler(
       return buffer.data["next_state"][rows, columns]
     return buffer.data["obs"][rows, columns, :state_size]
 
+  def random_goals(buffer, key):
+    age, column = replay.sample_slots(buffer, key, (batch_size,))
+    return env.achieved_goal(states_at(buffer, age, column, False))
+
   def sample(buffer: replay.ReplayBuffer, key: Array):
     k_source, k_future, k_slot, k_random, k_actor = jax.random.split(key, 5)
-    source = jnp.ones((batch_size,), jnp.int32)  # 0 commanded, 1 hindsight, 2 random
-    if p_future < 1:  # other sources than hindsight: a uniform row
-      u = jax.random.uniform(k_source, (batch_size,))
-      source = jnp.where(u < p_commanded, 0, jnp.where(u < p_commanded + p_future, 1, 2))
+    k_rows, k_offsets = jax.random.split(k_future)
+    # Per learner: (key of its sources, of its offsets, of its random goals).
+    keys = [(k_source, k_offsets, k_random)]
+    if sampling.actor is not None:
+      keys.append(tuple(jax.random.split(k_actor, 3)))
+    sources = [draw_sources(k[0], mix, batch_size) for k, mix in zip(keys, mixes)]
+
+    # The transitions: rows that come with their futures where a goal needs them, else uniform.
+    offsets = [
+      (k[1], mix, None if mix.p_future == 1 else source == 1)
+      for k, mix, source in zip(keys, mixes, sources)
+      if mix.p_future > 0
+    ]
+    needs_future = functools.reduce(jnp.logical_or, [source == 1 for source in sources])
+    if not all_hindsight:
       age, column = replay.sample_slots(buffer, k_slot, (batch_size,))
-    if p_future > 0:  # hindsight: the row comes with its future (see sample_future)
-      future = sample_future(buffer, k_future, batch_size, sampling, episode_length)
-      age = jnp.where(source == 1, future["age"], age) if p_future < 1 else future["age"]
-      column = jnp.where(source == 1, future["env"], column) if p_future < 1 else future["env"]
+    found = jnp.ones((batch_size,), bool)
+    if offsets:
+      future = sample_future(buffer, k_rows, batch_size, offsets, td, episode_length)
+      if all_hindsight:
+        age, column, found = future["age"], future["env"], future["found"]
+      else:
+        age = jnp.where(needs_future, future["age"], age)
+        column = jnp.where(needs_future, future["env"], column)
+        found = jnp.where(needs_future, future["found"], True)
+      future_ks, source_ages = iter(future["k"]), iter(future["source_age"])
     now = replay.gather(buffer.data, replay.storage_rows(buffer, age), column)
     state, commanded = now["obs"][:, :state_size], now["obs"][:, state_size:]
 
-    goal = commanded
-    k = jnp.zeros((batch_size,), jnp.int32)
-    found = jnp.ones((batch_size,), bool)
-    if p_future > 0:
-      # k = 0 (no stored future, obs layout only): source_age == age, the state itself.
-      goal_state = states_at(buffer, future["source_age"], future["env"], sampling.td)
-      goal = jnp.where((source == 1)[:, None], env.achieved_goal(goal_state), goal)
-      k = jnp.where(source == 1, future["k"], 0)
-      found = jnp.where(source == 1, future["found"], True)
-    if p_random > 0:
-      random_age, random_column = replay.sample_slots(buffer, k_random, (batch_size,))
-      random_goal = env.achieved_goal(states_at(buffer, random_age, random_column, False))
-      goal = jnp.where((source == 2)[:, None], random_goal, goal)
+    goals, ks = [], []
+    for k, mix, source in zip(keys, mixes, sources):
+      goal, offset = commanded, jnp.zeros((batch_size,), jnp.int32)
+      if mix.p_future > 0:
+        # k = 0 (no stored future, obs layout only): source_age == age, the state itself.
+        goal_state = states_at(buffer, next(source_ages), column, td)
+        goal = jnp.where((source == 1)[:, None], env.achieved_goal(goal_state), goal)
+        offset = jnp.where(source == 1, next(future_ks), 0)
+      if mix.p_random > 0:
+        goal = jnp.where((source == 2)[:, None], random_goals(buffer, k[2]), goal)
+      goals.append(goal)
+      ks.append(offset)
 
-    batch = {"state": state, "action": now["action"], "goal": goal}
-    if sampling.actor_p_random > 0:
-      replace = jax.random.uniform(k_actor, (batch_size,)) < sampling.actor_p_random
-      batch["actor_goal"] = jnp.where(replace[:, None], jnp.roll(goal, 1, axis=0), goal)
-    if sampling.td:
+    batch = {"state": state, "action": now["action"], "goal": goals[0]}
+    info = {"source": sources[0], "k": ks[0], "found": found}
+    if sampling.actor is not None:
+      batch["actor_goal"] = goals[1]
+      info.update(actor_source=sources[1], actor_k=ks[1])
+    if sampling.offsets:
+      batch["goal_offset"] = ks[0]
+      if sampling.actor is not None:
+        batch["actor_goal_offset"] = ks[1]
+    if td:
       batch["next_state"] = now["next_state"]
-      batch["reward"] = env.goal_reward(now["next_state"], goal)
+      batch["reward"] = env.goal_reward(now["next_state"], goals[0])
       batch["terminated"] = now["terminated"]
-    return batch, {"source": source, "k": k, "found": found}
+    return batch, info
 
   return sample

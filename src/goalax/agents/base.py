@@ -30,8 +30,9 @@ Metrics = dict[str, Array]
 
 
 @dataclasses.dataclass(frozen=True)
-class GoalSampling:
-  """Where the goals of a training batch come from (what the sampler builds for an agent).
+class GoalMix:
+  """Where one learner's goals come from (OGBench's ``*_p_curgoal / *_p_trajgoal /
+  *_p_randomgoal`` with ``*_geom_sample``; here the first is the commanded goal).
 
   Each transition's goal is, independently, the commanded goal (the one the env asked for when
   the transition was collected) with probability ``p_commanded``, the achieved goal of a later
@@ -50,12 +51,6 @@ class GoalSampling:
   ``uniform`` over the rest of the episode (HER's "future" strategy)."""
   discount: float = 0.99
   """Discount of the geometric law."""
-  actor_p_random: float = 0.0
-  """Fraction of the actor's goals replaced by a random goal (another row's goal in the batch);
-  the batch then holds ``actor_goal`` beside ``goal``."""
-  td: bool = False
-  """Whether the batch also holds ``next_state``, ``reward`` (the env's reward at the batch's
-  goal) and ``terminated``, for agents that learn by temporal differences."""
 
   def __post_init__(self):
     total = self.p_commanded + self.p_future + self.p_random
@@ -64,6 +59,49 @@ class GoalSampling:
         f"goal probabilities must be >= 0 and sum to 1, got commanded {self.p_commanded}, "
         f"future {self.p_future}, random {self.p_random}."
       )
+    if self.future not in ("geometric", "uniform"):
+      raise ValueError(f"future must be 'geometric' or 'uniform', got {self.future!r}.")
+    # a swept discount (goalax.sweep) is an array while the agent is traced: checked before
+    if isinstance(self.discount, (int, float)) and not 0.0 <= self.discount <= 1.0:
+      raise ValueError(f"discount must be in [0, 1], got {self.discount}.")
+
+  @property
+  def offset_discount(self) -> float:
+    """The discount of the offset law: ``discount``, or 1 (uniform) for ``future="uniform"``."""
+    return self.discount if self.future == "geometric" else 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class GoalSampling:
+  """What a training batch holds and where its goals come from: one mix for the critic's (value)
+  goals and, optionally, another for the actor's (OGBench's ``value_p_*`` / ``actor_p_*``).
+
+  Both mixes label the same transitions ``(state, action)``. When either draws a hindsight goal
+  for a transition, the transition comes from a row whose needed later states are all stored
+  (see :mod:`goalax.sampler`).
+  """
+
+  value: GoalMix = GoalMix()
+  """The mix of ``goal``: the critic's goals (and the reward's, for TD agents)."""
+  actor: GoalMix | None = None
+  """The actor's own mix, drawn independently of the critic's (the batch then holds
+  ``actor_goal``); None: the actor learns on the critic's goals."""
+  td: bool = False
+  """Whether the batch also holds ``next_state``, ``reward`` (the env's reward at the batch's
+  goal) and ``terminated``, for agents that learn by temporal differences."""
+  offsets: bool = False
+  """Whether the batch also holds each goal's hindsight offset, ``goal_offset`` (and
+  ``actor_goal_offset``) ``[B]`` int32: ``k >= 1`` for a hindsight goal k steps ahead, 0 for a
+  commanded or random goal (e.g. GCSL's horizon)."""
+
+  @property
+  def mixes(self) -> tuple[GoalMix, ...]:
+    return (self.value,) if self.actor is None else (self.value, self.actor)
+
+  @property
+  def hindsight(self) -> bool:
+    """Whether any goal is a hindsight goal (the buffer must then keep episode ends)."""
+    return any(mix.p_future > 0 for mix in self.mixes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,17 +174,18 @@ class TDConfig:
       )
 
   def goal_sampling(self) -> GoalSampling:
-    """Commanded goals; with --use_her the future / random / commanded mix above."""
+    """Commanded goals; with --use_her the future / random / commanded mix above. Critic and
+    actor learn on the same goals."""
     if not self.use_her:
-      return GoalSampling(p_commanded=1.0, p_future=0.0, td=True)
-    return GoalSampling(
+      return GoalSampling(GoalMix(p_commanded=1.0, p_future=0.0), td=True)
+    her = GoalMix(
       p_commanded=max(0.0, 1.0 - self.her_p_future - self.her_p_random),
       p_future=self.her_p_future,
       p_random=self.her_p_random,
       future=self.her_future,
       discount=self.discounting,
-      td=True,
     )
+    return GoalSampling(her, td=True)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -42,6 +42,7 @@ from goalax.agents.base import (
   ActorCriticParams,
   Array,
   Batch,
+  GoalMix,
   GoalSampling,
   MaxEntActorConfig,
   Metrics,
@@ -89,8 +90,10 @@ class CRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
   """γ of the hindsight goal distribution: a goal is the state k ≥ 1 steps later in the same
   trajectory with probability ∝ γ^(k−1)."""
   random_actor_goals: float = 0.0
-  """Fraction of the actor's goals replaced by random goals (another transition's hindsight goal);
-  the critic keeps its hindsight goals. The original CRL code used 0.5."""
+  """Fraction of the actor's goals that are random goals (states drawn uniformly from the
+  buffer); the rest are hindsight goals drawn for the actor on their own, with the critic's law.
+  The critic keeps its hindsight goals. The original CRL code used 0.5 (there: another
+  transition's hindsight goal)."""
   energy_fn: str = "l2"
   """Critic energy, a key of ``goalax.agents.contrastive.ENERGY_FNS`` or alias (JaxGCRL default
   ``norm`` = ``l2``)."""
@@ -123,13 +126,14 @@ class CRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
       raise ConfigError(str(e)) from None
 
   def goal_sampling(self) -> GoalSampling:
-    """Every critic goal is a hindsight goal, k steps ahead with P(k) ∝ γ^(k−1)."""
-    return GoalSampling(
-      p_future=1.0,
-      future="geometric",
-      discount=self.discounting,
-      actor_p_random=self.random_actor_goals,
-    )
+    """Every critic goal is a hindsight goal, k steps ahead with P(k) ∝ γ^(k−1); the actor
+    learns on the critic's goals, or with --random_actor_goals on its own mix of hindsight and
+    random goals."""
+    hindsight = GoalMix(p_future=1.0, future="geometric", discount=self.discounting)
+    if self.random_actor_goals == 0:
+      return GoalSampling(hindsight)
+    r = self.random_actor_goals
+    return GoalSampling(hindsight, actor=dataclasses.replace(hindsight, p_future=1 - r, p_random=r))
 
 
 @flax.struct.dataclass

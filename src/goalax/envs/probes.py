@@ -18,6 +18,10 @@ only).
   and the true last state ``[1, 2]`` is never bootstrapped from. Treating the truncation as a
   termination gives ``Q([0, 0]) = 4/3`` at γ = 0.5 instead of 2; bootstrapping through the
   termination moves ``Q([1, 1])`` away from 1.
+- :class:`EarlyEndProbe`: episodes that end early, like an ant or humanoid that falls. The state
+  is ``[t, n]``: the time since the reset and the step ``n``, drawn from ``1..max_length`` at the
+  reset, at which the episode terminates, long before the time limit. The achieved goal is
+  ``t``, so a hindsight goal tells its offset: ``k = goal - t``, at most ``n - t``.
 """
 
 from __future__ import annotations
@@ -109,3 +113,23 @@ class BootstrapProbe(ProbeEnv):
   def _transition(self, state_vec, action):
     kind, t = state_vec[0], state_vec[1] + state_vec[0]  # time is visible in kind-1 only
     return jnp.stack([kind, t]), (kind * (t >= 2.0)).astype(jnp.float32)
+
+
+class EarlyEndProbe(ProbeEnv):
+  """The episode terminates after ``n ~ U{1..max_length}`` steps, far before the time limit."""
+
+  state_size = 2
+  goal_indices = (0,)
+
+  def __init__(self, max_length: int = 6, episode_length: int = 40):
+    # Goals are times (integers): success iff the time equals the goal.
+    super().__init__(goal_threshold=0.5, episode_length=episode_length)
+    self.max_length = int(max_length)
+
+  def _reset_state(self, rng):
+    end = jax.random.randint(rng, (), 1, self.max_length + 1).astype(jnp.float32)
+    return jnp.stack([0.0, end]), end[None]  # commanded goal: the time it ends
+
+  def _transition(self, state_vec, action):
+    t, end = state_vec[0] + 1.0, state_vec[1]
+    return jnp.stack([t, end]), (t >= end).astype(jnp.float32)

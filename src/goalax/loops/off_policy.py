@@ -11,6 +11,11 @@ all inside compiled JAX, with no host round trip. The state is one pytree, so th
 these functions over seeds (``--num_seeds``) and nothing else changes. The loop knows the agent
 only through :class:`goalax.agents.base.OffPolicyAgent`; the replay and update schedule
 (:class:`OffPolicyConfig`, :func:`schedule`) belong to this loop.
+
+Besides the agent's metrics and ``train_success``, an agent that draws hindsight goals reports
+``hindsight_fallback``: the share of batch elements for which no candidate row had its future
+stored, so the goal fell back to the next state (:mod:`goalax.sampler`); near 0 once the buffer
+holds more than the running episodes.
 """
 
 from __future__ import annotations
@@ -136,6 +141,7 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
   agent = sweep.agent_for(config, env.state_size, env.goal_size, env.action_size)
   num_envs = config.num_envs
   td = agent.sampling.td
+  hindsight = agent.sampling.hindsight  # hindsight goals need the buffer's episode ends
   sample = make_sampler(env, agent.sampling, run.batch_size, venv.episode_length)
 
   def sampler_of(agent_state):
@@ -153,7 +159,7 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
     example = transition(
       env_state, jnp.zeros((num_envs, env.action_size)), env_state, env.state_size, td
     )
-    buffer = replay.init_buffer(example, run.max_replay_size, num_envs)
+    buffer = replay.init_buffer(example, run.max_replay_size, num_envs, episode_ends=hindsight)
     return OffPolicyState(agent.init(k_agent), buffer, env_state, k_run, jnp.zeros((), jnp.int32))
 
   def collect(state: OffPolicyState, length: int, random_actions: bool):
@@ -167,13 +173,13 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
         action = agent.act(policy_params, env_state.obs, key, False)
       next_state = venv.step(env_state, action)
       stored = transition(env_state, action, next_state, env.state_size, td)
-      return next_state, (stored, next_state.metrics["success"])
+      return next_state, (stored, next_state.done > 0, next_state.metrics["success"])
 
     key, k_steps = jax.random.split(state.key)
-    env_state, (block, success) = jax.lax.scan(
+    env_state, (block, ended, success) = jax.lax.scan(
       env_step, state.env_state, jax.random.split(k_steps, length)
     )
-    buffer = replay.insert(state.buffer, block)
+    buffer = replay.insert(state.buffer, block, ended if hindsight else None)
     return state.replace(env_state=env_state, buffer=buffer, key=key), success.mean()
 
   def prefill(state: OffPolicyState) -> OffPolicyState:
@@ -185,9 +191,12 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
 
     def sgd_step(agent_state, key):
       k_sample, k_update = jax.random.split(key)
-      batch, _ = sampler_of(agent_state)(state.buffer, k_sample)
+      batch, info = sampler_of(agent_state)(state.buffer, k_sample)
       batch = split_batch(batch)  # data parallel: each device's part of the batch
-      return agent.update(agent_state, batch, k_update)
+      agent_state, metrics = agent.update(agent_state, batch, k_update)
+      if hindsight:  # share of the batch whose hindsight goal fell back (see goalax.sampler)
+        metrics["hindsight_fallback"] = 1.0 - jnp.mean(info["found"].astype(jnp.float32))
+      return agent_state, metrics
 
     key, k_updates = jax.random.split(state.key)
     agent_state, metrics = jax.lax.scan(

@@ -13,12 +13,10 @@ every other flag at goalax's default (a checkpoint and curves.png at every evalu
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG = [
@@ -66,17 +64,15 @@ def main() -> None:
   parser.add_argument("--conditions", default="", help="load on the machine, for the record")
   args = parser.parse_args()
   sys.path.insert(0, HERE)
-  from records import machine_info
+  from records import report
 
   for sitting in range(args.repeats):
     for mode in MODES:
       with tempfile.TemporaryDirectory() as folder:
-        row = dict(run(mode, folder), sitting=sitting, config="vs_jaxgcrl reacher")
-      row.update(machine_info(), conditions=args.conditions, time=time.strftime("%H:%M:%S"))
-      print(json.dumps(row), flush=True)
-      if args.record:
-        with open(args.record, "a") as f:
-          f.write(json.dumps(row) + "\n")
+        row = run(mode, folder)
+      report(
+        args.record, row, sitting=sitting, config="vs_jaxgcrl reacher", conditions=args.conditions
+      )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 JAXGCRL_ANT = [
@@ -75,7 +74,7 @@ def main() -> None:
   args = parser.parse_args()
   sys.path.insert(0, HERE)
   import jax
-  from records import machine_info
+  from records import report
 
   platform = jax.default_backend()
   if platform == "cpu" and not (args.smoke or args.allow_cpu):
@@ -89,12 +88,7 @@ def main() -> None:
     for k in args.seeds
   ]
   for name, flags in plan:
-    row = dict(run(flags), part=name, smoke=args.smoke, backend=platform)
-    row.update(machine_info(), time=time.strftime("%H:%M:%S"))
-    print(json.dumps(row), flush=True)
-    if args.record:
-      with open(args.record, "a") as f:
-        f.write(json.dumps(row) + "\n")
+    report(args.record, run(flags), part=name, smoke=args.smoke, backend=platform)
 
 
 if __name__ == "__main__":

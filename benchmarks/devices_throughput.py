@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHILD = """
@@ -78,16 +77,13 @@ def main() -> None:
   parser.add_argument("--conditions", default="", help="load on the machine, for the record")
   args = parser.parse_args()
   sys.path.insert(0, HERE)
-  from records import machine_info
+  from records import report
 
   for mode in args.modes:
     for devices in args.devices:
-      row = dict(measure(mode, devices, args), h_dim=args.h_dim, conditions=args.conditions)
-      row.update(machine_info(), time=time.strftime("%H:%M:%S"))
-      print(json.dumps(row), flush=True)
-      if args.record:
-        with open(args.record, "a") as f:
-          f.write(json.dumps(row) + "\n")
+      report(
+        args.record, measure(mode, devices, args), h_dim=args.h_dim, conditions=args.conditions
+      )
 
 
 if __name__ == "__main__":

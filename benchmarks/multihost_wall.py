@@ -13,7 +13,6 @@ runtime and its collectives cost, not a speed-up.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import subprocess
@@ -75,7 +74,7 @@ def main() -> None:
   parser.add_argument("--conditions", default="", help="load on the machine, for the record")
   args = parser.parse_args()
   sys.path.insert(0, HERE)
-  from records import machine_info
+  from records import report
 
   flags = FLAGS + ["--num_timesteps", str(args.num_timesteps)]
   for repeat in range(args.repeats):
@@ -83,11 +82,7 @@ def main() -> None:
       with tempfile.TemporaryDirectory() as folder:
         wall = launch(flags, folder)
       row = dict(launch=name, wall_s=wall, repeat=repeat, num_timesteps=args.num_timesteps)
-      row.update(machine_info(), conditions=args.conditions, time=time.strftime("%H:%M:%S"))
-      print(json.dumps(row), flush=True)
-      if args.record:
-        with open(args.record, "a") as f:
-          f.write(json.dumps(row) + "\n")
+      report(args.record, row, conditions=args.conditions)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import platform
+import time
 
 
 def cpu_model() -> str:
@@ -56,3 +57,12 @@ def append_record(path: str | None, record: dict) -> None:
   if path:
     with open(path, "a") as f:
       f.write(json.dumps(record) + "\n")
+
+
+def report(path: str | None, record: dict, **extra) -> dict:
+  """``record`` with ``extra``, :func:`machine_info` and the time of day: printed as one JSON line
+  and appended to ``path`` (when given). Returns it."""
+  row = {**record, **extra, **machine_info(), "time": time.strftime("%H:%M:%S")}
+  print(json.dumps(row), flush=True)
+  append_record(path, row)
+  return row

@@ -3,7 +3,10 @@ separate runs give; rows, curves and goalax plot carry the configuration; discre
 runs of their own; bad entries are one sentence; the wandb route of JaxGCRL's README works."""
 
 import dataclasses
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 from test_training import TINY
@@ -84,23 +87,33 @@ def test_discrete_values_are_runs_of_their_own_and_bad_entries_one_sentence():
       sweep.validate(dataclasses.replace(TINY, sweep=(entry,)))
 
 
-def test_the_wandb_sweep_of_jaxgcrl_s_readme_gives_commands_goalax_accepts(monkeypatch):
+# Run in a child process: importing wandb here would put it in this process's sys.modules, where
+# test_training checks that training without --log_wandb never imports it.
+WANDB_AGENT_EXPANSION = """
+import json, sys, yaml
+from wandb.sdk.launch.sweeps import utils as sweep_utils
+
+spec = yaml.safe_load(open(sys.argv[1]))
+sampled = {"discounting": 0.97, "contrastive_loss_fn": "bwd_infonce", "seed": 42}
+sampled["env_name"] = spec["parameters"]["env_name"]["value"]
+command = {"args": {k: {"value": v} for k, v in sampled.items()}, "program": spec["program"]}
+filled = sweep_utils.create_sweep_command(list(spec["command"]))
+values = sweep_utils.create_sweep_command_args(command)
+values.update(env=["/usr/bin/env"], program=[command["program"]], interpreter=["python"])
+argv = []
+for chunk in map(str, filled):  # wandb_agent.Agent._command_run's expansion
+  argv += values.get(chunk[2:-1], []) if chunk.startswith("${") else [chunk]
+print(json.dumps(argv))
+"""
+
+
+def test_the_wandb_sweep_of_jaxgcrl_s_readme_gives_commands_goalax_accepts():
   """scripts/sweep.yml's command, expanded as wandb's agent does (its own argument builder), for
   a sampled set of values: run.py's arguments parse into the sampled config."""
-  import yaml
-  from wandb.sdk.launch.sweeps import utils as sweep_utils
-
-  spec = yaml.safe_load(open(os.path.join(REPO, "scripts", "sweep.yml")))
-  sampled = {"discounting": 0.97, "contrastive_loss_fn": "bwd_infonce", "seed": 42}
-  sampled["env_name"] = spec["parameters"]["env_name"]["value"]
-  command = {"args": {k: {"value": v} for k, v in sampled.items()}, "program": spec["program"]}
-  monkeypatch.delenv("WANDB_SWEEP_ID", raising=False)
-  filled = sweep_utils.create_sweep_command(list(spec["command"]))
-  values = sweep_utils.create_sweep_command_args(command)
-  values.update(env=["/usr/bin/env"], program=[command["program"]], interpreter=["python"])
-  argv = []
-  for chunk in map(str, filled):  # wandb_agent.Agent._command_run's expansion
-    argv += values.get(chunk[2:-1], []) if chunk.startswith("${") else [chunk]
+  env = {k: v for k, v in os.environ.items() if k != "WANDB_SWEEP_ID"}
+  sweep_yml = os.path.join(REPO, "scripts", "sweep.yml")
+  child = [sys.executable, "-c", WANDB_AGENT_EXPANSION, sweep_yml]
+  argv = json.loads(subprocess.run(child, env=env, capture_output=True, check=True).stdout)
   assert argv[:4] == ["/usr/bin/env", "python", "run.py", "crl"]
   assert argv[-4:] == [
     "--discounting=0.97",

@@ -16,6 +16,7 @@ from goalax.agents.crl import CRLConfig
 from goalax.cli import parse_train_args
 from goalax.config import ConfigError, TrainConfig
 from goalax.host_loop import train
+from goalax.loops import off_policy
 
 # Odd sizes that JaxGCRL rejects (num_envs·(episode_length−1) % batch_size = 7·22 % 33 != 0):
 # every run here is also a check that there are no divisibility traps. --fast_compile: these
@@ -161,10 +162,14 @@ def test_seed_k_of_multi_seed_run_matches_single_run(single_run, two_seed_run):
 
   Tolerance: 1e-3 relative on losses and distances. vmap batches the matmuls differently, so
   float32 results may differ in the last bits; success rates are counts over 8 episodes and must
-  match exactly.
+  match exactly. The critic's accuracies are counts over the epoch's batches, where such a
+  last-bit difference can flip the argmax of a batch element: up to two flips are allowed.
   """
   _, alone = single_run
   _, pair = two_seed_run
+  plan = off_policy.schedule(TINY)
+  batches = plan.train_steps_per_epoch * plan.gradient_steps_per_train_step
+  two_flips = 2.0 / (TINY.agent.batch_size * batches)
   for a, b in zip(alone.per_seed[0], pair.per_seed[1]):
     assert a["seed"] == b["seed"] == 1
     for key in ("eval/success", "eval/episode_success"):
@@ -172,7 +177,9 @@ def test_seed_k_of_multi_seed_run_matches_single_run(single_run, two_seed_run):
     for key in ("eval/final_dist", "eval/min_dist"):
       np.testing.assert_allclose(a[key], b[key], rtol=1e-3, atol=1e-4)
     for key in a:
-      if key.startswith("train/"):
+      if key.endswith("_accuracy"):
+        np.testing.assert_allclose(a[key], b[key], rtol=0, atol=two_flips, err_msg=key)
+      elif key.startswith("train/"):
         np.testing.assert_allclose(a[key], b[key], rtol=1e-3, atol=1e-4, err_msg=key)
   # ...and seed 0 is a different agent.
   assert pair.per_seed[0][-1]["train/critic_loss"] != pair.per_seed[1][-1]["train/critic_loss"]

@@ -144,7 +144,7 @@ def run_variant(name: str, args) -> dict:
   if fields.get("energy_fn") == "cosine_jaxgcrl":
     register_jaxgcrl_cosine()
   config_class = uniform_future_config_class() if uniform_future else CRLConfig
-  agent = config_class(
+  base = dict(
     h_dim=args.h_dim,
     n_hidden=args.n_hidden,
     residual=args.residual,
@@ -153,8 +153,8 @@ def run_variant(name: str, args) -> dict:
     batch_size=args.batch_size,
     min_replay_size=args.min_replay_size,
     max_replay_size=args.max_replay_size,
-    **fields,
   )
+  agent = config_class(**{**base, **fields})  # a variant may change the network size too
   config = TrainConfig(
     env=args.env,
     seed=args.seed,

@@ -192,6 +192,81 @@ def test_l2_energy_at_zero_distance_is_exact_with_zero_gradient():
 
 
 # ---------------------------------------------------------------------------------------------
+# Temperature of the cosine energy, B = 256 (the training batch): why tau = 1 cannot work
+# ---------------------------------------------------------------------------------------------
+B = 256
+LOG_B = math.log(B)
+
+
+def _critic_loss(logits):
+  """CRL's critic loss at its defaults: backward InfoNCE + 0.1 * logsumexp penalty."""
+  return contrastive.infonce_backward_loss(logits) + contrastive.logsumexp_penalty(logits, 0.1)
+
+
+def test_temperature_defaults_to_0_1_for_cosine_only():
+  assert contrastive.resolve_temperature("cosine", None) == 0.1
+  for name in ("l2", "norm", "l2_sq", "l1", "dot", "mrn"):
+    assert contrastive.resolve_temperature(name, None) == 1.0
+  assert contrastive.resolve_temperature("cosine", 1.0) == 1.0  # a given tau wins
+  assert contrastive.resolve_temperature("l2", 0.5) == 0.5
+
+
+def test_cosine_ranking_critic_beats_collapse_only_with_a_temperature():
+  # Perfect ranking: phi = psi = I_B (orthonormal), cosine logits = I: positives 1, negatives 0.
+  # Backward InfoNCE = log(e^(1/tau) + B - 1) - 1/tau per column; the penalty's row logsumexp
+  # is log(e^(1/tau) + B - 1).
+  eye = jnp.eye(B)
+  tau = contrastive.resolve_temperature("cosine", None)
+  for t in (1.0, tau):
+    logits = contrastive.cosine_energy(eye, eye) / t
+    lse = math.log(math.exp(1 / t) + B - 1)
+    assert float(contrastive.infonce_backward_loss(logits)) == pytest.approx(
+      lse - 1 / t, rel=1e-5, abs=1e-5
+    )
+    assert float(_critic_loss(logits)) == pytest.approx(
+      lse - 1 / t + 0.1 * lse**2, rel=1e-5, abs=1e-5
+    )
+  # tau = 1: even this critic gives the positive only e / (e + 255) = 0.0105 of the softmax
+  # (log(e + 255) - 1 = 4.556 against chance log 256 = 5.545); tau = 0.1: e^10 / (e^10 + 255).
+  ranked = {t: contrastive.cosine_energy(eye, eye) / t for t in (1.0, tau)}
+  p_pos = {t: float(jax.nn.softmax(ranked[t], axis=0)[0, 0]) for t in ranked}
+  assert p_pos[1.0] == pytest.approx(E / (E + 255), rel=1e-5, abs=1e-5)  # 0.0105
+  assert p_pos[tau] == pytest.approx(
+    math.exp(10) / (math.exp(10) + 255), rel=1e-5, abs=1e-5
+  )  # 0.9885
+
+  # Collapse: phi_i = u, psi_j = -u for every pair, every logit -1 / tau: InfoNCE = log B,
+  # penalty 0.1 (log B - 1 / tau)^2.
+  u = jnp.zeros((B, 2)).at[:, 0].set(1.0)
+  collapsed = {t: contrastive.cosine_energy(u, -u) / t for t in (1.0, tau)}
+  for t in (1.0, tau):
+    expected = LOG_B + 0.1 * (LOG_B - 1 / t) ** 2
+    assert float(_critic_loss(collapsed[t])) == pytest.approx(expected, rel=1e-5, abs=1e-5)
+  # At tau = 1 the collapsed critic (7.611) scores BETTER than the perfect ranking (7.643):
+  # the loss does not pull the critic out of collapse (what the ablation's cosine run did: every
+  # logit -1, no learning).
+  assert float(_critic_loss(collapsed[1.0])) < float(_critic_loss(ranked[1.0]))
+
+  # At tau = 0.1 a ranking critic with positives at cos 0 and negatives at cos -(1 + 1/255)/2
+  # scores 1.085 against collapse's 7.530. Built from a regular simplex s_1..s_B (unit rows,
+  # s_i . s_j = -1/(B-1)) and a unit u orthogonal to it: phi_i = (u + s_i)/sqrt2,
+  # psi_j = (-u + s_j)/sqrt2, so cos(phi_i, psi_j) = (-1 + s_i . s_j) / 2.
+  simplex = np.eye(B) - 1.0 / B
+  simplex /= np.linalg.norm(simplex, axis=1, keepdims=True)
+  simplex = np.concatenate([simplex, np.zeros((B, 1))], axis=1)
+  u1 = np.zeros((B, B + 1))
+  u1[:, -1] = 1.0
+  phi, psi = (u1 + simplex) / math.sqrt(2), (-u1 + simplex) / math.sqrt(2)
+  logits = contrastive.cosine_energy(jnp.asarray(phi), jnp.asarray(psi)) / tau
+  neg = -(1 + 1 / (B - 1)) / 2 / tau
+  lse = math.log(1 + (B - 1) * math.exp(neg))  # the positive's logit is 0
+  assert float(_critic_loss(logits)) == pytest.approx(
+    lse + 0.1 * lse**2, rel=1e-4, abs=1e-5
+  )  # 1.085
+  assert float(_critic_loss(logits)) < float(_critic_loss(collapsed[tau])) - 6.0
+
+
+# ---------------------------------------------------------------------------------------------
 # Registries and name resolution
 # ---------------------------------------------------------------------------------------------
 

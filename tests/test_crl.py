@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from fast_compile import fast_jit
 
-from goalax.agents import crl
+from goalax.agents import contrastive, crl
+from goalax.errors import ConfigError
 
 # Tests check correctness, not speed: compile with XLA's backend optimisations off, which
 # roughly halves CPU compile time here and keeps the test files fast on small machines.
@@ -194,3 +195,66 @@ def test_actor_loss_does_not_train_the_critic(small):
   grad_fn = fast_jit(jax.grad(loss_wrt_critic))
   g_critic = jax.tree.leaves(jax.tree.map(np.asarray, grad_fn(st.critic_params)))
   assert g_critic and all(np.all(g == 0.0) for g in g_critic)
+
+
+def test_energy_temperature_scales_the_critic_and_the_actor():
+  # Agents built from the same init key share their encoders and actor; only tau differs.
+  sizes = dict(state_size=3, goal_size=2, action_size=2)
+  net = dict(h_dim=16, n_hidden=1, repr_dim=8)
+  configs = {
+    "l2": crl.CRLConfig(**net),  # tau 1: the energy untouched
+    "cosine": crl.CRLConfig(energy_fn="cosine", **net),  # default tau 0.1
+    "cosine_tau1": crl.CRLConfig(energy_fn="cosine", energy_temperature=1.0, **net),
+    "learned": crl.CRLConfig(energy_fn="cosine", learn_energy_temperature=True, **net),
+  }
+  agents = {k: crl.make_crl(c, **sizes) for k, c in configs.items()}
+  batch = _small_batch(1)
+
+  @fast_jit
+  def probe(key):
+    out = {}
+    for name, agent in agents.items():
+      st = agent.init(key)
+      p = st.critic_params
+      sa = agent.sa_encoder.apply(
+        p["sa_encoder"], np.concatenate([batch["state"], batch["action"]], -1)
+      )
+      g = agent.g_encoder.apply(p["g_encoder"], batch["goal"])
+      logits = agent.critic_logits(p, batch["state"], batch["action"], batch["goal"])
+      actor_loss, log_prob = agent.actor_loss(st.actor_params, p, st.log_alpha, batch, key)
+      new, metrics = agent.update(st, batch, key)
+      out[name] = dict(
+        sa=sa,
+        g=g,
+        logits=logits,
+        actor_loss=actor_loss,
+        log_prob=log_prob,
+        params=p,
+        new_params=new.critic_params,
+        metrics=metrics,
+      )
+    return out
+
+  out = jax.tree.map(np.asarray, probe(jax.random.PRNGKey(0)))
+  l2, cos, cos1, learned = (out[k] for k in ("l2", "cosine", "cosine_tau1", "learned"))
+  # (jitted against eager: equal up to float rounding)
+  np.testing.assert_allclose(l2["logits"], contrastive.l2_energy(l2["sa"], l2["g"]), rtol=1e-5)
+  cosine = np.asarray(contrastive.cosine_energy(cos["sa"], cos["g"]))
+  np.testing.assert_allclose(cos1["logits"], cosine, rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(cos["logits"], cosine / 0.1, rtol=1e-4, atol=1e-5)
+  # The actor's objective mean(alpha log pi - q) uses the same scaled q (alpha = 1 at init and
+  # the same sampled actions): its q-part is 10x the tau = 1 agent's.
+  np.testing.assert_array_equal(cos["log_prob"], cos1["log_prob"])
+  entropy_part = cos["log_prob"].mean()
+  np.testing.assert_allclose(
+    cos["actor_loss"] - entropy_part, 10.0 * (cos1["actor_loss"] - entropy_part), rtol=1e-5
+  )
+  # Learned: log(1/tau) starts at log 10, scales the logits, and the critic's step moves it.
+  assert set(learned["params"]) == {"sa_encoder", "g_encoder", "log_logit_scale"}
+  assert "log_logit_scale" not in cos["params"]
+  np.testing.assert_allclose(learned["params"]["log_logit_scale"], np.log(10.0), rtol=1e-6)
+  np.testing.assert_allclose(learned["logits"], cos["logits"], rtol=1e-5)
+  np.testing.assert_allclose(learned["metrics"]["energy_temperature"], 0.1, rtol=1e-5)
+  assert learned["new_params"]["log_logit_scale"] != learned["params"]["log_logit_scale"]
+  with pytest.raises(ConfigError, match="--energy_temperature"):
+    crl.CRLConfig(energy_temperature=0.0).validate(num_envs=4)

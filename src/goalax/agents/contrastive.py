@@ -158,6 +158,29 @@ PAIRED_ENERGY_FNS: dict[str, Callable[[Array, Array], Array]] = {
 ENERGY_ALIASES: dict[str, str] = {"norm": "l2"}
 
 # =============================================================================================
+# Temperature: the critic's logits are ``energy / tau``. The unbounded energies need none
+# (tau = 1: the encoders set the scale). The cosine lies in [-1, 1]: at tau = 1 a softmax over
+# B = 256 goals gives the positive at most e / (e + 255 / e) = 0.028, and under InfoNCE plus the
+# logsumexp penalty the critic collapses (every logit -1: phi = -psi for all pairs) and CRL
+# learns nothing; at tau = 0.1 the bound is 1 - 4e-7 and it learns (benchmarks/results/
+# learning.md). JaxGCRL's ``cosine`` divides by the norms of the whole batch instead of each row,
+# which puts its logits near 1/B and collapses the same way.
+# =============================================================================================
+
+#: ``tau`` of an energy when none is given; the others use 1.
+DEFAULT_TEMPERATURES: dict[str, float] = {"cosine": 0.1}
+
+
+def resolve_temperature(energy_name: str, temperature: float | None) -> float:
+  """The logits' ``tau`` for an energy: ``temperature`` if given, else the energy's default
+  (:data:`DEFAULT_TEMPERATURES`, 1 for the unbounded energies)."""
+  if temperature is not None:
+    return float(temperature)
+  key = energy_name.strip().lower().replace("-", "_")
+  return DEFAULT_TEMPERATURES.get(ENERGY_ALIASES.get(key, key), 1.0)
+
+
+# =============================================================================================
 # Contrastive losses: logits [B, B] (positives on the diagonal) -> scalar.
 # Pairwise losses (dp, ipo, sppo) average over the B * (B - 1) ordered pairs (i, j), j != i:
 # positive logits[i, i] against negative logits[i, j] (same (s, a), other goal).

@@ -30,6 +30,7 @@ seeds).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 
 import flax
@@ -62,6 +63,7 @@ from goalax.agents.contrastive import (
   resolve_contrastive_loss,
   resolve_energy_fn,
   resolve_paired_energy_fn,
+  resolve_temperature,
 )
 from goalax.errors import ConfigError, require_in_unit_interval, require_positive
 from goalax.loops.off_policy import OffPolicyConfig
@@ -97,6 +99,14 @@ class CRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
   energy_fn: str = "l2"
   """Critic energy, a key of ``goalax.agents.contrastive.ENERGY_FNS`` or alias (JaxGCRL default
   ``norm`` = ``l2``)."""
+  energy_temperature: float | None = None
+  """τ of the critic's logits: the contrastive loss and the actor's objective use
+  ``energy / τ``. Default: 0.1 for ``cosine`` (bounded in [-1, 1]: at τ = 1 its critic collapses
+  and CRL learns nothing on reacher; at 0.1 it learns, benchmarks/results/learning.md), 1 for the
+  other energies (unbounded; the encoders set their scale)."""
+  learn_energy_temperature: bool = False
+  """Learn τ (CLIP-style, as ``log(1/τ)`` in the critic parameters), starting at
+  ``--energy_temperature``."""
   contrastive_loss_fn: str = "infonce_backward"
   """Critic loss, a key of ``goalax.agents.contrastive.CONTRASTIVE_LOSSES`` or alias. JaxGCRL's
   code defaults to forward InfoNCE; we default to the backward form because its free normaliser
@@ -117,6 +127,8 @@ class CRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
     self.validate_replay(num_envs)
     self.validate_network()
     require_positive(self, "repr_dim", "critic_lr", "actor_lr", "alpha_lr")
+    if self.energy_temperature is not None:
+      require_positive(self, "energy_temperature")
     require_in_unit_interval(self, "discounting")
     require_in_unit_interval(self, "random_actor_goals", include_zero=True)
     try:
@@ -197,6 +209,7 @@ def make_crl(config: CRLConfig, state_size: int, goal_size: int, action_size: in
       ValueError: for an unknown energy/loss/activation name or an invalid residual depth.
   """
   energy_fn = resolve_energy_fn(config.energy_fn)
+  temperature = resolve_temperature(config.energy_fn, config.energy_temperature)
   paired_energy_fn = resolve_paired_energy_fn(config.energy_fn)
   contrastive_loss_fn = resolve_contrastive_loss(config.contrastive_loss_fn)
   check_network_config(config)
@@ -219,6 +232,8 @@ def make_crl(config: CRLConfig, state_size: int, goal_size: int, action_size: in
       "sa_encoder": sa_encoder.init(sa_key, jnp.zeros((1, state_size + action_size))),
       "g_encoder": g_encoder.init(g_key, jnp.zeros((1, goal_size))),
     }
+    if config.learn_energy_temperature:
+      critic_params["log_logit_scale"] = jnp.asarray(-math.log(temperature), jnp.float32)
     log_alpha = jnp.asarray(config.initial_log_alpha, dtype=jnp.float32)
     return CRLState(
       actor_params=actor_params,
@@ -238,9 +253,17 @@ def make_crl(config: CRLConfig, state_size: int, goal_size: int, action_size: in
     g_repr = g_encoder.apply(critic_params["g_encoder"], goal)
     return sa_repr, g_repr
 
+  def scaled(critic_params: Params, energy: Array) -> Array:
+    """``energy / τ``; the energy itself when τ is fixed at 1."""
+    if config.learn_energy_temperature:
+      return jnp.exp(critic_params["log_logit_scale"]) * energy
+    if temperature != 1.0:
+      return energy / temperature
+    return energy
+
   def critic_logits(critic_params: Params, state: Array, action: Array, goal: Array) -> Array:
     """``state [B, S], action [B, A], goal [B, G] -> logits [B, B]``."""
-    return energy_fn(*encode(critic_params, state, action, goal))
+    return scaled(critic_params, energy_fn(*encode(critic_params, state, action, goal)))
 
   def critic_loss(critic_params: Params, batch: Batch) -> tuple[Array, Metrics]:
     logits = critic_logits(critic_params, batch["state"], batch["action"], batch["goal"])
@@ -253,6 +276,8 @@ def make_crl(config: CRLConfig, state_size: int, goal_size: int, action_size: in
       "logsumexp_penalty": penalty,
       **contrastive_metrics(logits),
     }
+    if config.learn_energy_temperature:
+      metrics["energy_temperature"] = jnp.exp(-critic_params["log_logit_scale"])
     return loss, metrics
 
   def actor_loss(
@@ -263,7 +288,7 @@ def make_crl(config: CRLConfig, state_size: int, goal_size: int, action_size: in
     action, log_prob = networks.sample_action(actor_params, actor.apply, obs, key)
     critic_params = jax.lax.stop_gradient(critic_params)
     sa_repr, g_repr = encode(critic_params, state, action, goal)
-    q = paired_energy_fn(sa_repr, g_repr)  # = diag(energy_fn(sa_repr, g_repr)), [B]
+    q = scaled(critic_params, paired_energy_fn(sa_repr, g_repr))  # = diag(critic_logits), [B]
     alpha = 0.0 if config.disable_entropy_actor else jnp.exp(jax.lax.stop_gradient(log_alpha))
     return jnp.mean(alpha * log_prob - q), log_prob
 

@@ -46,6 +46,13 @@ REGISTRY: dict[str, AgentSpec] = {
   "td3": AgentSpec(
     "goalax.agents.td3", "TD3Config", "make_td3", "twin delayed DDPG; --use_her for TD3+HER"
   ),
+  "td_infonce": AgentSpec(
+    "goalax.agents.td_infonce",
+    "TDInfoNCEConfig",
+    "make_td_infonce",
+    "TD InfoNCE (contrastive RL with a temporal-difference critic; random goals)",
+    label="TD-InfoNCE",
+  ),
   "ppo": AgentSpec(
     "goalax.agents.ppo",
     "PPOConfig",

@@ -304,6 +304,48 @@ LOSS_ALIASES: dict[str, str] = {
 }
 
 
+def td_infonce_loss(
+  logits: Array, next_logits: Array, discount: float | Array, terminated: Array | None = None
+) -> tuple[Array, Metrics]:
+  """TD InfoNCE (Zheng, Salakhutdinov & Eysenbach 2024): the temporal-difference form of
+  forward InfoNCE, on one batch whose futures are the next states of its rows.
+
+  ``logits [B, B]``: ``logits[i, j]`` scores the future ``f_j`` (the next state of row ``j``)
+  for row ``i``, so the positives are on the diagonal. ``next_logits [B, B]``: the target
+  critic's scores of the same futures from row ``i``'s next state and next action (no gradient
+  flows into them). Per row ``i``:
+
+  * one-step term (the next state is the future): ``CE_i = logsumexp_j logits[i, j] −
+    logits[i, i]``;
+  * bootstrapped term (a future after the next state): the other rows' next states ``j != i``
+    are i.i.d. draws of the marginal, re-weighted by ``w[i, j] = softmax_{j != i}
+    next_logits[i, j]``: ``BOOT_i = logsumexp_{j != i} logits[i, j] − Σ_{j != i} w[i, j]
+    logits[i, j]`` (the cross-entropy of ``softmax_{j != i} logits[i]`` against ``w[i]``);
+  * ``loss_i = (1 − γ) CE_i + γ (1 − terminated_i) BOOT_i``: no future after a terminal state,
+    so a terminal row keeps only its one-step term.
+
+  Returns ``(mean_i loss_i, metrics)``; metrics: ``one_step_loss``, ``bootstrapped_loss`` (means
+  over rows, the latter over non-terminal rows) and ``weights_entropy`` (mean entropy of
+  ``w[i]``; ``log(B − 1)`` when the target critic cannot tell futures apart). Needs ``B >= 2``.
+  """
+  n = logits.shape[0]
+  others = _off_diagonal(n)
+  one_step = jax.nn.logsumexp(logits, axis=1) - jnp.diagonal(logits)
+  next_logits = jax.lax.stop_gradient(next_logits)
+  next_norm = jax.nn.logsumexp(next_logits, axis=1, where=others, keepdims=True)
+  log_weights = jnp.where(others, next_logits - next_norm, 0.0)
+  weights = jnp.where(others, jnp.exp(log_weights), 0.0)
+  bootstrapped = jax.nn.logsumexp(logits, axis=1, where=others) - jnp.sum(weights * logits, 1)
+  bootstrap = jnp.ones((n,)) if terminated is None else 1.0 - terminated
+  loss = jnp.mean((1.0 - discount) * one_step + discount * bootstrap * bootstrapped)
+  metrics = {
+    "one_step_loss": jnp.mean(one_step),
+    "bootstrapped_loss": jnp.sum(bootstrap * bootstrapped) / jnp.maximum(jnp.sum(bootstrap), 1),
+    "weights_entropy": -jnp.mean(jnp.sum(weights * log_weights, axis=1)),
+  }
+  return loss, metrics
+
+
 def logsumexp_penalty(logits: Array, coeff: float) -> Array:
   """``coeff * mean_i (logsumexp_j logits[i, j])^2``: pins the row normaliser near 0."""
   return coeff * jnp.mean(jnp.square(jax.nn.logsumexp(logits, axis=1)))

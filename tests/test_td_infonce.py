@@ -1,0 +1,340 @@
+"""TD InfoNCE: its loss on a case worked out by hand, the discounted occupancy its critic learns on
+a ring whose answer is known, the batch the sampler builds for it, the command line, a run that
+resumes bit for bit and loads as a policy, and learning on a real env."""
+
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from fast_compile import fast_jit
+
+from goalax import make_env
+from goalax.agents import make_agent
+from goalax.agents.contrastive import infonce_loss, td_infonce_loss
+from goalax.agents.td_infonce import TDInfoNCEConfig, make_td_infonce
+from goalax.cli import main, parse_train_args
+from goalax.config import TrainConfig
+from goalax.envs.probes import EarlyEndProbe
+from goalax.host_loop import train
+from goalax.jaxgcrl_compat import split_agent, translate
+from goalax.loops import make_trainer
+from goalax.sampler import make_sampler
+from goalax.stopping import RunInterrupted, StopRequest
+
+# ---- the loss, by hand -------------------------------------------------------------------------
+# Rows i, futures j (the next state of row j). L: the critic's logits; N: the target critic's
+# logits at the next state and action (their diagonals are not used: a row's own next state is
+# not one of its random futures).
+L = np.log(np.array([[2.0, 1.0, 1.0], [1.0, 1.0, 3.0], [1.0, 1.0, 1.0]]))
+N = np.array([[100.0, math.log(3.0), 0.0], [0.0, 5.0, 0.0], [0.0, math.log(3.0), -7.0]])
+
+
+def test_td_infonce_loss_on_a_3x3_case_worked_out_by_hand():
+  """γ = 0.5; row 2 terminates.
+
+  One-step terms ``logsumexp_j L[i, j] − L[i, i]``: row 0 log 4 − log 2 = log 2; row 1 log 5;
+  row 2 log 3. Weights ``softmax_{j != i} N[i]``: w0 = (0, 3/4, 1/4), w1 = (1/2, 0, 1/2),
+  w2 = (1/4, 3/4, 0). Bootstrapped terms ``logsumexp_{j != i} L[i, j] − Σ_j w[i, j] L[i, j]``:
+  row 0 log 2 − 0; row 1 log 4 − ½ log 3; row 2 log 2 (not used: terminal).
+  Rows: log 2, ½ log 5 + ½ (log 4 − ½ log 3), ½ log 3; mean (2 log 2 + ½ log 5 + ¼ log 3) / 3.
+  """
+  terminated = np.array([0.0, 0.0, 1.0])
+  loss, metrics = td_infonce_loss(L, N, 0.5, terminated)
+  expected = (2 * math.log(2) + 0.5 * math.log(5) + 0.25 * math.log(3)) / 3
+  np.testing.assert_allclose(loss, expected, rtol=1e-6)
+  np.testing.assert_allclose(metrics["one_step_loss"], math.log(2 * 5 * 3) / 3, rtol=1e-6)
+  # bootstrapped_loss: mean over the non-terminal rows 0 and 1
+  np.testing.assert_allclose(
+    metrics["bootstrapped_loss"], (math.log(2) + math.log(4) - 0.5 * math.log(3)) / 2, rtol=1e-6
+  )
+  h_quarter = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
+  np.testing.assert_allclose(metrics["weights_entropy"], (2 * h_quarter + math.log(2)) / 3)
+
+
+def test_td_infonce_gradient_by_hand_and_none_into_the_target():
+  """d loss / d L[i] = ((1 − γ)(softmax(L[i]) − e_i) + γ (1 − term_i)(softmax_{j≠i}(L[i]) − w_i)) / B.
+  Row 0: ½ ((½, ¼, ¼) − (1, 0, 0)) + ½ ((0, ½, ½) − (0, ¾, ¼)) = (−¼, 0, ¼), over 3.
+  Row 2 (terminal): ½ ((⅓, ⅓, ⅓) − (0, 0, 1)) = (⅙, ⅙, −⅓), over 3."""
+  terminated = np.array([0.0, 0.0, 1.0])
+  loss_of = lambda logits, target: td_infonce_loss(logits, target, 0.5, terminated)[0]
+  grad_logits, grad_target = jax.grad(loss_of, argnums=(0, 1))(jnp.asarray(L), jnp.asarray(N))
+  np.testing.assert_allclose(grad_logits[0], np.array([-0.25, 0.0, 0.25]) / 3, atol=1e-7)
+  np.testing.assert_allclose(grad_logits[2], np.array([1 / 6, 1 / 6, -1 / 3]) / 3, atol=1e-7)
+  assert np.all(np.asarray(grad_target) == 0.0)
+
+
+def test_td_infonce_without_bootstrap_is_forward_infonce():
+  """γ = 0 (or every row terminal, at weight 1 − γ) leaves the one-step InfoNCE alone."""
+  logits = jax.random.normal(jax.random.PRNGKey(0), (5, 5))
+  target = jax.random.normal(jax.random.PRNGKey(1), (5, 5))
+  np.testing.assert_allclose(td_infonce_loss(logits, target, 0.0)[0], infonce_loss(logits))
+  all_terminal = td_infonce_loss(logits, target, 0.3, jnp.ones(5))[0]
+  np.testing.assert_allclose(all_terminal, 0.7 * infonce_loss(logits), rtol=1e-6)
+
+
+# ---- the critic learns the discounted occupancy on a ring --------------------------------------
+RING = 6  # states 0..5 on a ring, one-hot; the action does nothing
+P_STEP = 0.7  # s -> s + 1 with probability 0.7, else stay
+RING_GAMMA = 0.8
+RING_STEPS = 1000  # measured total variation: 0.02 (occupancy), 0.06 (terminal)
+RING_CONFIG = TDInfoNCEConfig(
+  h_dim=32, repr_dim=16, critic_lr=1e-3, actor_lr=1e-3, tau=0.02, discounting=RING_GAMMA
+)
+
+
+def ring_transitions() -> np.ndarray:
+  """``P [RING, RING]``: one step of the ring."""
+  eye = np.eye(RING)
+  return (1 - P_STEP) * eye + P_STEP * np.roll(eye, 1, axis=1)
+
+
+def ring_occupancy(gamma: float) -> np.ndarray:
+  """``M[s, f] = (1 − γ) Σ_{k≥1} γ^(k−1) P^k[s, f] = (1 − γ) P (I − γ P)^(−1)``."""
+  p = ring_transitions()
+  return (1 - gamma) * p @ np.linalg.inv(np.eye(RING) - gamma * p)
+
+
+def ring_batch(key, batch_size: int, terminal):
+  """Uniform states (the marginal of the ring's stationary walk), the goal sampler's layout."""
+  k_state, k_move, k_action, k_goal = jax.random.split(key, 4)
+  s = jax.random.randint(k_state, (batch_size,), 0, RING)
+  s_next = (s + jax.random.bernoulli(k_move, P_STEP, (batch_size,))) % RING
+  one_hot = lambda i: jax.nn.one_hot(i, RING)
+  return {
+    "state": one_hot(s),
+    "action": jax.random.uniform(k_action, (batch_size, 1), minval=-1, maxval=1),
+    "next_state": one_hot(s_next),
+    "goal": one_hot(s_next),  # the next state's achieved goal (offset 1)
+    "actor_goal": one_hot(jax.random.randint(k_goal, (batch_size,), 0, RING)),
+    "terminated": jnp.full((batch_size,), terminal),
+    "reward": jnp.zeros((batch_size,)),
+  }
+
+
+@pytest.fixture(scope="module")
+def ring_critics():
+  """``(agent, {terminal: state})``: critics trained on the ring without and with every step
+  terminal, side by side in one vmapped program (the flag is data)."""
+  agent = make_td_infonce(RING_CONFIG, RING, RING, 1)
+
+  def train_critic(key, terminal):
+    def step(state, k):
+      k_batch, k_update = jax.random.split(k)
+      batch = ring_batch(k_batch, 64, terminal)
+      return agent.update(state, batch, k_update)[0], None
+
+    init_key, steps_key = jax.random.split(key)
+    steps = jax.random.split(steps_key, RING_STEPS)
+    return jax.lax.scan(step, agent.init(init_key), steps)[0]
+
+  keys = jnp.stack([jax.random.PRNGKey(0)] * 2)
+  both = fast_jit(jax.vmap(train_critic))(keys, jnp.array([0.0, 1.0]))
+  pick = lambda i: jax.tree.map(lambda x: x[i], both)
+  return agent, {False: pick(0), True: pick(1)}
+
+
+def learned_occupancy(agent, state) -> np.ndarray:
+  """``softmax_f`` of the critics' logits from every ring state to every ring state, averaged
+  over the critics and the conditioning goals: under the uniform marginal, the learned
+  ``p(f | s)`` (``[RING, RING]``)."""
+  eye = np.eye(RING, dtype=np.float32)
+  s, g = np.meshgrid(np.arange(RING), np.arange(RING), indexing="ij")
+  actions = np.zeros((RING * RING, 1), np.float32)
+  logits = jax.jit(agent.critic_logits)(
+    state.critic_params, eye[s.ravel()], actions, eye[g.ravel()], eye
+  )  # [critics, RING * RING, RING]
+  p = jax.nn.softmax(logits, axis=-1).mean(axis=0)
+  return np.asarray(p).reshape(RING, RING, RING).mean(axis=1)
+
+
+def test_critic_learns_the_discounted_occupancy_by_bootstrapping(ring_critics):
+  """The learned ``p(f | s)`` is the γ-discounted occupancy of the ring (k >= 1 steps ahead),
+  which the one-step term alone (the next state's law ``P``) is far from."""
+  agent, trained = ring_critics
+  learned = learned_occupancy(agent, trained[False])
+  truth, one_step = ring_occupancy(RING_GAMMA), ring_transitions()
+  tv = lambda p, q: 0.5 * np.abs(p - q).sum(axis=1).max()
+  print("learned:\n", learned.round(3), "\ntruth:\n", truth.round(3))
+  assert tv(truth, one_step) > 0.5  # the test can tell the two apart
+  print("total variation:", tv(learned, truth))
+  assert tv(learned, truth) < 0.1, learned.round(3)
+
+
+def test_terminal_steps_keep_only_the_one_step_term(ring_critics):
+  """Every step terminal: nothing follows the next state, so the critic learns ``P`` itself (its
+  zeros need logits far apart, so it gets there more slowly than to the occupancy)."""
+  agent, trained = ring_critics
+  learned = learned_occupancy(agent, trained[True])
+  tv = lambda p, q: 0.5 * np.abs(p - q).sum(axis=1).max()
+  print("total variation:", tv(learned, ring_transitions()))
+  assert tv(learned, ring_transitions()) < 0.15, learned.round(3)
+  assert tv(learned, ring_occupancy(RING_GAMMA)) > 0.35, learned.round(3)
+
+
+# ---- the batch the goal sampler builds for it --------------------------------------------------
+def test_the_sampler_gives_the_next_states_goal_random_actor_goals_and_terminations():
+  """EarlyEndProbe (goalax.envs.probes): the state is ``[t, n]``, the episode terminates at
+  ``t = n``, the achieved goal is ``t``."""
+  env = EarlyEndProbe()
+  agent_config = TDInfoNCEConfig(h_dim=8, repr_dim=4, batch_size=256, min_replay_size=60)
+  config = TrainConfig(env=env.name, num_envs=4, num_timesteps=1, num_evals=1, agent=agent_config)
+  trainer = make_trainer(config, env)
+  sample = make_sampler(env, trainer.agent.sampling, 256, env.episode_length)
+
+  @fast_jit
+  def batch_of(key):
+    state = trainer.prefill(trainer.init(key))
+    return sample(state.buffer, jax.random.PRNGKey(1))
+
+  batch, info = jax.tree.map(np.asarray, batch_of(jax.random.PRNGKey(0)))
+  t, end, next_t = batch["state"][:, 0], batch["state"][:, 1], batch["next_state"][:, 0]
+  np.testing.assert_array_equal(next_t, t + 1)
+  np.testing.assert_array_equal(batch["goal"][:, 0], next_t)  # the next state's goal, always
+  assert np.all(info["k"] == 1) and np.all(info["found"])
+  np.testing.assert_array_equal(batch["terminated"], (next_t >= end).astype(np.float32))
+  assert 0.1 < batch["terminated"].mean() < 0.9
+  assert np.all(info["actor_source"] == 2)  # random goals: any stored time, 0..5
+  assert set(np.unique(batch["actor_goal"][:, 0])) == {0.0, 1.0, 2.0, 3.0, 4.0, 5.0}
+
+
+# ---- the command line ---------------------------------------------------------------------------
+def test_both_jaxgcrl_spellings_and_the_help_reach_td_infonce(capsys):
+  agent, flags = split_agent(["--env_name", "reacher", "--agent", "td_infonce", "--tau", "0.01"])
+  config = parse_train_args(agent, translate(flags))
+  assert isinstance(config.agent, TDInfoNCEConfig) and config.agent.tau == 0.01
+  config = parse_train_args("td_infonce", translate(["--total_env_steps", "5000"]))
+  assert config.num_timesteps == 5000
+  with pytest.raises(SystemExit):
+    parse_train_args("td_infonce", ["--help"])
+  text = capsys.readouterr().out
+  for flag in ("--twin-critics", "--random-actor-goals", "--energy-fn", "--tau", "--batch-size"):
+    assert flag in text, flag
+  for flag in ("--use-her", "--contrastive-loss-fn", "--logsumexp-penalty-coeff"):
+    assert flag not in text, flag
+
+
+@pytest.mark.parametrize(
+  "flags, message",
+  [
+    (["--discounting", "1"], "--discounting must be in [0, 1) for td_infonce, got 1.0"),
+    (["--random_actor_goals", "2"], "--random_actor_goals must be in [0, 1]"),
+    (["--energy_fn", "l3"], "Unknown --energy_fn value 'l3'"),
+    (["--batch_size", "1", "--min_replay_size", "2"], "--batch_size must be at least 2"),
+  ],
+)
+def test_bad_td_infonce_flags_are_one_sentence_and_exit_code_2(flags, message, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    main(["train", "td_infonce", *flags])
+  err = capsys.readouterr().err
+  assert exit_info.value.code == 2, err
+  assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+# ---- a run you can stop, resume and load -------------------------------------------------------
+# Reacher, tiny: 7 envs × 9 steps per training step, 23-step episodes, batch 33, 16-wide networks.
+
+
+def tiny_config():
+  return TrainConfig(
+    env="reacher",
+    num_envs=7,
+    num_seeds=2,
+    num_timesteps=3000,
+    num_evals=2,
+    num_eval_envs=8,
+    episode_length=23,
+    agent=TDInfoNCEConfig(
+      h_dim=16, repr_dim=8, unroll_length=9, batch_size=33, min_replay_size=20, max_replay_size=200
+    ),
+    progress=False,
+    fast_compile=True,
+  )
+
+
+def _stopped_after_epoch_1(config):
+  """Trains ``config`` and stops it (as Ctrl-C would) once epoch 1 is recorded."""
+  stop = StopRequest()
+  request_at_epoch_1 = lambda row: stop.request() if row["epoch"] == 1 else None
+  try:
+    train(config, progress_fn=request_at_epoch_1, stop=stop)
+  except RunInterrupted as e:
+    return e
+  raise AssertionError("the run was not interrupted")
+
+
+@pytest.fixture(scope="module")
+def lifecycle(tmp_path_factory):
+  """An uninterrupted run and one stopped after epoch 1 and resumed (two seeds each)."""
+  root = tmp_path_factory.mktemp("td_infonce_lifecycle")
+  tiny = tiny_config()
+  full = dataclasses.replace(tiny, run_dir=str(root), exp_name="full")
+  part = dataclasses.replace(tiny, run_dir=str(root), exp_name="part")
+  with ThreadPoolExecutor(max_workers=2) as pool:
+    full_future = pool.submit(train, full)
+    stopped_future = pool.submit(_stopped_after_epoch_1, part)
+  full_result, stopped = full_future.result(), stopped_future.result()
+  resumed = train(dataclasses.replace(tiny, resume=str(root / "part")))
+  return dict(full=full_result, stopped=stopped, resumed=resumed)
+
+
+def _read(path):
+  return open(path, "rb").read()
+
+
+def test_a_resumed_td_infonce_run_ends_bit_for_bit_like_the_uninterrupted_one(lifecycle):
+  full, resumed = lifecycle["full"], lifecycle["resumed"]
+  assert "after epoch 1 of 2" in str(lifecycle["stopped"])
+  for name in ("metrics.csv", "metrics.jsonl", "params.msgpack"):
+    assert _read(os.path.join(full.run_dir, name)) == _read(os.path.join(resumed.run_dir, name))
+  flat_full = jax.tree.leaves_with_path(full.final_state)
+  flat_resumed = jax.tree.leaves(resumed.final_state)
+  assert len(flat_full) == len(flat_resumed)
+  for (path, a), b in zip(flat_full, flat_resumed):
+    assert np.array_equal(np.asarray(a), np.asarray(b)), jax.tree_util.keystr(path)
+  assert resumed.history == full.history and resumed.per_seed == full.per_seed
+  row = full.history[-1]
+  for name in ("critic_loss", "one_step_loss", "bootstrapped_loss", "weights_entropy", "alpha"):
+    assert np.isfinite(row[f"train/{name}"]), name
+  # the target critic moved from the online one it started as, but only part of the way
+  agent = full.final_state.agent
+  online, target = jax.tree.leaves(agent.critic_params), jax.tree.leaves(agent.target_critic_params)
+  assert any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(online, target))
+
+
+LOAD_POLICY = """
+import json, sys
+import numpy as np
+import goalax
+policy = goalax.load_policy(sys.argv[1], seed_index=1)
+actions = policy(np.load(sys.argv[2]))
+print(json.dumps({"actions": np.asarray(actions).tolist(), "epoch": policy.epoch,
+                  "training_imported": "goalax.host_loop" in sys.modules}))
+"""
+
+
+def test_load_policy_of_a_td_infonce_run_acts_like_the_trained_agent(lifecycle, tmp_path):
+  full, tiny = lifecycle["full"], tiny_config()
+  env = make_env(tiny.env)
+  obs = np.stack([np.asarray(env.reset(jax.random.PRNGKey(i)).obs) for i in range(5)])
+  np.save(tmp_path / "obs.npy", obs)
+  proc = subprocess.run(
+    [sys.executable, "-c", LOAD_POLICY, full.run_dir, str(tmp_path / "obs.npy")],
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert out["epoch"] == tiny.num_evals and not out["training_imported"]
+  agent = make_agent(tiny.agent, env.state_size, env.goal_size, env.action_size)
+  params = jax.tree.map(lambda x: x[1], agent.policy_params(full.final_state.agent))
+  expected = jax.jit(lambda o: agent.act(params, o, jax.random.PRNGKey(0), True))(obs)
+  np.testing.assert_allclose(np.array(out["actions"]), np.asarray(expected), atol=1e-6)

@@ -14,10 +14,11 @@ Layers
   (``phi(s, a)`` or ``psi(g)`` in contrastive RL).
 * :class:`TanhGaussianActor` -- an :class:`MLP` trunk producing the mean and log-std of a
   diagonal Gaussian whose samples are squashed by ``tanh`` into ``(-1, 1)``.
+* :class:`GaussianActor` -- the same network, its Gaussian on the action itself (GCSL).
 
 Actor helpers (pure functions, usable under ``jit``/``vmap``):
 :func:`sample_action`, :func:`deterministic_action`, :func:`tanh_gaussian_log_prob`,
-:func:`tanh_gaussian_entropy`.
+:func:`tanh_gaussian_entropy`, :func:`gaussian_log_density`.
 """
 
 from __future__ import annotations
@@ -283,6 +284,12 @@ class TanhGaussianActor(nn.Module):
     return mean, soft_clip(raw_log_std, self.log_std_min, self.log_std_max)
 
 
+class GaussianActor(TanhGaussianActor):
+  """Goal-conditioned policy ``pi(a | s, g)``: the network of :class:`TanhGaussianActor` (same
+  parameters), its ``(mean, log_std)`` read as a diagonal Gaussian on the action itself, never
+  squashed; samples are clipped to the action bounds (GCSL, :mod:`goalax.agents.gcsl`)."""
+
+
 def soft_clip(x: Array, low: float, high: float) -> Array:
   """Smoothly clamp ``x`` into ``(low, high)``: ``low + softplus(high - softplus(high - x) - low)``.
 
@@ -299,6 +306,12 @@ def log_one_minus_tanh_sq(x: Array) -> Array:
   return 2.0 * (_LOG2 - x - jax.nn.softplus(-2.0 * x))
 
 
+def gaussian_log_density(x: Array, mean: Array, log_std: Array) -> Array:
+  """``log N(x; mean, exp(log_std)^2)`` element by element: ``[..., D]`` each -> ``[..., D]``."""
+  z = (x - mean) * jnp.exp(-log_std)
+  return -0.5 * jnp.square(z) - log_std - 0.5 * math.log(2.0 * math.pi)
+
+
 def tanh_gaussian_log_prob(pre_tanh: Array, mean: Array, log_std: Array) -> Array:
   """Log-density of ``a = tanh(u)``, ``u ~ N(mean, exp(log_std)^2)`` (diagonal).
 
@@ -309,8 +322,7 @@ def tanh_gaussian_log_prob(pre_tanh: Array, mean: Array, log_std: Array) -> Arra
   Returns:
       ``[...]``: ``sum_k [log N(u_k; mean_k, std_k) - log(1 - tanh(u_k)^2)]``.
   """
-  z = (pre_tanh - mean) * jnp.exp(-log_std)
-  gaussian = -0.5 * jnp.square(z) - log_std - 0.5 * math.log(2.0 * math.pi)
+  gaussian = gaussian_log_density(pre_tanh, mean, log_std)
   return jnp.sum(gaussian - log_one_minus_tanh_sq(pre_tanh), axis=-1)
 
 

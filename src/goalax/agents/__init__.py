@@ -46,6 +46,13 @@ REGISTRY: dict[str, AgentSpec] = {
   "td3": AgentSpec(
     "goalax.agents.td3", "TD3Config", "make_td3", "twin delayed DDPG; --use_her for TD3+HER"
   ),
+  "gcsl": AgentSpec(
+    "goalax.agents.gcsl",
+    "GCSLConfig",
+    "make_gcsl",
+    "goal-conditioned supervised learning (behaviour cloning toward hindsight goals)",
+    label="GCSL",
+  ),
   "td_infonce": AgentSpec(
     "goalax.agents.td_infonce",
     "TDInfoNCEConfig",

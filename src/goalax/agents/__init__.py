@@ -46,6 +46,13 @@ REGISTRY: dict[str, AgentSpec] = {
   "td3": AgentSpec(
     "goalax.agents.td3", "TD3Config", "make_td3", "twin delayed DDPG; --use_her for TD3+HER"
   ),
+  "qrl": AgentSpec(
+    "goalax.agents.qrl",
+    "QRLConfig",
+    "make_qrl",
+    "quasimetric RL (IQE or MRN distance, latent dynamics actor)",
+    label="QRL",
+  ),
   "ppo": AgentSpec(
     "goalax.agents.ppo",
     "PPOConfig",

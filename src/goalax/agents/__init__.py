@@ -60,6 +60,13 @@ REGISTRY: dict[str, AgentSpec] = {
     "TD InfoNCE (contrastive RL with a temporal-difference critic; random goals)",
     label="TD-InfoNCE",
   ),
+  "qrl": AgentSpec(
+    "goalax.agents.qrl",
+    "QRLConfig",
+    "make_qrl",
+    "quasimetric RL (IQE or MRN distance, latent dynamics actor)",
+    label="QRL",
+  ),
   "ppo": AgentSpec(
     "goalax.agents.ppo",
     "PPOConfig",

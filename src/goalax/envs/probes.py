@@ -22,6 +22,8 @@ only).
   is ``[t, n]``: the time since the reset and the step ``n``, drawn from ``1..max_length`` at the
   reset, at which the episode terminates, long before the time limit. The achieved goal is
   ``t``, so a hindsight goal tells its offset: ``k = goal - t``, at most ``n - t``.
+- :class:`ChainProbe`: a chain of N cells where actions move one cell left or right, so the
+  optimal number of steps from cell ``i`` to cell ``j`` is ``|j - i|`` (QRL's learned distance).
 """
 
 from __future__ import annotations
@@ -133,3 +135,33 @@ class EarlyEndProbe(ProbeEnv):
   def _transition(self, state_vec, action):
     t, end = state_vec[0] + 1.0, state_vec[1]
     return jnp.stack([t, end]), (t >= end).astype(jnp.float32)
+
+
+class ChainProbe(ProbeEnv):
+  """A chain of ``num_states`` cells ``0 .. N-1``: an action above 1/3 moves one cell right, below
+  -1/3 one cell left (staying put at the ends), else stays. State and goal: the cell, one-hot
+  (``[N]``; a scalar index would look alike to networks whose first layer is normalised).
+
+  Start and goal cells are uniform; success iff the agent is on the goal cell; the episode never
+  terminates (time limit ``episode_length``). The true distance from cell ``i`` to cell ``j`` is
+  ``|j - i|`` steps, so a learned distance can be checked against it.
+  """
+
+  def __init__(self, num_states: int = 10, episode_length: int = 20):
+    self.num_states = int(num_states)
+    self.state_size = self.num_states
+    self.goal_indices = tuple(range(self.num_states))
+    super().__init__(goal_threshold=0.5, episode_length=episode_length)
+
+  def one_hot(self, cell: jax.Array) -> jax.Array:
+    """``cell [...] int -> [..., N]``: the state (and goal) of that cell."""
+    return jax.nn.one_hot(cell, self.num_states)
+
+  def _reset_state(self, rng):
+    cells = jax.random.randint(rng, (2,), 0, self.num_states)
+    return self.one_hot(cells[0]), self.one_hot(cells[1])
+
+  def _transition(self, state_vec, action):
+    move = (action[0] > 1 / 3).astype(jnp.int32) - (action[0] < -1 / 3).astype(jnp.int32)
+    cell = jnp.clip(jnp.argmax(state_vec) + move, 0, self.num_states - 1)
+    return self.one_hot(cell), jnp.zeros(())

@@ -1,0 +1,431 @@
+"""Quasimetric RL (QRL): the optimal goal-reaching cost learned as a quasimetric, and a policy on it.
+
+Reference: Wang, Torralba, Isola, Zhang 2023, "Optimal Goal-Reaching Reinforcement Learning via
+Quasimetric Learning" (ICML; its code: quasimetric-learning/quasimetric-rl); the quasimetric
+heads are IQE (Wang & Isola 2022) and MRN (Liu et al. 2022), :mod:`goalax.quasimetric`.
+
+The algorithm, in one screen
+----------------------------
+A state encoder ``z = phi(s)`` and a goal encoder ``w = psi(g)`` map into one latent space, where
+a quasimetric head gives ``d(x, y) >= 0`` (asymmetric, triangle inequality). ``d(phi(s),
+psi(g))`` is to become the optimal number of steps from ``s`` to a state that achieves ``g``.
+The batch (goal sampler, ``td``) holds transitions ``(s, a, s')`` and ``g' = goal(s')``, the goal
+that ``s'`` achieves.
+
+1. **Critic**: the constrained problem of the paper, by its Lagrangian. The quasimetric graph has
+   an edge of cost 1 from each state to its next state and an edge of cost 0 from each state to
+   the goal it achieves (a goal is reached by any state that achieves it). Among quasimetrics
+   that do not overestimate these edges, the one with the largest distances between random
+   pairs is the shortest-path distance, the optimal cost (the triangle inequality bounds every
+   distance by the sum along any path). So:
+   ``max E[-softplus_beta(offset - d(phi(s_i), psi(g'_j)))]`` over random pairs (``j = i - 1``:
+   another transition's goal; a concave increasing transform of ``d``, so that no pair's
+   distance dominates), subject to ``E[relu(d(phi(s), phi(s')) - 1)^2 + d(phi(s'), psi(g'))^2]
+   / 2 <= epsilon^2`` on transitions. The Lagrange multiplier ``lambda = softplus(raw)`` of the
+   constraint is learned by dual ascent (gradient ascent on ``lambda * (violation)``, its own
+   Adam); the critic minimises ``push + lambda * deviation``.
+   A latent dynamics model ``phi(s') ~ z + f(z, a)`` trains with the critic (weight
+   ``dynamics_weight``; squared quasimetric distances both ways, as in the paper).
+2. **Actor**: ``a ~ pi(. | s, g)`` (tanh-Gaussian), minimise
+   ``mean(d(z + f(z, a), psi(g)) + alpha * log pi(a | s, g))``, the predicted remaining
+   distance after the action, critic held fixed (the paper's online actor, without behaviour
+   cloning: the replay data come from the agent's own earlier policies).
+3. **Temperature**: SAC's, toward ``target_entropy`` (as the paper's online actor).
+
+Goalax's goals are achieved goals (``goal = state[goal_indices]``), not whole states as in the
+paper's code, hence the goal encoder ``psi`` beside ``phi`` and the 0-cost edges that tie them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Literal
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from goalax import networks, quasimetric
+from goalax.agents.base import (
+  ActorCriticParams,
+  Array,
+  Batch,
+  GoalMix,
+  GoalSampling,
+  MaxEntActorConfig,
+  Metrics,
+  NetworkConfig,
+  Params,
+)
+from goalax.agents.common import (
+  check_network_config,
+  check_obs_size,
+  optimizer_step,
+  target_entropy_for,
+  temperature_step,
+)
+from goalax.errors import ConfigError, require_in_unit_interval, require_positive
+from goalax.loops.off_policy import OffPolicyConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class QRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
+  """Quasimetric RL (QRL). Defaults follow the paper's online code unless stated otherwise."""
+
+  SWEEPABLE = (  # leaves of the state under --sweep (goalax.sweep)
+    "critic_lr",
+    "actor_lr",
+    "alpha_lr",
+    "lagrange_lr",
+    "epsilon",
+    "push_offset",
+    "push_beta",
+    "dynamics_weight",
+    "target_entropy",
+  )
+
+  quasimetric: Literal["iqe", "mrn"] = "iqe"
+  """Quasimetric head: ``iqe`` (interval quasimetric embedding, maxmean; the paper's) or ``mrn``
+  (metric residual network)."""
+  latent_dim: int = 256
+  """Width of ``phi(s)`` and ``psi(g)``. The paper: 2048 = 64 IQE components of 32 (after a
+  projector); OGBench: 512 = 64 of 8; ours is smaller for CPU budgets."""
+  dim_per_component: int = 8
+  """IQE: latent dimensions per component (``latent_dim / dim_per_component`` components; the
+  IQE paper recommends at least 8). Unused by MRN."""
+  epsilon: float = 0.25
+  """Tolerance of the local constraint: mean squared overestimate of the transitions' costs
+  ``<= epsilon^2`` (the paper's 0.25)."""
+  initial_lagrange: float = 0.01
+  """Initial Lagrange multiplier of the local constraint (the paper's)."""
+  lagrange_lr: float = 1e-2
+  """Adam learning rate of the multiplier's dual ascent (the paper's)."""
+  push_offset: float = 100.0
+  """Offset of the push's transform ``softplus_beta(offset - d)``: should exceed most distances
+  (in steps) between random states and goals. The paper: 15, for 50-step Fetch episodes; goalax
+  envs run 100-1000 steps (OGBench uses 500 with beta 0.01)."""
+  push_beta: float = 0.1
+  """Sharpness beta of the push's softplus (the paper's; smaller is smoother)."""
+  dynamics_weight: float = 0.1
+  """Weight of the latent dynamics loss in the critic loss (the paper's)."""
+  critic_lr: float = 3e-4
+  """Adam learning rate of the encoders, the head and the dynamics model (the paper: 1e-4;
+  3e-4 learns faster at CPU budgets)."""
+  actor_lr: float = 3e-4
+  """Adam learning rate of the actor (the paper: 3e-5)."""
+  discounting: float = 0.99
+  """γ of the actor's hindsight goals: a goal k >= 1 steps later in the same trajectory with
+  probability ∝ γ^(k−1) (QRL itself has no discount)."""
+  actor_p_random: float = 0.5
+  """Fraction of the actor's goals that are random goals (states drawn from the buffer); the rest
+  are hindsight goals. The paper's online actor uses both kinds for every transition and the
+  larger of the two distances."""
+
+  def validate(self, num_envs: int) -> None:
+    """Raises ConfigError with one sentence naming the flag when a value cannot work."""
+    self.validate_replay(num_envs)
+    self.validate_network()
+    require_positive(
+      self,
+      "latent_dim",
+      "critic_lr",
+      "actor_lr",
+      "alpha_lr",
+      "lagrange_lr",
+      "epsilon",
+      "initial_lagrange",
+      "push_beta",
+    )
+    require_in_unit_interval(self, "discounting")
+    require_in_unit_interval(self, "actor_p_random", include_zero=True)
+    for flag in ("push_offset", "dynamics_weight"):
+      if not getattr(self, flag) >= 0:
+        raise ConfigError(f"--{flag} must be 0 or positive, got {getattr(self, flag)}.")
+    if self.quasimetric not in quasimetric.QUASIMETRICS:
+      raise ConfigError(
+        f"--quasimetric must be one of {', '.join(quasimetric.QUASIMETRICS)}, "
+        f"got {self.quasimetric!r}."
+      )
+    if self.quasimetric == "mrn" and self.latent_dim < 2:
+      raise ConfigError(
+        f"--latent_dim must be at least 2 with --quasimetric mrn (a symmetric and an asymmetric "
+        f"half), got {self.latent_dim}."
+      )
+    if self.quasimetric == "iqe":
+      require_positive(self, "dim_per_component")
+      m = self.dim_per_component
+      if self.latent_dim % m:
+        lower, upper = (self.latent_dim // m) * m, (self.latent_dim // m + 1) * m
+        nearby = f"{lower} or {upper}" if lower else f"{upper}"
+        raise ConfigError(
+          f"--latent_dim ({self.latent_dim}) must be a multiple of --dim_per_component ({m}) "
+          f"with --quasimetric iqe: e.g. --latent_dim {nearby}."
+        )
+
+  def goal_sampling(self) -> GoalSampling:
+    """The critic's goal is the next state's achieved goal (a hindsight goal at k = 1: discount
+    0); the actor's goals are hindsight goals (P(k) ∝ γ^(k−1)) and, with --actor_p_random, random
+    goals. The batch holds ``next_state`` (``td``) for the transition edges."""
+    next_goal = GoalMix(p_future=1.0, future="geometric", discount=0.0)
+    r = self.actor_p_random
+    actor = GoalMix(p_future=1.0 - r, p_random=r, future="geometric", discount=self.discounting)
+    return GoalSampling(next_goal, actor=actor, td=True)
+
+
+# ---- the objective, on latents ------------------------------------------------------------------
+def push_loss(dist: Array, offset: Array | float, beta: Array | float) -> Array:
+  """``mean softplus_beta(offset - dist)``, ``dist [B]``: minimising it pushes distances up, by a
+  concave transform (``softplus_beta(x) = log(1 + exp(beta x)) / beta``): a pair far beyond
+  ``offset`` is barely pushed."""
+  return jnp.mean(jax.nn.softplus(beta * (offset - dist)) / beta)
+
+
+def squared_deviation(dist_step: Array, dist_at_goal: Array, step_cost: float = 1.0) -> Array:
+  """The local constraint's mean squared overestimate over the ``2B`` edges of a batch:
+  ``(sum relu(dist_step - step_cost)^2 + sum dist_at_goal^2) / 2B``; ``dist_step [B]`` =
+  ``d(phi(s), phi(s'))`` (cost ``step_cost``), ``dist_at_goal [B]`` = ``d(phi(s'), psi(goal(s')))``
+  (cost 0; distances are never negative)."""
+  over = jnp.concatenate([jax.nn.relu(dist_step - step_cost), jax.nn.relu(dist_at_goal)])
+  return jnp.mean(jnp.square(over))
+
+
+def dynamics_loss(dist_forward: Array, dist_backward: Array) -> Array:
+  """``mean(d(model, phi(s'))^2 + d(phi(s'), model)^2) / 2``, both ``[B]`` (the paper's)."""
+  return 0.5 * jnp.mean(jnp.square(dist_forward) + jnp.square(dist_backward))
+
+
+def critic_objective(
+  distance: Callable[[Array, Array], Array],
+  z: Array,
+  z_next: Array,
+  w_next: Array,
+  z_model: Array,
+  lagrange: Array,
+  config: QRLConfig,
+) -> tuple[Array, Metrics]:
+  """QRL's critic objective on latents: ``(loss, metrics)``.
+
+  Args:
+    distance: ``(x [..., D], y [..., D]) -> [...]``, the quasimetric.
+    z: ``phi(s) [B, D]``; z_next: ``phi(s') [B, D]``; w_next: ``psi(goal(s')) [B, D]``;
+    z_model: the latent dynamics' prediction of ``phi(s')``, ``[B, D]``.
+    lagrange: ``lambda``, scalar ``> 0``.
+
+  ``loss = push + sg(lambda) * deviation + dynamics_weight * dynamics - lambda * (sg(deviation) -
+  epsilon^2)``: its gradient in the critic's parameters is the Lagrangian's, and in ``lambda`` the
+  dual ascent's (``lambda`` rises while the constraint is violated). Random pairs are
+  ``(s_i, goal(s'_{i-1}))``: transitions of a batch are independent draws, so a neighbour's goal
+  is a random goal.
+  """
+  dist_random = distance(z, jnp.roll(w_next, 1, axis=0))
+  dist_step = distance(z, z_next)
+  dist_at_goal = distance(z_next, w_next)
+  push = push_loss(dist_random, config.push_offset, config.push_beta)
+  deviation = squared_deviation(dist_step, dist_at_goal)
+  dynamics = dynamics_loss(distance(z_model, z_next), distance(z_next, z_model))
+  violation = jax.lax.stop_gradient(deviation) - jnp.square(config.epsilon)
+  loss = (
+    push
+    + jax.lax.stop_gradient(lagrange) * deviation
+    + config.dynamics_weight * dynamics
+    - lagrange * violation
+  )
+  metrics = {
+    "critic_loss": push + jax.lax.stop_gradient(lagrange) * deviation,
+    "push_loss": push,
+    "dist_random": jnp.mean(dist_random),
+    "dist_step": jnp.mean(dist_step),
+    "dist_at_goal": jnp.mean(dist_at_goal),
+    "sq_deviation": deviation,
+    "lagrange": lagrange,
+    "dynamics_loss": dynamics,
+  }
+  return loss, metrics
+
+
+def softplus_inverse(y: float) -> float:
+  """``x`` with ``softplus(x) = y > 0``."""
+  return y + math.log(-math.expm1(-y))
+
+
+# ---- the agent ------------------------------------------------------------------------------------
+@flax.struct.dataclass
+class QRLState:
+  """Everything QRL learns; a pytree (vmapped over seeds, checkpointed whole)."""
+
+  actor_params: Params
+  """Variables of :class:`goalax.networks.TanhGaussianActor`."""
+  critic_params: Params
+  """``{"state_encoder", "goal_encoder", "head", "dynamics"}`` variables."""
+  raw_lagrange: Array
+  """Scalar; the multiplier is ``softplus(raw_lagrange)``."""
+  log_alpha: Array
+  actor_opt_state: optax.OptState
+  critic_opt_state: optax.OptState
+  lagrange_opt_state: optax.OptState
+  alpha_opt_state: optax.OptState
+
+
+@dataclasses.dataclass(frozen=True)
+class QRL(ActorCriticParams):
+  """A QRL agent as a bundle of pure functions (built by :func:`make_qrl`); see
+  :class:`goalax.agents.base.Agent`.
+
+  Attributes:
+    distance: ``(critic_params, state [..., S], goal [..., G]) -> [...]``: the learned
+      ``d(phi(s), psi(g))``, steps from ``s`` to ``g``.
+    critic_loss: ``(critic_params, raw_lagrange, batch) -> (loss, metrics)``.
+    actor_loss: ``(actor_params, critic_params, log_alpha, batch, key) -> (loss, (log_prob [B],
+      predicted distance [B]))``.
+  """
+
+  config: QRLConfig
+  sampling: GoalSampling
+  target_entropy: float
+  init: Callable[[Array], QRLState]
+  update: Callable[[QRLState, Batch, Array], tuple[QRLState, Metrics]]
+  act: Callable[..., Array]
+  distance: Callable[..., Array]
+  critic_loss: Callable[..., tuple[Array, Metrics]]
+  actor_loss: Callable[..., tuple[Array, tuple[Array, Array]]]
+  headline_metrics: tuple[str, ...] = ("dist_random", "sq_deviation", "lagrange")
+
+
+def make_qrl(config: QRLConfig, state_size: int, goal_size: int, action_size: int) -> QRL:
+  """Build QRL's pure functions for the given problem sizes."""
+  check_network_config(config)
+  obs_size = state_size + goal_size
+  target_entropy = target_entropy_for(config.target_entropy, action_size)
+  trunk = config.trunk()
+  actor = networks.TanhGaussianActor(action_dim=action_size, **config.actor_bounds(), **trunk)
+  state_encoder = networks.Encoder(repr_dim=config.latent_dim, **trunk)
+  goal_encoder = networks.Encoder(repr_dim=config.latent_dim, **trunk)
+  dynamics = networks.MLP(output_dim=config.latent_dim, **trunk)  # f(z, a): the latent's change
+  head = quasimetric.QuasimetricHead(config.quasimetric, config.dim_per_component)
+
+  actor_tx = optax.adam(config.actor_lr)
+  critic_tx = optax.adam(config.critic_lr)
+  lagrange_tx = optax.adam(config.lagrange_lr)
+  alpha_tx = optax.adam(config.alpha_lr)
+
+  def init(key: Array) -> QRLState:
+    k_actor, k_state, k_goal, k_dynamics, k_head = jax.random.split(key, 5)
+    latent = jnp.zeros((1, config.latent_dim))
+    actor_params = actor.init(k_actor, jnp.zeros((1, obs_size)))
+    critic_params = {
+      "state_encoder": state_encoder.init(k_state, jnp.zeros((1, state_size))),
+      "goal_encoder": goal_encoder.init(k_goal, jnp.zeros((1, goal_size))),
+      "head": head.init(k_head, latent, latent),
+      "dynamics": dynamics.init(k_dynamics, jnp.zeros((1, config.latent_dim + action_size))),
+    }
+    raw_lagrange = jnp.asarray(softplus_inverse(config.initial_lagrange), jnp.float32)
+    log_alpha = jnp.asarray(config.initial_log_alpha, jnp.float32)
+    return QRLState(
+      actor_params=actor_params,
+      critic_params=critic_params,
+      raw_lagrange=raw_lagrange,
+      log_alpha=log_alpha,
+      actor_opt_state=actor_tx.init(actor_params),
+      critic_opt_state=critic_tx.init(critic_params),
+      lagrange_opt_state=lagrange_tx.init(raw_lagrange),
+      alpha_opt_state=alpha_tx.init(log_alpha),
+    )
+
+  def encode_state(critic_params: Params, state: Array) -> Array:
+    return state_encoder.apply(critic_params["state_encoder"], state)
+
+  def encode_goal(critic_params: Params, goal: Array) -> Array:
+    return goal_encoder.apply(critic_params["goal_encoder"], goal)
+
+  def predict_next(critic_params: Params, z: Array, action: Array) -> Array:
+    """The latent dynamics: ``z [..., D], action [..., A] -> z + f(z, a) [..., D]``."""
+    return z + dynamics.apply(critic_params["dynamics"], jnp.concatenate([z, action], axis=-1))
+
+  def latent_distance(critic_params: Params) -> Callable[[Array, Array], Array]:
+    return lambda x, y: head.apply(critic_params["head"], x, y)
+
+  def distance(critic_params: Params, state: Array, goal: Array) -> Array:
+    """``state [..., S], goal [..., G] -> d(phi(s), psi(g)) [...]``."""
+    z, w = encode_state(critic_params, state), encode_goal(critic_params, goal)
+    return latent_distance(critic_params)(z, w)
+
+  def critic_loss(critic_params: Params, raw_lagrange: Array, batch: Batch):
+    z = encode_state(critic_params, batch["state"])
+    z_next = encode_state(critic_params, batch["next_state"])
+    w_next = encode_goal(critic_params, batch["goal"])
+    z_model = predict_next(critic_params, z, batch["action"])
+    lagrange = jax.nn.softplus(raw_lagrange)
+    return critic_objective(
+      latent_distance(critic_params), z, z_next, w_next, z_model, lagrange, config
+    )
+
+  def actor_loss(actor_params, critic_params, log_alpha, batch: Batch, key: Array):
+    state, goal = batch["state"], batch["actor_goal"]
+    action, log_prob = networks.sample_action(
+      actor_params, actor.apply, jnp.concatenate([state, goal], axis=-1), key
+    )
+    critic_params = jax.lax.stop_gradient(critic_params)
+    z_model = predict_next(critic_params, encode_state(critic_params, state), action)
+    dist = latent_distance(critic_params)(z_model, encode_goal(critic_params, goal))
+    alpha = jnp.exp(jax.lax.stop_gradient(log_alpha))
+    return jnp.mean(dist + alpha * log_prob), (log_prob, dist)
+
+  def update(qrl_state: QRLState, batch: Batch, key: Array) -> tuple[QRLState, Metrics]:
+    # 1. Critic and multiplier: one gradient of the Lagrangian, each with its own Adam.
+    (_, critic_metrics), (critic_grads, lagrange_grad) = jax.value_and_grad(
+      critic_loss, argnums=(0, 1), has_aux=True
+    )(qrl_state.critic_params, qrl_state.raw_lagrange, batch)
+    critic_params, critic_opt_state = optimizer_step(
+      critic_tx, qrl_state.critic_params, qrl_state.critic_opt_state, critic_grads
+    )
+    raw_lagrange, lagrange_opt_state = optimizer_step(
+      lagrange_tx, qrl_state.raw_lagrange, qrl_state.lagrange_opt_state, lagrange_grad
+    )
+    # 2. Actor against the updated critic.
+    (actor_loss_value, (log_prob, dist)), actor_grads = jax.value_and_grad(
+      actor_loss, has_aux=True
+    )(qrl_state.actor_params, critic_params, qrl_state.log_alpha, batch, key)
+    actor_params, actor_opt_state = optimizer_step(
+      actor_tx, qrl_state.actor_params, qrl_state.actor_opt_state, actor_grads
+    )
+    # 3. Temperature, on the actor step's samples.
+    log_alpha, alpha_opt_state, alpha_metrics = temperature_step(
+      alpha_tx, qrl_state.log_alpha, qrl_state.alpha_opt_state, log_prob, target_entropy
+    )
+    new_state = QRLState(
+      actor_params=actor_params,
+      critic_params=critic_params,
+      raw_lagrange=raw_lagrange,
+      log_alpha=log_alpha,
+      actor_opt_state=actor_opt_state,
+      critic_opt_state=critic_opt_state,
+      lagrange_opt_state=lagrange_opt_state,
+      alpha_opt_state=alpha_opt_state,
+    )
+    metrics = {
+      **critic_metrics,
+      "actor_loss": actor_loss_value,
+      "dist_actor": jnp.mean(dist),
+      **alpha_metrics,
+    }
+    return new_state, metrics
+
+  def act(actor_params: Params, obs: Array, key: Array, deterministic: bool | Array = False):
+    """``obs [..., S+G] -> action [..., A]``: a sample, or ``tanh(mean)`` when deterministic."""
+    check_obs_size(obs, obs_size)
+    return networks.tanh_gaussian_act(actor_params, actor.apply, obs, key, deterministic)
+
+  return QRL(
+    config=config,
+    sampling=config.goal_sampling(),
+    target_entropy=target_entropy,
+    init=init,
+    update=update,
+    act=act,
+    distance=distance,
+    critic_loss=critic_loss,
+    actor_loss=actor_loss,
+  )

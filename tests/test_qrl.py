@@ -1,0 +1,373 @@
+"""QRL and its quasimetrics: IQE and MRN on cases worked out by hand, the triangle inequality and
+asymmetry on random inputs, the critic's objective by hand, a learned distance that orders the
+cells of a chain, the flags, exact resume and a saved policy, and learning on a real env."""
+
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from fast_compile import fast_jit
+
+from goalax import make_env, quasimetric
+from goalax.agents import make_agent
+from goalax.agents.qrl import QRLConfig, critic_objective, push_loss, squared_deviation
+from goalax.cli import main, parse_train_args
+from goalax.config import TrainConfig
+from goalax.envs.probes import ChainProbe
+from goalax.host_loop import train
+from goalax.jaxgcrl_compat import split_agent, translate
+from goalax.loops import make_trainer
+from goalax.stopping import RunInterrupted, StopRequest
+
+
+# ---- the quasimetrics, by hand --------------------------------------------------------------------
+def test_iqe_on_a_hand_case():
+  """Two components of 4 dimensions. Component 0: intervals [0, 2], [1, 2], [3, 4] and an empty
+  one (y < x): union [0, 2] ∪ [3, 4], length 3. Component 1: y <= x everywhere: 0."""
+  x = jnp.array([0.0, 1.0, 3.0, 0.0, 5.0, 5.0, 5.0, 5.0])
+  y = jnp.array([2.0, 2.0, 4.0, -1.0, 1.0, 2.0, 3.0, 5.0])
+  np.testing.assert_allclose(quasimetric.iqe_components(x, y, 4), [3.0, 0.0])
+  # maxmean with w = 0.25: 0.25 * 3 + 0.75 * 1.5
+  np.testing.assert_allclose(quasimetric.iqe(x, y, 4, 0.25), 0.25 * 3 + 0.75 * 1.5)
+  # the other way: component 0 has [2, 2], [2, 2], [4, 4] (empty) and [-1, 0]: 1; component 1
+  # [1, 5], [2, 5], [3, 5], [5, 5]: 4
+  np.testing.assert_allclose(quasimetric.iqe_components(y, x, 4), [1.0, 4.0])
+
+
+def test_mrn_on_a_hand_case():
+  """Symmetric half (3, 4) -> 5; asymmetric half: max(relu(1 - 0), relu(0 - 2)) = 1."""
+  x = jnp.array([0.0, 0.0, 1.0, 0.0])
+  y = jnp.array([3.0, 4.0, 0.0, 2.0])
+  np.testing.assert_allclose(quasimetric.mrn(x, y), 6.0)
+  np.testing.assert_allclose(quasimetric.mrn(y, x), 5.0 + 2.0)
+
+
+HEADS = {
+  "iqe": lambda x, y: quasimetric.iqe(x, y, 4, 0.3),
+  "mrn": quasimetric.mrn,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HEADS))
+def test_triangle_inequality_identity_and_asymmetry_on_random_inputs(name):
+  d = HEADS[name]
+  kx, ky, kz = jax.random.split(jax.random.PRNGKey(0), 3)
+  x, y, z = (jax.random.normal(k, (2000, 16)) for k in (kx, ky, kz))
+  dxy, dyz, dxz, dyx = d(x, y), d(y, z), d(x, z), d(y, x)
+  assert np.all(np.asarray(dxz) <= np.asarray(dxy + dyz) + 1e-5)
+  assert np.all(np.asarray(dxy) >= 0)
+  np.testing.assert_array_equal(d(x, x), 0.0)
+  # asymmetric: many pairs differ both ways by more than rounding
+  assert np.mean(np.abs(np.asarray(dxy - dyx)) > 1e-2) > 0.5
+  # and finite gradients everywhere, also at d(x, x) = 0
+  grad = jax.grad(lambda a: jnp.sum(d(a, y)) + jnp.sum(d(a, a)))(x)
+  assert np.all(np.isfinite(np.asarray(grad)))
+
+
+def test_quasimetric_head_holds_iqe_maxmean_weight():
+  head = quasimetric.QuasimetricHead("iqe", 4)
+  x, y = jnp.ones((3, 8)), jnp.zeros((3, 8))
+  params = head.init(jax.random.PRNGKey(0), x, y)
+  np.testing.assert_allclose(params["params"]["raw_max_weight"], -1.0)  # torchqmet's start
+  w = jax.nn.sigmoid(-1.0)
+  expected = quasimetric.iqe(y, x, 4, w)
+  np.testing.assert_allclose(head.apply(params, y, x), expected, rtol=1e-6)
+  assert quasimetric.QuasimetricHead("mrn").init(jax.random.PRNGKey(0), x, y) == {}
+
+
+# ---- the critic's objective, by hand ---------------------------------------------------------------
+def test_critic_objective_on_a_hand_case():
+  """IQE with one dimension per component (``d = 0.5 max_k relu(y_k - x_k) + 0.5 mean_k ...``)
+  on two transitions, latents chosen by hand:
+
+  - random pairs ``(z_i, w_{i-1})``: ``(0, 0) -> (4, 1)``: 0.5·4 + 0.5·2.5 = 3.25;
+    ``(2, 0) -> (1, 3)``: 0.5·3 + 0.5·1.5 = 2.25;
+  - steps ``z -> z_next``: ``(0, 0) -> (1, 2)``: 1.75; ``(2, 0) -> (2, 0)``: 0;
+  - at the goal ``z_next -> w``: ``(1, 2) -> (1, 3)``: 0.75; ``(2, 0) -> (4, 1)``: 1.75;
+  - deviation: ``(relu(1.75 - 1)^2 + relu(0 - 1)^2 + 0.75^2 + 1.75^2) / 4 = 1.046875``;
+  - dynamics: model ``(1, 2), (2, 1)`` against ``z_next``: 0 both ways for the first; ``(2, 1) ->
+    (2, 0)``: 0 and back 0.75: ``0.5 · mean(0, 0.5625) = 0.140625``.
+  """
+  distance = lambda x, y: quasimetric.iqe(x, y, 1, 0.5)
+  z = jnp.array([[0.0, 0.0], [2.0, 0.0]])
+  z_next = jnp.array([[1.0, 2.0], [2.0, 0.0]])
+  w_next = jnp.array([[1.0, 3.0], [4.0, 1.0]])
+  z_model = jnp.array([[1.0, 2.0], [2.0, 1.0]])
+  config = QRLConfig(push_offset=2.0, push_beta=1.0, epsilon=0.25, dynamics_weight=0.1)
+  lagrange = 0.5
+
+  softplus = lambda v: math.log1p(math.exp(v))
+  push = (softplus(2 - 3.25) + softplus(2 - 2.25)) / 2
+  deviation = (0.75**2 + 0.0 + 0.75**2 + 1.75**2) / 4
+  dynamics = 0.140625
+
+  loss, metrics = critic_objective(distance, z, z_next, w_next, z_model, lagrange, config)
+  np.testing.assert_allclose(metrics["dist_random"], (3.25 + 2.25) / 2, rtol=1e-6)
+  np.testing.assert_allclose(metrics["dist_step"], 1.75 / 2, rtol=1e-6)
+  np.testing.assert_allclose(metrics["dist_at_goal"], (0.75 + 1.75) / 2, rtol=1e-6)
+  np.testing.assert_allclose(metrics["push_loss"], push, rtol=1e-6)
+  np.testing.assert_allclose(metrics["sq_deviation"], deviation, rtol=1e-6)
+  np.testing.assert_allclose(metrics["dynamics_loss"], dynamics, rtol=1e-6)
+  # value: push + λ dev + 0.1 dyn − λ (dev − ε²) = push + 0.1 dyn + λ ε²
+  np.testing.assert_allclose(loss, push + 0.1 * dynamics + lagrange * 0.25**2, rtol=1e-6)
+  # dual ascent: the constraint is violated (1.046875 > ε² = 0.0625), so descending the loss in λ
+  # raises λ: d loss / d λ = −(dev − ε²)
+  grad_lagrange = jax.grad(
+    lambda lam: critic_objective(distance, z, z_next, w_next, z_model, lam, config)[0]
+  )(lagrange)
+  np.testing.assert_allclose(grad_lagrange, -(deviation - 0.0625), rtol=1e-6)
+  # and the latents get the Lagrangian's gradient (λ fixed): push + λ dev + 0.1 dyn
+  lagrangian = lambda zz: (
+    push_loss(distance(zz, jnp.roll(w_next, 1, axis=0)), 2.0, 1.0)
+    + lagrange * squared_deviation(distance(zz, z_next), distance(z_next, w_next))
+  )
+  grad_z = jax.grad(
+    lambda zz: critic_objective(distance, zz, z_next, w_next, z_model, lagrange, config)[0]
+  )(z)
+  np.testing.assert_allclose(grad_z, jax.grad(lagrangian)(z), rtol=1e-6)
+
+
+def test_push_transform_is_concave_and_flattens_beyond_the_offset():
+  d = jnp.array([0.0, 10.0, 20.0, 200.0])
+  grads = jax.vmap(jax.grad(lambda v: push_loss(v[None], 100.0, 0.1)))(d)
+  assert np.all(np.asarray(grads) < 0)  # minimising pushes every distance up
+  assert np.all(np.diff(np.asarray(grads)) > 0)  # less and less so: a concave objective
+  assert abs(float(grads[-1])) < 1e-3
+
+
+# ---- a learned distance and policy on a chain -------------------------------------------------------
+CHAIN = ChainProbe(num_states=10, episode_length=20)
+CHAIN_AGENT = QRLConfig(
+  h_dim=32,
+  latent_dim=32,
+  dim_per_component=8,
+  batch_size=128,
+  unroll_length=20,
+  min_replay_size=20,
+  max_replay_size=400,
+  env_steps_per_update=2.0,
+  push_offset=15.0,
+  critic_lr=1e-3,
+)
+CELLS = CHAIN.one_hot(jnp.arange(CHAIN.num_states))  # [10, 10]
+
+
+def greedy_success(act, policy_params):
+  """``[10, 10]``: whether the deterministic policy, started on cell i with goal cell j, is on
+  cell j after ``episode_length`` steps."""
+
+  def episode(start, goal):
+    def step(state, _):
+      action = act(policy_params, jnp.concatenate([state, goal]), None, True)
+      return CHAIN._transition(state, action)[0], None
+
+    final = jax.lax.scan(step, start, None, length=CHAIN.episode_length)[0]
+    return jnp.all(final == goal)
+
+  return jax.vmap(jax.vmap(episode, (None, 0)), (0, None))(CELLS, CELLS)
+
+
+@pytest.fixture(scope="module")
+def chain_run():
+  """16 envs, 8 training steps of 320 env steps and 160 gradient steps each (1,280 updates of
+  batch 128), seed 0: the learned ``d(cell i, cell j)`` ``[10, 10]`` and the greedy policy's
+  success from every start to every goal, before and after training."""
+  config = TrainConfig(env=CHAIN.name, num_envs=16, num_timesteps=1, num_evals=1, agent=CHAIN_AGENT)
+  trainer = make_trainer(config, CHAIN)
+  agent = trainer.agent
+
+  @fast_jit
+  def run(key):
+    state = trainer.prefill(trainer.init(key))
+    before = greedy_success(agent.act, agent.policy_params(state.agent))
+    state = jax.lax.scan(lambda s, _: (trainer.run_epoch(s)[0], None), state, None, length=8)[0]
+    after = greedy_success(agent.act, agent.policy_params(state.agent))
+    distance = agent.distance(state.agent.critic_params, CELLS[:, None], CELLS[None, :])
+    return distance, before, after
+
+  return jax.tree.map(np.asarray, run(jax.random.PRNGKey(0)))
+
+
+def test_learned_distance_orders_the_cells_of_a_chain(chain_run):
+  """True distance from cell i to cell j: |j − i| steps. The learned one grows with it, in both
+  directions, and is near 0 from a cell to its own goal. (Measured, seed 0: d(0, j) = 0.2, 1.5,
+  3.4, 5.5, ... 17.4: still twice the true steps at this budget, while the multiplier rises.)"""
+  d, _, _ = chain_run
+  np.set_printoptions(precision=1, suppress=True, linewidth=150)
+  print(d)
+  n = CHAIN.num_states
+  for i in range(n):
+    right, left = d[i, i + 1 :], d[i, :i][::-1]  # by increasing number of steps
+    assert np.all(np.diff(right) > 0), (i, right)
+    assert np.all(np.diff(left) > 0), (i, left)
+    assert d[i, i] < 0.5, (i, d[i, i])
+  steps = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :])
+  assert np.corrcoef(d.ravel(), steps.ravel())[0, 1] > 0.95
+
+
+def test_policy_reaches_the_goal_cell_on_the_chain(chain_run):
+  """The deterministic policy from every start to every goal cell (20 steps, at most 9 needed)."""
+  _, before, after = chain_run
+  print("success before", before.mean(), "after", after.mean())
+  assert before.mean() < 0.3
+  assert after.mean() > 0.9
+
+
+# ---- flags and the reference's entry points ---------------------------------------------------------
+def test_qrl_help_lists_its_flags(capsys):
+  with pytest.raises(SystemExit):
+    parse_train_args("qrl", ["--help"])
+  text = capsys.readouterr().out
+  for flag in (
+    "--quasimetric",
+    "--latent-dim",
+    "--dim-per-component",
+    "--epsilon",
+    "--lagrange-lr",
+    "--push-offset",
+    "--dynamics-weight",
+    "--actor-p-random",
+    "--target-entropy",
+    "--batch-size",
+    "--num-seeds",
+  ):
+    assert flag in text, flag
+  assert "--energy-fn" not in text and "--use-her" not in text
+
+
+def test_jaxgcrl_entry_points_reach_qrl():
+  agent, flags = split_agent(["--agent", "qrl", "--env_name", "reacher", "--batch_size", "64"])
+  config = parse_train_args(agent, translate(flags))
+  assert isinstance(config.agent, QRLConfig) and config.env == "reacher"
+  assert config.agent.batch_size == 64
+  config = parse_train_args("qrl", translate(["--quasimetric", "mrn", "--total_env_steps", "5000"]))
+  assert config.agent.quasimetric == "mrn" and config.num_timesteps == 5000
+
+
+@pytest.mark.parametrize(
+  "flags, phrases",
+  [
+    (
+      ["--latent_dim", "60"],
+      ["--latent_dim (60) must be a multiple of --dim_per_component (8)", "56 or 64"],
+    ),
+    (["--epsilon", "0"], ["--epsilon must be positive"]),
+    (["--actor_p_random", "1.5"], ["--actor_p_random must be in [0, 1]"]),
+    (["--push_offset", "-1"], ["--push_offset must be 0 or positive"]),
+    (["--quasimetric", "mrn", "--latent_dim", "1"], ["--latent_dim must be at least 2"]),
+  ],
+)
+def test_bad_qrl_flags_are_one_sentence_and_exit_code_2(flags, phrases, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    main(["train", "qrl", *flags])
+  err = capsys.readouterr().err
+  assert exit_info.value.code == 2, err
+  assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+  for phrase in phrases:
+    assert phrase in err, err
+
+
+# ---- a run you can stop, resume and load ----------------------------------------------------------
+TINY_QRL = TrainConfig(
+  env="reacher",
+  num_envs=7,
+  num_seeds=2,
+  num_timesteps=3000,
+  num_evals=2,
+  num_eval_envs=8,
+  episode_length=23,
+  agent=QRLConfig(
+    h_dim=16,
+    latent_dim=16,
+    unroll_length=9,
+    batch_size=33,
+    min_replay_size=20,
+    max_replay_size=200,
+  ),
+  progress=False,
+  fast_compile=True,
+)
+
+
+def _stopped_after_epoch_1(config):
+  """Trains ``config`` and stops it (as Ctrl-C would) once epoch 1 is recorded."""
+  stop = StopRequest()
+  request_at_epoch_1 = lambda row: stop.request() if row["epoch"] == 1 else None
+  try:
+    train(config, progress_fn=request_at_epoch_1, stop=stop)
+  except RunInterrupted as e:
+    return e
+  raise AssertionError("the run was not interrupted")
+
+
+@pytest.fixture(scope="module")
+def lifecycle(tmp_path_factory):
+  """An uninterrupted run, and one stopped after epoch 1 and resumed (2 seeds each)."""
+  root = tmp_path_factory.mktemp("qrl_lifecycle")
+  full = dataclasses.replace(TINY_QRL, run_dir=str(root), exp_name="full")
+  part = dataclasses.replace(TINY_QRL, run_dir=str(root), exp_name="part")
+  with ThreadPoolExecutor(max_workers=2) as pool:
+    full_future = pool.submit(train, full)
+    stopped_future = pool.submit(_stopped_after_epoch_1, part)
+  full_result, stopped = full_future.result(), stopped_future.result()
+  resumed = train(dataclasses.replace(TINY_QRL, resume=str(root / "part")))
+  return dict(full=full_result, stopped=stopped, resumed=resumed)
+
+
+def _read(path):
+  return open(path, "rb").read()
+
+
+def test_a_resumed_qrl_run_ends_bit_for_bit_like_the_uninterrupted_one(lifecycle):
+  full, resumed = lifecycle["full"], lifecycle["resumed"]
+  assert "after epoch 1 of 2" in str(lifecycle["stopped"])
+  for name in ("metrics.csv", "metrics.jsonl", "params.msgpack"):
+    assert _read(os.path.join(full.run_dir, name)) == _read(os.path.join(resumed.run_dir, name))
+  flat_full = jax.tree.leaves_with_path(full.final_state)
+  flat_resumed = jax.tree.leaves(resumed.final_state)
+  assert len(flat_full) == len(flat_resumed)
+  for (path, a), b in zip(flat_full, flat_resumed):
+    assert np.array_equal(np.asarray(a), np.asarray(b)), jax.tree_util.keystr(path)
+  assert resumed.history == full.history and resumed.per_seed == full.per_seed
+  row = full.history[-1]
+  for name in ("train/dist_random", "train/sq_deviation", "train/lagrange", "train/dist_actor"):
+    assert np.isfinite(row[name]), name
+
+
+LOAD_POLICY = """
+import json, sys
+import numpy as np
+import goalax
+policy = goalax.load_policy(sys.argv[1], seed_index=1)
+actions = policy(np.load(sys.argv[2]))
+print(json.dumps({"actions": np.asarray(actions).tolist(), "epoch": policy.epoch,
+                  "training_imported": "goalax.host_loop" in sys.modules}))
+"""
+
+
+def test_load_policy_of_a_qrl_run_acts_like_the_trained_agent(lifecycle, tmp_path):
+  full = lifecycle["full"]
+  env = make_env(TINY_QRL.env)
+  obs = np.stack([np.asarray(env.reset(jax.random.PRNGKey(i)).obs) for i in range(5)])
+  np.save(tmp_path / "obs.npy", obs)
+  proc = subprocess.run(
+    [sys.executable, "-c", LOAD_POLICY, full.run_dir, str(tmp_path / "obs.npy")],
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert out["epoch"] == TINY_QRL.num_evals and not out["training_imported"]
+  agent = make_agent(TINY_QRL.agent, env.state_size, env.goal_size, env.action_size)
+  params = jax.tree.map(lambda x: x[1], agent.policy_params(full.final_state.agent))
+  expected = jax.jit(lambda o: agent.act(params, o, jax.random.PRNGKey(0), True))(obs)
+  np.testing.assert_allclose(np.array(out["actions"]), np.asarray(expected), atol=1e-6)

@@ -4,20 +4,20 @@ a real env, exact resume and a saved policy."""
 
 import csv
 import dataclasses
-import json
 import os
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from fast_compile import fast_jit
+from fast_compile import jit_for
+from lifecycle import (
+  assert_resumed_run_ends_like_the_uninterrupted_one,
+  assert_saved_policy_acts_like_the_trained_agent,
+  run_lifecycle,
+)
 
-from goalax import make_env, networks
-from goalax.agents import make_agent
+from goalax import networks
 from goalax.agents.ppo import (
   PPOConfig,
   clipped_surrogate_loss,
@@ -31,7 +31,6 @@ from goalax.envs.probes import BootstrapProbe, ReachProbe
 from goalax.host_loop import train
 from goalax.jaxgcrl_compat import split_agent, translate
 from goalax.loops import make_trainer
-from goalax.stopping import RunInterrupted, StopRequest
 
 
 # ---- the pure pieces, by hand -----------------------------------------------------------------
@@ -200,7 +199,7 @@ def train_probe(agent_config, env, train_steps, num_envs=16, seeds=(0, 1)):
   )
   trainer = make_trainer(config, env)
 
-  @fast_jit
+  @jit_for(train_steps)
   def run(keys):
     state = jax.vmap(trainer.init)(keys)
 
@@ -302,47 +301,16 @@ TINY_PPO = TrainConfig(
 )
 
 
-def _stopped_after_epoch_1(config):
-  """Trains ``config`` and stops it (as Ctrl-C would) once epoch 1 is recorded."""
-  stop = StopRequest()
-  request_at_epoch_1 = lambda row: stop.request() if row["epoch"] == 1 else None
-  try:
-    train(config, progress_fn=request_at_epoch_1, stop=stop)
-  except RunInterrupted as e:
-    return e
-  raise AssertionError("the run was not interrupted")
-
-
 @pytest.fixture(scope="module")
 def lifecycle(tmp_path_factory):
   """An uninterrupted run (with TensorBoard: an output flag, which must not change what is
   computed), and one stopped after epoch 1 and resumed."""
-  root = tmp_path_factory.mktemp("ppo_lifecycle")
-  full = dataclasses.replace(TINY_PPO, run_dir=str(root), exp_name="full", log_tensorboard=True)
-  part = dataclasses.replace(TINY_PPO, run_dir=str(root), exp_name="part")
-  with ThreadPoolExecutor(max_workers=2) as pool:
-    full_future = pool.submit(train, full)
-    stopped_future = pool.submit(_stopped_after_epoch_1, part)
-  full_result, stopped = full_future.result(), stopped_future.result()
-  resumed = train(dataclasses.replace(TINY_PPO, resume=str(root / "part")))
-  return dict(full=full_result, stopped=stopped, resumed=resumed)
-
-
-def _read(path):
-  return open(path, "rb").read()
+  return run_lifecycle(TINY_PPO, tmp_path_factory.mktemp("ppo_lifecycle"), log_tensorboard=True)
 
 
 def test_a_resumed_ppo_run_ends_bit_for_bit_like_the_uninterrupted_one(lifecycle):
-  full, resumed = lifecycle["full"], lifecycle["resumed"]
-  assert "after epoch 1 of 2" in str(lifecycle["stopped"])
-  for name in ("metrics.csv", "metrics.jsonl", "params.msgpack"):
-    assert _read(os.path.join(full.run_dir, name)) == _read(os.path.join(resumed.run_dir, name))
-  flat_full = jax.tree.leaves_with_path(full.final_state)
-  flat_resumed = jax.tree.leaves(resumed.final_state)
-  assert len(flat_full) == len(flat_resumed)
-  for (path, a), b in zip(flat_full, flat_resumed):
-    assert np.array_equal(np.asarray(a), np.asarray(b)), jax.tree_util.keystr(path)
-  assert resumed.history == full.history and resumed.per_seed == full.per_seed
+  assert_resumed_run_ends_like_the_uninterrupted_one(lifecycle, TINY_PPO.num_evals)
+  full = lifecycle["full"]
   # the on-policy loop's rows: PPO's metrics, every seed, no prefill
   row = full.history[-1]
   for name in ("train/value_loss", "train/approx_kl", "train/clip_fraction", "train/entropy"):
@@ -352,37 +320,9 @@ def test_a_resumed_ppo_run_ends_bit_for_bit_like_the_uninterrupted_one(lifecycle
   assert os.listdir(os.path.join(full.run_dir, "tensorboard"))
 
 
-LOAD_POLICY = """
-import json, sys
-import numpy as np
-import goalax
-policy = goalax.load_policy(sys.argv[1], seed_index=1)
-actions = policy(np.load(sys.argv[2]))
-print(json.dumps({"actions": np.asarray(actions).tolist(), "epoch": policy.epoch,
-                  "training_imported": "goalax.host_loop" in sys.modules}))
-"""
-
-
-def test_load_policy_of_a_ppo_run_acts_like_the_trained_agent(lifecycle, tmp_path):
+def test_load_policy_of_a_ppo_run_acts_like_the_trained_agent(lifecycle):
   """The saved policy carries the observation statistics it normalises with."""
-  full = lifecycle["full"]
-  env = make_env(TINY_PPO.env)
-  obs = np.stack([np.asarray(env.reset(jax.random.PRNGKey(i)).obs) for i in range(5)])
-  np.save(tmp_path / "obs.npy", obs)
-  proc = subprocess.run(
-    [sys.executable, "-c", LOAD_POLICY, full.run_dir, str(tmp_path / "obs.npy")],
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
-  assert proc.returncode == 0, proc.stderr[-2000:]
-  out = json.loads(proc.stdout.strip().splitlines()[-1])
-  assert out["epoch"] == TINY_PPO.num_evals and not out["training_imported"]
-  agent = make_agent(TINY_PPO.agent, env.state_size, env.goal_size, env.action_size)
-  params = jax.tree.map(lambda x: x[1], agent.policy_params(full.final_state.agent))
-  assert np.any(np.asarray(params["obs_std"]) != 1.0)  # the statistics did move
-  expected = jax.jit(lambda o: agent.act(params, o, jax.random.PRNGKey(0), True))(obs)
-  np.testing.assert_allclose(np.array(out["actions"]), np.asarray(expected), atol=1e-6)
+  assert_saved_policy_acts_like_the_trained_agent(TINY_PPO, lifecycle["full"])
 
 
 def test_goalax_eval_reads_a_ppo_run(lifecycle, tmp_path, capsys):

@@ -2,30 +2,26 @@
 asymmetry on random inputs, the critic's objective by hand, a learned distance that orders the
 cells of a chain, the flags, exact resume and a saved policy, and learning on a real env."""
 
-import dataclasses
-import json
 import math
-import os
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from fast_compile import fast_jit
+from lifecycle import (
+  assert_resumed_run_ends_like_the_uninterrupted_one,
+  assert_saved_policy_acts_like_the_trained_agent,
+  run_lifecycle,
+)
 
-from goalax import make_env, quasimetric
-from goalax.agents import make_agent
+from goalax import quasimetric
 from goalax.agents.qrl import QRLConfig, critic_objective, push_loss, squared_deviation
 from goalax.cli import main, parse_train_args
 from goalax.config import TrainConfig
 from goalax.envs.probes import ChainProbe
-from goalax.host_loop import train
 from goalax.jaxgcrl_compat import split_agent, translate
 from goalax.loops import make_trainer
-from goalax.stopping import RunInterrupted, StopRequest
 
 
 # ---- the quasimetrics, by hand --------------------------------------------------------------------
@@ -297,77 +293,19 @@ TINY_QRL = TrainConfig(
 )
 
 
-def _stopped_after_epoch_1(config):
-  """Trains ``config`` and stops it (as Ctrl-C would) once epoch 1 is recorded."""
-  stop = StopRequest()
-  request_at_epoch_1 = lambda row: stop.request() if row["epoch"] == 1 else None
-  try:
-    train(config, progress_fn=request_at_epoch_1, stop=stop)
-  except RunInterrupted as e:
-    return e
-  raise AssertionError("the run was not interrupted")
-
-
 @pytest.fixture(scope="module")
 def lifecycle(tmp_path_factory):
   """An uninterrupted run, and one stopped after epoch 1 and resumed (2 seeds each)."""
-  root = tmp_path_factory.mktemp("qrl_lifecycle")
-  full = dataclasses.replace(TINY_QRL, run_dir=str(root), exp_name="full")
-  part = dataclasses.replace(TINY_QRL, run_dir=str(root), exp_name="part")
-  with ThreadPoolExecutor(max_workers=2) as pool:
-    full_future = pool.submit(train, full)
-    stopped_future = pool.submit(_stopped_after_epoch_1, part)
-  full_result, stopped = full_future.result(), stopped_future.result()
-  resumed = train(dataclasses.replace(TINY_QRL, resume=str(root / "part")))
-  return dict(full=full_result, stopped=stopped, resumed=resumed)
-
-
-def _read(path):
-  return open(path, "rb").read()
+  return run_lifecycle(TINY_QRL, tmp_path_factory.mktemp("qrl_lifecycle"))
 
 
 def test_a_resumed_qrl_run_ends_bit_for_bit_like_the_uninterrupted_one(lifecycle):
-  full, resumed = lifecycle["full"], lifecycle["resumed"]
-  assert "after epoch 1 of 2" in str(lifecycle["stopped"])
-  for name in ("metrics.csv", "metrics.jsonl", "params.msgpack"):
-    assert _read(os.path.join(full.run_dir, name)) == _read(os.path.join(resumed.run_dir, name))
-  flat_full = jax.tree.leaves_with_path(full.final_state)
-  flat_resumed = jax.tree.leaves(resumed.final_state)
-  assert len(flat_full) == len(flat_resumed)
-  for (path, a), b in zip(flat_full, flat_resumed):
-    assert np.array_equal(np.asarray(a), np.asarray(b)), jax.tree_util.keystr(path)
-  assert resumed.history == full.history and resumed.per_seed == full.per_seed
+  assert_resumed_run_ends_like_the_uninterrupted_one(lifecycle, TINY_QRL.num_evals)
+  full = lifecycle["full"]
   row = full.history[-1]
   for name in ("train/dist_random", "train/sq_deviation", "train/lagrange", "train/dist_actor"):
     assert np.isfinite(row[name]), name
 
 
-LOAD_POLICY = """
-import json, sys
-import numpy as np
-import goalax
-policy = goalax.load_policy(sys.argv[1], seed_index=1)
-actions = policy(np.load(sys.argv[2]))
-print(json.dumps({"actions": np.asarray(actions).tolist(), "epoch": policy.epoch,
-                  "training_imported": "goalax.host_loop" in sys.modules}))
-"""
-
-
-def test_load_policy_of_a_qrl_run_acts_like_the_trained_agent(lifecycle, tmp_path):
-  full = lifecycle["full"]
-  env = make_env(TINY_QRL.env)
-  obs = np.stack([np.asarray(env.reset(jax.random.PRNGKey(i)).obs) for i in range(5)])
-  np.save(tmp_path / "obs.npy", obs)
-  proc = subprocess.run(
-    [sys.executable, "-c", LOAD_POLICY, full.run_dir, str(tmp_path / "obs.npy")],
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
-  assert proc.returncode == 0, proc.stderr[-2000:]
-  out = json.loads(proc.stdout.strip().splitlines()[-1])
-  assert out["epoch"] == TINY_QRL.num_evals and not out["training_imported"]
-  agent = make_agent(TINY_QRL.agent, env.state_size, env.goal_size, env.action_size)
-  params = jax.tree.map(lambda x: x[1], agent.policy_params(full.final_state.agent))
-  expected = jax.jit(lambda o: agent.act(params, o, jax.random.PRNGKey(0), True))(obs)
-  np.testing.assert_allclose(np.array(out["actions"]), np.asarray(expected), atol=1e-6)
+def test_load_policy_of_a_qrl_run_acts_like_the_trained_agent(lifecycle):
+  assert_saved_policy_acts_like_the_trained_agent(TINY_QRL, lifecycle["full"])

@@ -1,12 +1,11 @@
 """Fixed evaluation tasks: the maze tasks as data, the seeded set, the per-task evaluation on a
-probe whose answers are known, and a tiny point-maze run with --eval_goals both (two seeds,
-stopped and resumed) evaluated again by 'goalax eval --goals tasks'."""
+probe whose answers are known, and a tiny point-maze run with --eval_goals both (two seeds)
+evaluated again by 'goalax eval --goals tasks'."""
 
 import csv
 import dataclasses
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +25,6 @@ from goalax.evaluation import (
   make_task_evaluator,
 )
 from goalax.host_loop import train
-from goalax.stopping import RunInterrupted, StopRequest
 
 NAMES = tuple(f"task{k + 1}" for k in range(5))
 KEYS = jax.random.split(jax.random.PRNGKey(7), 4)  # four episodes' noise keys
@@ -202,24 +200,11 @@ MAZE = dataclasses.replace(
 )
 
 
-def _stopped_after_epoch_1(config) -> None:
-  stop = StopRequest()
-  with pytest.raises(RunInterrupted):
-    train(config, progress_fn=lambda row: stop.request() if row["epoch"] == 1 else None, stop=stop)
-
-
 @pytest.fixture(scope="module")
-def maze_runs(tmp_path_factory):
-  """The run uninterrupted, and the same run stopped after epoch 1 (side by side, in two
-  threads: mostly compilation, on one core each), then resumed."""
+def maze_run(tmp_path_factory):
+  """The tiny maze run, two seeds, random goals and the tasks at every evaluation."""
   root = tmp_path_factory.mktemp("eval_tasks")
-  with ThreadPoolExecutor(max_workers=2) as pool:
-    full = pool.submit(train, dataclasses.replace(MAZE, run_dir=str(root), exp_name="full"))
-    part = pool.submit(
-      _stopped_after_epoch_1, dataclasses.replace(MAZE, run_dir=str(root), exp_name="part")
-    )
-  part.result()
-  return full.result(), train(dataclasses.replace(MAZE, resume=str(root / "part")))
+  return train(dataclasses.replace(MAZE, run_dir=str(root), exp_name="full"))
 
 
 def _jsonl(run_dir):
@@ -227,8 +212,8 @@ def _jsonl(run_dir):
     return [json.loads(line) for line in f]
 
 
-def test_tiny_run_writes_per_task_metrics_and_their_average_for_every_seed(maze_runs):
-  full, _ = maze_runs
+def test_tiny_run_writes_per_task_metrics_and_their_average_for_every_seed(maze_run):
+  full = maze_run
   rows = _jsonl(full.run_dir)
   assert [r["seed"] for r in rows] == [3, 4, "mean"] * (MAZE.num_evals + 1)
   per_task = episodes_per_task(make_env(MAZE.env), MAZE.num_eval_envs)
@@ -247,13 +232,8 @@ def test_tiny_run_writes_per_task_metrics_and_their_average_for_every_seed(maze_
   assert {f"eval_tasks/{n}/success" for n in NAMES} | {"eval_tasks/success"} <= set(header)
 
 
-def test_resumed_run_evaluates_the_tasks_exactly_as_the_uninterrupted_one(maze_runs):
-  full, resumed = maze_runs
-  assert _jsonl(full.run_dir) == _jsonl(resumed.run_dir)
-
-
-def test_eval_command_reports_the_tasks(maze_runs, tmp_path, capsys):
-  full, _ = maze_runs
+def test_eval_command_reports_the_tasks(maze_run, tmp_path, capsys):
+  full = maze_run
   out = tmp_path / "tasks.csv"
   main(["eval", full.run_dir, "--goals", "tasks", "--num_episodes", "8", "--out", str(out)])
   with open(out) as f:

@@ -66,15 +66,16 @@ def _two_processes(run_dir, name: str, mode: str) -> list[str]:
 def runs(tmp_path_factory):
   root = tmp_path_factory.mktemp("multihost")
   env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-  one = subprocess.run(
+  one = subprocess.Popen(  # beside the two processes' first part: each compiles on one core
     [sys.executable, "-c", RUN, HERE, str(root), "one_process", "full"],
-    capture_output=True,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
     text=True,
-    timeout=900,
     env=env,
   )
-  assert one.returncode == 0, one.stderr[-3000:]
   stopped = _two_processes(root, "two_processes", "stop")
+  _, err = one.communicate(timeout=900)
+  assert one.returncode == 0, err[-3000:]
   resumed = _two_processes(root, "two_processes", "resume")
   return root, stopped, resumed
 

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from fast_compile import fast_jit
+from fast_compile import jit_for
 
 from goalax.agents.sac import SACConfig
 from goalax.agents.td3 import TD3Config
@@ -40,8 +40,9 @@ AGENTS = {
 NO_ENTROPY = {"sac": dict(autotune=False, initial_log_alpha=-12.0), "td3": {}}
 
 
-def train_probe(agent_config, env, unroll_length, train_steps, seeds=(0, 1)):
-  """Trains ``len(seeds)`` agents (vmapped) and returns ``(trainer, final state)``."""
+def train_probe(agent_config, env, unroll_length, train_steps, seeds=(0, 1), jit=None):
+  """Trains ``len(seeds)`` agents (vmapped) and returns ``(trainer, final state)``; ``jit``
+  defaults to ``jit_for(train_steps)``."""
   config = TrainConfig(
     env=env.name,
     num_envs=16,
@@ -51,7 +52,7 @@ def train_probe(agent_config, env, unroll_length, train_steps, seeds=(0, 1)):
   )
   trainer = make_trainer(config, env)
 
-  @fast_jit
+  @(jit or jit_for(train_steps))
   def run(keys):
     state = jax.vmap(trainer.prefill)(jax.vmap(trainer.init)(keys))
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from test_training import TINY
@@ -29,11 +30,15 @@ def swept(tmp_path_factory):
     run_dir=str(tmp_path_factory.mktemp("sweep")),
     exp_name="lr",
   )
-  alone = [
-    train(dataclasses.replace(TINY, agent=dataclasses.replace(TINY.agent, critic_lr=lr)), False)
-    for lr in RATES
-  ]
-  return train(config), alone
+  with ThreadPoolExecutor(max_workers=3) as pool:  # mostly compilation, one core each
+    swept_run = pool.submit(train, config)
+    alone = [
+      pool.submit(
+        train, dataclasses.replace(TINY, agent=dataclasses.replace(TINY.agent, critic_lr=lr)), False
+      )
+      for lr in RATES
+    ]
+    return swept_run.result(), [run.result() for run in alone]
 
 
 def test_a_two_value_sweep_gives_the_metrics_of_the_two_separate_runs(swept):

@@ -4,6 +4,7 @@ test: the cheapest env where it learns; on reacher it learns more slowly, 0.23 -
 env steps with 3 seeds, benchmarks/results/agents.md), exact resume and a saved policy, and its
 command-line spellings and errors."""
 
+import dataclasses
 import math
 
 import jax
@@ -16,6 +17,7 @@ from lifecycle import (
   run_lifecycle,
 )
 from test_td_agents import train_probe
+from test_training import TINY
 
 from goalax.agents.gcsl import (
   GCSLConfig,
@@ -24,7 +26,6 @@ from goalax.agents.gcsl import (
   make_gcsl,
 )
 from goalax.cli import main, parse_train_args
-from goalax.config import TrainConfig
 from goalax.envs.probes import ReachProbe
 from goalax.jaxgcrl_compat import split_agent, translate
 
@@ -183,14 +184,9 @@ def test_reach_probe_learns_the_goal_reaching_policy(reach_run):
 # ---- a run you can stop, resume and load ------------------------------------------------------
 # Odd sizes (7 envs × 9 steps, batch 33) and the horizon input, whose offsets the loop's batches
 # carry.
-TINY_GCSL = TrainConfig(
-  env="reacher",
-  num_envs=7,
+TINY_GCSL = dataclasses.replace(  # TINY's run (reacher, 7 envs, 23-step episodes), 2 seeds
+  TINY,
   num_seeds=2,
-  num_timesteps=3000,
-  num_evals=2,
-  num_eval_envs=8,
-  episode_length=23,
   agent=GCSLConfig(
     h_dim=16,
     unroll_length=9,
@@ -199,8 +195,6 @@ TINY_GCSL = TrainConfig(
     max_replay_size=200,
     horizon=10,
   ),
-  progress=False,
-  fast_compile=True,
 )
 
 

@@ -16,6 +16,7 @@ from lifecycle import (
   assert_saved_policy_acts_like_the_trained_agent,
   run_lifecycle,
 )
+from test_training import TINY
 
 from goalax import networks
 from goalax.agents.ppo import (
@@ -287,17 +288,11 @@ def test_ppo_learns_to_reach_on_reacher_with_the_dense_reward(tmp_path):
 
 # ---- a run you can stop, resume and load ------------------------------------------------------
 # Odd sizes: 7 envs × 9 steps = 63 transitions in 4 minibatches of 15 (3 sit out each pass).
-TINY_PPO = TrainConfig(
-  env="reacher",
-  num_envs=7,
+TINY_PPO = dataclasses.replace(  # TINY's run (reacher, 7 envs, 23-step episodes), 2 seeds
+  TINY,
   num_seeds=2,
   num_timesteps=1000,
-  num_evals=2,
-  num_eval_envs=8,
-  episode_length=23,
   agent=PPOConfig(h_dim=16, unroll_length=9, num_minibatches=4, normalize_observations=True),
-  progress=False,
-  fast_compile=True,
 )
 
 

@@ -2,6 +2,7 @@
 asymmetry on random inputs, the critic's objective by hand, a learned distance that orders the
 cells of a chain, the flags, exact resume and a saved policy, and learning on a real env."""
 
+import dataclasses
 import math
 
 import jax
@@ -14,6 +15,7 @@ from lifecycle import (
   assert_saved_policy_acts_like_the_trained_agent,
   run_lifecycle,
 )
+from test_training import TINY
 
 from goalax import quasimetric
 from goalax.agents.qrl import QRLConfig, critic_objective, push_loss, squared_deviation
@@ -272,14 +274,9 @@ def test_bad_qrl_flags_are_one_sentence_and_exit_code_2(flags, phrases, capsys):
 
 
 # ---- a run you can stop, resume and load ----------------------------------------------------------
-TINY_QRL = TrainConfig(
-  env="reacher",
-  num_envs=7,
+TINY_QRL = dataclasses.replace(  # TINY's run (reacher, 7 envs, 23-step episodes), 2 seeds
+  TINY,
   num_seeds=2,
-  num_timesteps=3000,
-  num_evals=2,
-  num_eval_envs=8,
-  episode_length=23,
   agent=QRLConfig(
     h_dim=16,
     latent_dim=16,
@@ -288,8 +285,6 @@ TINY_QRL = TrainConfig(
     min_replay_size=20,
     max_replay_size=200,
   ),
-  progress=False,
-  fast_compile=True,
 )
 
 

@@ -2,6 +2,7 @@
 a ring whose answer is known, the batch the sampler builds for it, the command line, a run that
 resumes bit for bit and loads as a policy, and learning on a real env."""
 
+import dataclasses
 import math
 
 import jax
@@ -15,6 +16,7 @@ from lifecycle import (
   run_lifecycle,
 )
 from test_td_agents import train_probe
+from test_training import TINY
 
 from goalax.agents.contrastive import infonce_loss, td_infonce_loss
 from goalax.agents.td_infonce import TDInfoNCEConfig, make_td_infonce
@@ -269,19 +271,12 @@ def test_bad_td_infonce_flags_are_one_sentence_and_exit_code_2(flags, message, c
 # Reacher, tiny: 7 envs × 9 steps per training step, 23-step episodes, batch 33, 16-wide networks.
 
 
-TINY_TDI = TrainConfig(
-  env="reacher",
-  num_envs=7,
+TINY_TDI = dataclasses.replace(  # TINY's run (reacher, 7 envs, 23-step episodes), 2 seeds
+  TINY,
   num_seeds=2,
-  num_timesteps=3000,
-  num_evals=2,
-  num_eval_envs=8,
-  episode_length=23,
   agent=TDInfoNCEConfig(
     h_dim=16, repr_dim=8, unroll_length=9, batch_size=33, min_replay_size=20, max_replay_size=200
   ),
-  progress=False,
-  fast_compile=True,
 )
 
 

@@ -8,13 +8,16 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNS = """
-import dataclasses, json, sys
+import dataclasses, json, re, sys
+import jax
 sys.path.insert(0, sys.argv[1])
 from test_training import TINY
+from goalax import programs
 from goalax.host_loop import train
 
 # TINY with 8 envs and batch 32: both split over 2 devices.
@@ -25,8 +28,28 @@ runs = {
   "seed 1 alone": dataclasses.replace(base, seed=1),
   "seed 0 data parallel over 2 devices": dataclasses.replace(base, devices=2),
 }
+
+
+def collectives(config):
+  \"\"\"The cross-device ops of a run's compiled epoch: [op, [operand shapes]] per op, and the
+  number of trainable parameters (critic and actor).\"\"\"
+  setup = programs.build(config)
+  hlo = setup.compile().epoch.compiled.as_text()
+  ops = []
+  for line in hlo.splitlines():
+    found = re.search(r"= (.*?) (all-reduce|all-gather|all-to-all|reduce-scatter|collective-permute)(-start)?\\(", line)
+    if found:
+      ops.append([found.group(2), re.findall(r"[a-z]+[0-9]*\\[[0-9,]*\\]", found.group(1))])
+  agent = setup.abstract_state.agent
+  trainable = [agent.critic_params, agent.actor_params]
+  return {"ops": ops, "parameters": sum(x.size for x in jax.tree.leaves(trainable))}
+
+
 names = sys.argv[2:]
-print(json.dumps({name: train(runs[name], write_outputs=False).per_seed for name in names}))
+results = {name: train(runs[name], write_outputs=False).per_seed for name in names if name in runs}
+if "data parallel collectives" in names:
+  results["data parallel collectives"] = collectives(runs["seed 0 data parallel over 2 devices"])
+print(json.dumps(results))
 """
 
 
@@ -49,6 +72,7 @@ def runs():
   """The device runs in one process and the single-device ones in another, side by side (each
   compiles mostly on one core)."""
   split = ["seeds over 2 devices", "seed 0 data parallel over 2 devices"]
+  split.append("data parallel collectives")
   alone = ["seed 0 alone", "seed 1 alone"]
   procs = [_start_with_devices(RUNS, 2, HERE, *names) for names in (split, alone)]
   results = {}
@@ -79,6 +103,27 @@ def test_seeds_split_over_devices_end_as_they_would_alone(runs):
 def test_one_seed_split_over_devices_ends_as_on_one_device(runs):
   """The same program partitioned over 2 devices: only the order of float sums differs."""
   _assert_same_rows(runs["seed 0 data parallel over 2 devices"][0], runs["seed 0 alone"][0], 1e-4)
+
+
+def _elements(shape: str) -> int:
+  dims = shape[shape.index("[") + 1 : -1]
+  return int(np.prod([int(d) for d in dims.split(",")])) if dims else 1
+
+
+def test_data_parallel_devices_learn_from_their_own_part_and_sum_gradients(runs):
+  """In the compiled epoch of a data-parallel run (CRL, batch 32 over 2 devices, replay of 200
+  rows × 8 envs), each device computes the gradient of its half of the batch: float all-reduces
+  of tensors without the batch axis (gradients, summed across devices; CRL's logits also
+  all-gather the 32 goal representations) carry at least one value per trainable parameter. The
+  replay buffer never crosses devices: no collective holds a tensor with its 200 rows."""
+  found = runs["data parallel collectives"]
+  batch, rows = 32, 200
+  summed = 0
+  for op, shapes in found["ops"]:
+    assert not any(f"[{rows}," in s or f",{rows}," in s for s in shapes), (op, shapes)
+    if op == "all-reduce":
+      summed += sum(_elements(s) for s in shapes if s.startswith("f32[") and f"[{batch}" not in s)
+  assert summed >= found["parameters"] > 0, (summed, found["parameters"])
 
 
 BAD = """

@@ -9,9 +9,10 @@ shardings; no ``pmap``).
   (``shard_map``). Nothing crosses devices, so seed k ends exactly as the run of seed k alone.
 - **data** (one seed): the seed's envs and its replay buffer's env columns are split over a mesh
   axis ``data``, and so is every gradient batch; the parameters are replicated. The program is
-  the one-device program with these shardings (``jit`` partitions it; gradients are summed
-  across devices by XLA), so the results are those of one device up to the order of float
-  sums.
+  the one-device program with these shardings (``jit`` partitions it): each device steps its
+  envs, computes the gradient of its part of every batch, and XLA's all-reduce sums the
+  gradients across devices (docs/scale_out.md says what crosses devices), so the results are
+  those of one device up to the order of float sums.
 
 Shapes that do not divide get one sentence naming the values that work.
 """

@@ -16,6 +16,7 @@ RUNS = """
 import dataclasses, json, re, sys
 import jax
 sys.path.insert(0, sys.argv[1])
+import conftest  # the suite's persistent compilation cache: seed 1 and a recompile come from it
 from test_training import TINY
 from goalax import programs
 from goalax.host_loop import train

@@ -14,6 +14,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 RUN = """
 import dataclasses, os, sys
 sys.path.insert(0, sys.argv[1])
+import conftest  # the suite's persistent compilation cache: the resumed processes compile nothing
 from test_training import TINY
 from goalax.host_loop import train
 from goalax.stopping import RunInterrupted, StopRequest

@@ -13,10 +13,12 @@ import pytest
 import yaml
 
 from goalax.agents.crl import CRLConfig
+from goalax.agents.sac import SACConfig
 from goalax.cli import parse_train_args
 from goalax.config import ConfigError, TrainConfig
 from goalax.host_loop import train
 from goalax.loops import off_policy
+from goalax.programs import OUTPUT_FIELDS, program_key
 
 # Odd sizes that JaxGCRL rejects (num_envs·(episode_length−1) % batch_size = 7·22 % 33 != 0):
 # every run here is also a check that there are no divisibility traps. --fast_compile: these
@@ -95,6 +97,27 @@ def single_run(tiny_runs):
 @pytest.fixture(scope="module")
 def two_seed_run(tiny_runs):
   return tiny_runs[1]
+
+
+def test_runs_differing_only_in_seed_names_and_outputs_share_compiled_programs():
+  """A process compiles a config's programs once (programs.RunSetup.compile): the key leaves
+  out only fields that change no program, and every other difference changes it."""
+  assert set(OUTPUT_FIELDS) <= {field.name for field in dataclasses.fields(TrainConfig)}
+  outputs = dict(seed=5, run_dir="elsewhere", exp_name="x", progress=True, checkpoint_every=0)
+  outputs.update(plot_curves=False, resume="runs/x", video_every=1, log_tensorboard=True)
+  assert program_key(dataclasses.replace(TINY, **outputs)) == program_key(TINY)
+  changed = [
+    dict(num_envs=8),
+    dict(num_seeds=2),
+    dict(num_evals=3),
+    dict(fast_compile=False),
+    dict(eval_goals="tasks"),
+    dict(devices=2),
+    dict(agent=dataclasses.replace(TINY.agent, critic_lr=1e-3)),
+    dict(agent=SACConfig(h_dim=16, unroll_length=9, batch_size=33, min_replay_size=20)),
+  ]
+  keys = {program_key(dataclasses.replace(TINY, **change)) for change in changed}
+  assert len(keys) == len(changed) and program_key(TINY) not in keys
 
 
 def test_exact_accounting(single_run):

@@ -8,6 +8,7 @@ known before anything is allocated, and the compiled programs with their compile
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import os
@@ -124,9 +125,23 @@ class RunSetup:
 
   def compile(self, fresh: bool = True) -> Programs:
     """Compiles a training epoch, an evaluation and, for a ``fresh`` run (not a resumed one),
-    init and the prefill, from shapes alone. Tracing is Python and runs one program after the
-    other; XLA compiles the epoch (the largest) in this thread while a second thread compiles
-    the others (XLA releases the GIL while it compiles)."""
+    init and the prefill, from shapes alone; or returns those compiled earlier in this process
+    for a config that differs from this one only in its seed, names and outputs
+    (:func:`program_key`). A second caller with the same key waits for the first's compile."""
+    key = program_key(self.config)
+    with _compiling_lock(key):
+      cached = _COMPILED.get(key)
+      if cached is None or (fresh and cached.init is None):
+        cached = _COMPILED[key] = self._compile(fresh)
+      _COMPILED.move_to_end(key)
+      while len(_COMPILED) > KEEP_COMPILED:
+        _COMPILED.popitem(last=False)
+    return cached if fresh else dataclasses.replace(cached, init=None, prefill=None)
+
+  def _compile(self, fresh: bool) -> Programs:
+    """Tracing is Python and runs one program after the other; XLA compiles the epoch (the
+    largest) in this thread while a second thread compiles the others (XLA releases the GIL
+    while it compiles)."""
     trainer, state, where = self.trainer, self.abstract_state, self.placement
     seed_axis = lambda tree: devices.seed_axis_shardings(tree, where)  # keys, params, metrics
     state_sh = self.state_shardings
@@ -180,6 +195,31 @@ class RunSetup:
     return Programs(
       compiled.get("init"), compiled.get("prefill"), compiled["epoch"], compiled["evaluate"], temp
     )
+
+
+#: Config fields that change no compiled program: the seed (keys are arguments), names, outputs.
+OUTPUT_FIELDS = (
+  "seed", "run_dir", "exp_name", "project_name", "group_name", "log_wandb", "progress",
+  "config_file", "resume", "checkpoint_every", "keep_checkpoints", "video_every", "video_format",
+  "video_size", "log_tensorboard", "plot_curves",
+)  # fmt: skip
+#: How many runs' programs this process keeps (executables only, a few MB each).
+KEEP_COMPILED = 8
+_COMPILED: collections.OrderedDict[str, Programs] = collections.OrderedDict()
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
+
+
+def program_key(config: TrainConfig) -> str:
+  """What a run's compiled programs depend on: its config without :data:`OUTPUT_FIELDS`."""
+  fields = dataclasses.asdict(config)
+  kept = {name: value for name, value in fields.items() if name not in OUTPUT_FIELDS}
+  return repr((type(config.agent).__name__, sorted(kept.items())))
+
+
+def _compiling_lock(key: str) -> threading.Lock:
+  with _LOCKS_LOCK:
+    return _LOCKS.setdefault(key, threading.Lock())
 
 
 class _placed:

@@ -1,7 +1,7 @@
 """What checkpoints cost a training run: the same run with checkpoints written in the background
-(goalax's default), written synchronously (training waits, as before issue 19), and without
-checkpoints or curves.png. Each run is a fresh process; the three alternate, and the sitting is
-repeated ``--repeats`` times.
+(goalax's default), written synchronously (training waits, as before issue 19), in the
+background without curves.png, and without checkpoints or curves.png. Each run is a fresh
+process; the modes alternate, and the sitting is repeated ``--repeats`` times.
 
   python benchmarks/checkpoint_stall.py --record benchmarks/results/checkpoint_stall.jsonl
 
@@ -28,22 +28,41 @@ CONFIG = [
 MODES = {
   "background": [],
   "synchronous": [],  # same flags; the child saves with checkpoint.save directly
+  "background, no curves": ["--no-plot_curves"],  # what curves.png costs, apart from checkpoints
   "no checkpoints, no curves": ["--checkpoint_every", "0", "--no-plot_curves"],
 }
-# Run in the child: goalax train, with the saver made synchronous for the "synchronous" mode.
+# Run in the child: goalax train, with the saver made synchronous for the "synchronous" mode,
+# and the time the host loop spends inside the saver's submit and wait (training waits then).
 CHILD = """
 import sys, time
 from goalax import checkpoint, cli
 
+Saver = checkpoint.BackgroundSaver
 if sys.argv[1] == "synchronous":
-  class SynchronousSaver(checkpoint.BackgroundSaver):
+  class Saver(checkpoint.BackgroundSaver):
     def submit(self, run_dir, epoch, state, policy_params, meta, keep):
       self.completed = checkpoint.save(run_dir, epoch, state, policy_params, meta, keep)
-  checkpoint.BackgroundSaver = SynchronousSaver
+blocked, depth = [0.0], [0]
+
+def timed(method):
+  def wrapper(self, *args, **kwargs):
+    depth[0] += 1
+    t = time.perf_counter()
+    try:
+      return method(self, *args, **kwargs)
+    finally:
+      depth[0] -= 1
+      if depth[0] == 0:  # submit calls wait: count the outer call only
+        blocked[0] += time.perf_counter() - t
+  return wrapper
+
+class TimedSaver(Saver):
+  submit, wait = timed(Saver.submit), timed(Saver.wait)
+checkpoint.BackgroundSaver = TimedSaver
 t0 = time.perf_counter()
 result = cli.run_config(cli.parse_train_args("crl", sys.argv[2:]))
 print("RESULT", time.perf_counter() - t0, result.compile_seconds, result.train_seconds,
-      result.history[-1]["eval/success"])
+      result.history[-1]["eval/success"], blocked[0])
 """
 
 
@@ -53,8 +72,15 @@ def run(mode: str, folder: str) -> dict:
     [sys.executable, "-c", CHILD, mode, *flags], capture_output=True, text=True, check=True
   )
   line = next(line for line in proc.stdout.splitlines() if line.startswith("RESULT"))
-  wall, compile_s, train_s, success = map(float, line.split()[1:])
-  return dict(mode=mode, wall_s=wall, compile_s=compile_s, train_s=train_s, success=success)
+  wall, compile_s, train_s, success, saver_s = map(float, line.split()[1:])
+  return dict(
+    mode=mode,
+    wall_s=wall,
+    compile_s=compile_s,
+    train_s=train_s,
+    success=success,
+    saver_blocked_s=saver_s,  # the host loop's time inside the saver (submit and wait)
+  )
 
 
 def main() -> None:
@@ -62,12 +88,13 @@ def main() -> None:
   parser.add_argument("--repeats", type=int, default=2)
   parser.add_argument("--record", help="append one JSON line per run to this file")
   parser.add_argument("--conditions", default="", help="load on the machine, for the record")
+  parser.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES))
   args = parser.parse_args()
   sys.path.insert(0, HERE)
   from records import report
 
   for sitting in range(args.repeats):
-    for mode in MODES:
+    for mode in args.modes:
       with tempfile.TemporaryDirectory() as folder:
         row = run(mode, folder)
       report(

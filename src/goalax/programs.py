@@ -130,12 +130,15 @@ class RunSetup:
     (:func:`program_key`). A second caller with the same key waits for the first's compile."""
     key = program_key(self.config)
     with _compiling_lock(key):
-      cached = _COMPILED.get(key)
+      with _LOCKS_LOCK:
+        cached = _COMPILED.get(key)
       if cached is None or (fresh and cached.init is None):
-        cached = _COMPILED[key] = self._compile(fresh)
-      _COMPILED.move_to_end(key)
-      while len(_COMPILED) > KEEP_COMPILED:
-        _COMPILED.popitem(last=False)
+        cached = self._compile(fresh)
+      with _LOCKS_LOCK:  # other keys' compiles may be storing theirs meanwhile
+        _COMPILED[key] = cached
+        _COMPILED.move_to_end(key)
+        while len(_COMPILED) > KEEP_COMPILED:
+          _COMPILED.popitem(last=False)
     return cached if fresh else dataclasses.replace(cached, init=None, prefill=None)
 
   def _compile(self, fresh: bool) -> Programs:
@@ -207,7 +210,7 @@ OUTPUT_FIELDS = (
 KEEP_COMPILED = 8
 _COMPILED: collections.OrderedDict[str, Programs] = collections.OrderedDict()
 _LOCKS: dict[str, threading.Lock] = {}
-_LOCKS_LOCK = threading.Lock()
+_LOCKS_LOCK = threading.Lock()  # guards _LOCKS and _COMPILED
 
 
 def program_key(config: TrainConfig) -> str:

@@ -40,6 +40,33 @@ def test_iqe_on_a_hand_case():
   np.testing.assert_allclose(quasimetric.iqe_components(y, x, 4), [1.0, 4.0])
 
 
+def merged_length(start, end):
+  """The union's length by the textbook sweep: sort by start, merge overlapping intervals."""
+  total, current_start, current_end = 0.0, None, None
+  for s, e in sorted(zip(start, end)):
+    if current_end is None or s > current_end:
+      total += 0.0 if current_end is None else current_end - current_start
+      current_start, current_end = s, e
+    else:
+      current_end = max(current_end, e)
+  return total + (current_end - current_start)
+
+
+def test_interval_union_length_matches_a_sweep_with_ties_and_nesting():
+  """Against the sort-and-merge sweep on random intervals whose starts tie often (drawn from 4
+  values) and on a hand case with equal starts: [0, 2] and [0, 3] cover 3, not 5."""
+  np.testing.assert_allclose(
+    quasimetric.interval_union_length(jnp.array([0.0, 0.0, 5.0]), jnp.array([2.0, 3.0, 5.5])), 3.5
+  )
+  rng = np.random.default_rng(0)
+  start = rng.integers(0, 4, size=(200, 8)).astype(np.float32)
+  end = start + rng.exponential(1.0, size=(200, 8)).astype(np.float32) * (
+    rng.random((200, 8)) > 0.3
+  )
+  expected = [merged_length(s, e) for s, e in zip(start, end)]
+  np.testing.assert_allclose(quasimetric.interval_union_length(start, end), expected, rtol=1e-5)
+
+
 def test_mrn_on_a_hand_case():
   """Symmetric half (3, 4) -> 5; asymmetric half: max(relu(1 - 0), relu(0 - 2)) = 1."""
   x = jnp.array([0.0, 0.0, 1.0, 0.0])

@@ -240,12 +240,20 @@ class _placed:
 
 
 def _make_env(name: str, config: TrainConfig, flag: str):
-  from goalax.envs import make_env
-
   try:
-    return make_env(name, backend=config.backend)
+    return _shared_env(name, config.backend)
   except ValueError as e:
     raise ConfigError(f"{e} (flag --{flag})") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_env(name: str, backend: str | None):
+  """One env object per name and backend in a process (envs are not changed after they are
+  built): runs of other agents or sizes on the same env reuse its traced physics
+  (``GoalEnv.jit_reset``, ``jit_step``) instead of tracing it again."""
+  from goalax.envs import make_env
+
+  return make_env(name, backend=backend)
 
 
 def _require_output_packages(config: TrainConfig) -> None:
@@ -303,7 +311,7 @@ def build(config: TrainConfig) -> RunSetup:
   abstract_policy = jax.eval_shape(jax.vmap(lambda s: agent.policy_params(s.agent)), abstract_state)
   num_episodes = num_eval_episodes(eval_env, config.eval_goals, config.num_eval_envs)
   abstract_eval_states = jax.eval_shape(
-    jax.vmap(jax.vmap(eval_env.reset)),
+    jax.vmap(jax.vmap(eval_env.jit_reset)),
     jax.ShapeDtypeStruct((len(seeds), num_episodes, 2), jnp.uint32),
   )
   estimate = memory.estimate_training_memory(

@@ -41,16 +41,19 @@ def interval_union_length(start: Array, end: Array) -> Array:
   """Length of the union of the intervals ``[start_j, end_j]`` (``end_j >= start_j``) over the
   last axis: ``[..., m] x [..., m] -> [...]``.
 
-  Sorted by start, interval ``j`` adds ``relu(end_j - max(start_j, M_j))``, where ``M_j`` is the
-  largest end of the intervals before it: every earlier interval starts at or before ``start_j``,
-  so their union covers exactly ``[start_j, M_j]`` of ``[start_j, inf)``.
+  In the order of their starts (ties by position), interval ``j`` adds ``relu(end_j - max(start_j,
+  M_j))``, where ``M_j`` is the largest end of the intervals before it: every earlier interval
+  starts at or before ``start_j``, so their union covers exactly ``[start_j, M_j]`` of
+  ``[start_j, inf)``. ``M_j`` is a masked max over the ``m x m`` pairs rather than a cumulative max
+  after a sort: the same sums, and about 4x faster to differentiate on CPU for ``m = 8`` (XLA's
+  sort is a comparator loop; ``benchmarks/results/agents.md``).
   """
-  order = jnp.argsort(start, axis=-1)
-  start = jnp.take_along_axis(start, order, axis=-1)
-  end = jnp.take_along_axis(end, order, axis=-1)
-  covered_to = jax.lax.cummax(end, axis=end.ndim - 1)  # M_{j+1}: the largest end so far
-  before = jnp.concatenate([jnp.full_like(end[..., :1], -jnp.inf), covered_to[..., :-1]], axis=-1)
-  return jnp.sum(jax.nn.relu(end - jnp.maximum(start, before)), axis=-1)
+  m = start.shape[-1]
+  position = jnp.arange(m)
+  start_i, start_j = start[..., :, None], start[..., None, :]  # [..., i, j]: is i before j?
+  earlier = (start_i < start_j) | ((start_i == start_j) & (position[:, None] < position[None, :]))
+  covered_to = jnp.max(jnp.where(earlier, end[..., :, None], -jnp.inf), axis=-2)  # M_j
+  return jnp.sum(jax.nn.relu(end - jnp.maximum(start, covered_to)), axis=-1)
 
 
 def iqe_components(x: Array, y: Array, dim_per_component: int) -> Array:

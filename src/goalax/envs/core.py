@@ -32,7 +32,8 @@ episode, which the replay buffer uses to sample hindsight goals.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import jax
@@ -182,6 +183,21 @@ class GoalEnv(PipelineEnv):
   def reset(self, rng: jax.Array) -> State:
     return self._first_state(*self._sample_start_and_goal(rng))
 
+  @functools.cached_property
+  def jit_reset(self) -> Callable[[jax.Array], State]:
+    """``reset`` under ``jax.jit``, made once per env object. A run's programs call the env many
+    times (init, the prefill, the epoch's steps and auto-resets, evaluation); through these the
+    physics is traced once per env and input shape instead of at every call site (brax's
+    ``pipeline_init`` alone takes seconds of Python to trace). XLA inlines the calls: the same
+    computation, rounded alike by the default compile (a reacher step, batched and alone, equal
+    to the last bit) and to a few ulps apart by ``--fast_compile``."""
+    return jax.jit(self.reset)
+
+  @functools.cached_property
+  def jit_step(self) -> Callable[[State, jax.Array], State]:
+    """``step`` under ``jax.jit``, made once per env object (see :attr:`jit_reset`)."""
+    return jax.jit(self.step)
+
   def _first_state(self, q: jax.Array, qd: jax.Array, goal: jax.Array) -> State:
     with mjx_depth_barriers(self.backend == "mjx"):
       pipeline_state = self.pipeline_init(q, qd)
@@ -216,11 +232,11 @@ def repeat_action_step(env: GoalEnv, state: State, action: jax.Array, action_rep
   state instead of simulating past it.
   """
   if action_repeat == 1:
-    return env.step(state, action)
+    return env.jit_step(state, action)
 
   def sub_step(carry, _):
     current, total_reward = carry
-    nxt = env.step(current, action)
+    nxt = env.jit_step(current, action)
     nxt = jax.tree.map(lambda a, b: jnp.where(current.done > 0, a, b), current, nxt)
     return (nxt, total_reward + jnp.where(current.done > 0, 0.0, nxt.reward)), None
 
@@ -274,7 +290,7 @@ class VectorGoalEnv:
 
   def _reset_slots(self, slot_keys: jax.Array) -> tuple[State, jax.Array]:
     next_keys, reset_keys = jnp.moveaxis(jax.vmap(jax.random.split)(slot_keys), 1, 0)
-    return jax.vmap(self.env.reset)(reset_keys), next_keys
+    return jax.vmap(self.env.jit_reset)(reset_keys), next_keys
 
   def reset(self, key: jax.Array) -> State:
     state, slot_keys = self._reset_slots(jax.random.split(key, self.num_envs))

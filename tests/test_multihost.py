@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -46,6 +47,14 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
+def _communicate(proc: subprocess.Popen) -> tuple[str, str]:
+  try:
+    return proc.communicate(timeout=900)
+  except subprocess.TimeoutExpired:
+    proc.kill()
+    return proc.communicate()
+
+
 def _two_processes(run_dir, name: str, mode: str) -> list[str]:
   address = f"127.0.0.1:{_free_port()}"
   procs = [
@@ -57,7 +66,10 @@ def _two_processes(run_dir, name: str, mode: str) -> list[str]:
     )
     for index in (0, 1)
   ]
-  outputs = [proc.communicate(timeout=900) for proc in procs]
+  # Both read at once: a process that fails writes a long traceback, and one left unread blocks on
+  # its full pipe while the other waits for it in a collective.
+  with ThreadPoolExecutor(len(procs)) as pool:
+    outputs = list(pool.map(_communicate, procs))
   for proc, (_, err) in zip(procs, outputs):
     assert proc.returncode == 0, err[-3000:]
   return [out for out, _ in outputs]

@@ -191,12 +191,12 @@ class GoalEnv(PipelineEnv):
     ``pipeline_init`` alone takes seconds of Python to trace). XLA inlines the calls: the same
     computation, rounded alike by the default compile (a reacher step, batched and alone, equal
     to the last bit) and to a few ulps apart by ``--fast_compile``."""
-    return jax.jit(self.reset)
+    return _jit_in_one_process(self.reset)
 
   @functools.cached_property
   def jit_step(self) -> Callable[[State, jax.Array], State]:
     """``step`` under ``jax.jit``, made once per env object (see :attr:`jit_reset`)."""
-    return jax.jit(self.step)
+    return _jit_in_one_process(self.step)
 
   def _first_state(self, q: jax.Array, qd: jax.Array, goal: jax.Array) -> State:
     with mjx_depth_barriers(self.backend == "mjx"):
@@ -223,6 +223,15 @@ class GoalEnv(PipelineEnv):
     return state.replace(
       pipeline_state=pipeline_state, obs=obs, reward=reward, done=done, metrics=metrics
     )
+
+
+def _jit_in_one_process(fn: Callable) -> Callable:
+  """``jax.jit(fn)``, or ``fn`` itself in a run over several processes: there the env's brax
+  ``System`` arrays can sit on another process's device (seen: ``sys.qpos0`` on device 0 in
+  process 1), and a nested jit embeds them as constants, which JAX refuses ("Closing over
+  jax.Array that spans non-addressable devices"); the run's top-level programs take them as
+  arguments instead."""
+  return jax.jit(fn) if jax.process_count() == 1 else fn
 
 
 def repeat_action_step(env: GoalEnv, state: State, action: jax.Array, action_repeat: int) -> State:

@@ -32,6 +32,7 @@ from goalax.envs.probes import BootstrapProbe, ReachProbe
 from goalax.host_loop import train
 from goalax.jaxgcrl_compat import split_agent, translate
 from goalax.loops import make_trainer
+from goalax.loops.on_policy import with_dense_reward
 
 
 # ---- the pure pieces, by hand -----------------------------------------------------------------
@@ -248,6 +249,19 @@ def test_reach_probe_learns_the_goal_reaching_policy(reach_run):
   assert np.mean(np.abs(actions - goals) < 0.2) >= 0.9, actions[..., 0]
   values = np.asarray(jax.vmap(trainer.agent.value, in_axes=(0, None))(state.agent, obs))
   assert np.all(values.mean(axis=1) > 0.7), values  # the stochastic policy mostly succeeds
+
+
+def test_dense_reward_copy_steps_with_its_own_reward_after_the_original_was_traced():
+  """Envs are shared within a process and keep their jitted step: the dense-reward copy PPO
+  trains on must not step with the original's (sparse) one."""
+  env = ReachProbe()
+  state = env.jit_reset(jax.random.PRNGKey(0))
+  action = jnp.full((env.action_size,), 0.9)  # far from every goal in [-0.8, 0.8] but 0.7+
+  sparse = env.jit_step(state, action)
+  dense = with_dense_reward(env).jit_step(state, action)
+  assert float(dense.metrics["dist"]) > 0.05
+  np.testing.assert_allclose(dense.reward, -dense.metrics["dist"])
+  np.testing.assert_allclose(sparse.reward, sparse.metrics["success"])
 
 
 # ---- learning on a real env -------------------------------------------------------------------

@@ -183,6 +183,14 @@ class GoalEnv(PipelineEnv):
   def reset(self, rng: jax.Array) -> State:
     return self._first_state(*self._sample_start_and_goal(rng))
 
+  def __copy__(self):
+    """A shallow copy that makes its own :attr:`jit_reset` / :attr:`jit_step`: the original's are
+    bound to the original, so a copy with another setting (``dense_reward``) would step as it."""
+    clone = object.__new__(type(self))
+    jitted = ("jit_reset", "jit_step")
+    clone.__dict__.update({k: v for k, v in self.__dict__.items() if k not in jitted})
+    return clone
+
   @functools.cached_property
   def jit_reset(self) -> Callable[[jax.Array], State]:
     """``reset`` under ``jax.jit``, made once per env object. A run's programs call the env many
@@ -191,12 +199,12 @@ class GoalEnv(PipelineEnv):
     ``pipeline_init`` alone takes seconds of Python to trace). XLA inlines the calls: the same
     computation, rounded alike by the default compile (a reacher step, batched and alone, equal
     to the last bit) and to a few ulps apart by ``--fast_compile``."""
-    return _jit_in_one_process(self.reset)
+    return _jit_on_one_device(self.reset)
 
   @functools.cached_property
   def jit_step(self) -> Callable[[State, jax.Array], State]:
     """``step`` under ``jax.jit``, made once per env object (see :attr:`jit_reset`)."""
-    return _jit_in_one_process(self.step)
+    return _jit_on_one_device(self.step)
 
   def _first_state(self, q: jax.Array, qd: jax.Array, goal: jax.Array) -> State:
     with mjx_depth_barriers(self.backend == "mjx"):
@@ -225,13 +233,14 @@ class GoalEnv(PipelineEnv):
     )
 
 
-def _jit_in_one_process(fn: Callable) -> Callable:
-  """``jax.jit(fn)``, or ``fn`` itself in a run over several processes: there the env's brax
-  ``System`` arrays can sit on another process's device (seen: ``sys.qpos0`` on device 0 in
-  process 1), and a nested jit embeds them as constants, which JAX refuses ("Closing over
-  jax.Array that spans non-addressable devices"); the run's top-level programs take them as
-  arguments instead."""
-  return jax.jit(fn) if jax.process_count() == 1 else fn
+def _jit_on_one_device(fn: Callable) -> Callable:
+  """``jax.jit(fn)`` where JAX sees one device, else ``fn`` itself. Over several processes the
+  env's brax ``System`` arrays can sit on another process's device (seen: ``sys.qpos0`` on
+  device 0 in process 1), and a nested jit embeds them as constants, which JAX refuses ("Closing
+  over jax.Array that spans non-addressable devices"; top-level programs take them as
+  arguments); and every multi-device run keeps the same program, so that a run over two
+  processes ends bit for bit as one process with two devices."""
+  return jax.jit(fn) if jax.device_count() == 1 else fn
 
 
 def repeat_action_step(env: GoalEnv, state: State, action: jax.Array, action_repeat: int) -> State:

@@ -45,8 +45,8 @@ def interval_union_length(start: Array, end: Array) -> Array:
   M_j))``, where ``M_j`` is the largest end of the intervals before it: every earlier interval
   starts at or before ``start_j``, so their union covers exactly ``[start_j, M_j]`` of
   ``[start_j, inf)``. ``M_j`` is a masked max over the ``m x m`` pairs rather than a cumulative max
-  after a sort: the same sums, and about 4x faster to differentiate on CPU for ``m = 8`` (XLA's
-  sort is a comparator loop; ``benchmarks/results/agents.md``).
+  after a sort: the same sums, and QRL's whole update 1.5x faster on CPU for ``m = 8`` (XLA's
+  sort is a comparator loop; ``benchmarks/qrl_update.py``, ``benchmarks/results/agents.md``).
   """
   m = start.shape[-1]
   position = jnp.arange(m)

@@ -130,11 +130,11 @@ class RunSetup:
     (:func:`program_key`). A second caller with the same key waits for the first's compile."""
     key = program_key(self.config)
     with _compiling_lock(key):
-      with _LOCKS_LOCK:
+      with _STORE_LOCK:
         cached = _COMPILED.get(key)
       if cached is None or (fresh and cached.init is None):
         cached = self._compile(fresh)
-      with _LOCKS_LOCK:  # other keys' compiles may be storing theirs meanwhile
+      with _STORE_LOCK:  # other keys' compiles may be storing theirs meanwhile
         _COMPILED[key] = cached
         _COMPILED.move_to_end(key)
         while len(_COMPILED) > KEEP_COMPILED:
@@ -210,7 +210,7 @@ OUTPUT_FIELDS = (
 KEEP_COMPILED = 8
 _COMPILED: collections.OrderedDict[str, Programs] = collections.OrderedDict()
 _LOCKS: dict[str, threading.Lock] = {}
-_LOCKS_LOCK = threading.Lock()  # guards _LOCKS and _COMPILED
+_STORE_LOCK = threading.Lock()  # guards _LOCKS and _COMPILED
 
 
 def program_key(config: TrainConfig) -> str:
@@ -221,7 +221,7 @@ def program_key(config: TrainConfig) -> str:
 
 
 def _compiling_lock(key: str) -> threading.Lock:
-  with _LOCKS_LOCK:
+  with _STORE_LOCK:
     return _LOCKS.setdefault(key, threading.Lock())
 
 

@@ -22,7 +22,7 @@ from goalax.stopping import RunInterrupted, StopRequest
 
 run_dir, name, mode, *launch = sys.argv[2:]
 config = dataclasses.replace(TINY, num_seeds=2, devices=0, num_evals=3, run_dir=run_dir,
-                             exp_name=name)
+                             exp_name=name, plot_curves=True)
 if launch:  # coordinator address, this process's id: one of two processes
   config = dataclasses.replace(config, coordinator_address=launch[0], num_processes=2,
                                process_id=int(launch[1]))

@@ -312,9 +312,10 @@ TINY_PPO = dataclasses.replace(  # TINY's run (reacher, 7 envs, 23-step episodes
 
 @pytest.fixture(scope="module")
 def lifecycle(tmp_path_factory):
-  """An uninterrupted run (with TensorBoard: an output flag, which must not change what is
-  computed), and one stopped after epoch 1 and resumed."""
-  return run_lifecycle(TINY_PPO, tmp_path_factory.mktemp("ppo_lifecycle"), log_tensorboard=True)
+  """An uninterrupted run (with TensorBoard and curves.png: output flags, which must not change
+  what is computed), and one stopped after epoch 1 and resumed."""
+  root = tmp_path_factory.mktemp("ppo_lifecycle")
+  return run_lifecycle(TINY_PPO, root, log_tensorboard=True, plot_curves=True)
 
 
 def test_a_resumed_ppo_run_ends_bit_for_bit_like_the_uninterrupted_one(lifecycle):

@@ -44,7 +44,7 @@ def _stopped_after_epoch_1(config):
 def runs(tmp_path_factory):
   root = tmp_path_factory.mktemp("lifecycle")
   full = dataclasses.replace(
-    TINY, run_dir=str(root), exp_name="full", log_tensorboard=True, video_every=2
+    TINY, run_dir=str(root), exp_name="full", log_tensorboard=True, video_every=2, plot_curves=True
   )
   part = dataclasses.replace(TINY, run_dir=str(root), exp_name="part")
   with ThreadPoolExecutor(max_workers=2) as pool:

@@ -29,6 +29,7 @@ def swept(tmp_path_factory):
     sweep=(f"critic_lr={RATES[0]},{RATES[1]}",),
     run_dir=str(tmp_path_factory.mktemp("sweep")),
     exp_name="lr",
+    plot_curves=True,
   )
   with ThreadPoolExecutor(max_workers=3) as pool:  # mostly compilation, one core each
     swept_run = pool.submit(train, config)

@@ -2,6 +2,7 @@
 its errors, a learned value on a probe env whose time limit must be bootstrapped, learning on
 a real env, exact resume and a saved policy."""
 
+import copy
 import csv
 import dataclasses
 import os
@@ -253,7 +254,7 @@ def test_reach_probe_learns_the_goal_reaching_policy(reach_run):
 
 def test_dense_reward_copy_steps_with_its_own_reward_after_the_original_was_traced():
   """Envs are shared within a process and keep their jitted step: the dense-reward copy PPO
-  trains on must not step with the original's (sparse) one."""
+  trains on must not step with the original's (sparse) one; nor must a deep copy."""
   env = ReachProbe()
   state = env.jit_reset(jax.random.PRNGKey(0))
   action = jnp.full((env.action_size,), 0.9)  # far from every goal in [-0.8, 0.8] but 0.7+
@@ -262,6 +263,10 @@ def test_dense_reward_copy_steps_with_its_own_reward_after_the_original_was_trac
   assert float(dense.metrics["dist"]) > 0.05
   np.testing.assert_allclose(dense.reward, -dense.metrics["dist"])
   np.testing.assert_allclose(sparse.reward, sparse.metrics["success"])
+  deep = copy.deepcopy(env)
+  deep.dense_reward = True
+  np.testing.assert_allclose(deep.jit_step(state, action).reward, dense.reward)
+  assert env.jit_step(state, action).reward == sparse.reward  # the original is left as it was
 
 
 # ---- learning on a real env -------------------------------------------------------------------

@@ -32,6 +32,7 @@ episode, which the replay buffer uses to sample hindsight goals.
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Callable, Sequence
 from typing import ClassVar
@@ -183,13 +184,25 @@ class GoalEnv(PipelineEnv):
   def reset(self, rng: jax.Array) -> State:
     return self._first_state(*self._sample_start_and_goal(rng))
 
+  #: Made once per env object and bound to it; copies make their own.
+  _PER_OBJECT: ClassVar[tuple[str, ...]] = ("jit_reset", "jit_step")
+
   def __copy__(self):
     """A shallow copy that makes its own :attr:`jit_reset` / :attr:`jit_step`: the original's are
     bound to the original, so a copy with another setting (``dense_reward``) would step as it."""
     clone = object.__new__(type(self))
-    jitted = ("jit_reset", "jit_step")
-    clone.__dict__.update({k: v for k, v in self.__dict__.items() if k not in jitted})
+    clone.__dict__.update(self._copied_attributes())
     return clone
+
+  def __deepcopy__(self, memo):
+    """A deep copy that, as :meth:`__copy__`, makes its own jitted reset and step."""
+    clone = object.__new__(type(self))
+    memo[id(self)] = clone
+    clone.__dict__.update(copy.deepcopy(self._copied_attributes(), memo))
+    return clone
+
+  def _copied_attributes(self) -> dict:
+    return {k: v for k, v in self.__dict__.items() if k not in self._PER_OBJECT}
 
   @functools.cached_property
   def jit_reset(self) -> Callable[[jax.Array], State]:

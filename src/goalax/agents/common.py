@@ -1,7 +1,11 @@
-"""Small pieces that several agents share: an optimiser step, the SAC temperature, Polyak
-averaging, the entropy target, and building validated networks from a :class:`NetworkConfig`."""
+"""Small pieces that several agents share: an optimiser step, the SAC temperature, the
+critic-actor-temperature update of the SAC-style agents, Polyak averaging, the entropy target, and
+building validated networks from a :class:`NetworkConfig`."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -42,6 +46,48 @@ def temperature_step(
     log_alpha, opt_state = optimizer_step(tx, log_alpha, opt_state, grad)
   metrics = {"alpha_loss": loss, "alpha": jnp.exp(log_alpha), "entropy": -jnp.mean(log_prob)}
   return log_alpha, opt_state, metrics
+
+
+def critic_actor_temperature_step(
+  state: Any,
+  critic_loss: Callable[[Params], tuple[Array, dict[str, Array]]],
+  actor_loss: Callable[[Params, Params], tuple[Array, Array]],
+  txs: tuple[optax.GradientTransformation, ...],
+  target_entropy: float,
+  learn_alpha: bool = True,
+) -> tuple[Any, dict[str, Array]]:
+  """The update of CRL, SAC and TD InfoNCE, in this order: one step of the critic on
+  ``critic_loss(critic_params) -> (loss, metrics)``; one of the actor against the updated critic
+  on ``actor_loss(actor_params, critic_params) -> (loss, log_prob [B])``; one of the temperature
+  on those log-probs (:func:`temperature_step`). ``state`` is the agent's state (a flax struct
+  with ``actor_params``, ``critic_params``, ``log_alpha`` and their ``*_opt_state``), ``txs`` the
+  ``(critic, actor, alpha)`` optimisers. Returns the state with those six fields replaced and the
+  metrics ``{**critic metrics, actor_loss, alpha_loss, alpha, entropy}``."""
+  critic_tx, actor_tx, alpha_tx = txs
+  (_, critic_metrics), critic_grads = jax.value_and_grad(critic_loss, has_aux=True)(
+    state.critic_params
+  )
+  critic_params, critic_opt_state = optimizer_step(
+    critic_tx, state.critic_params, state.critic_opt_state, critic_grads
+  )
+  (actor_loss_value, log_prob), actor_grads = jax.value_and_grad(actor_loss, has_aux=True)(
+    state.actor_params, critic_params
+  )
+  actor_params, actor_opt_state = optimizer_step(
+    actor_tx, state.actor_params, state.actor_opt_state, actor_grads
+  )
+  log_alpha, alpha_opt_state, alpha_metrics = temperature_step(
+    alpha_tx, state.log_alpha, state.alpha_opt_state, log_prob, target_entropy, learn=learn_alpha
+  )
+  new_state = state.replace(
+    actor_params=actor_params,
+    critic_params=critic_params,
+    log_alpha=log_alpha,
+    actor_opt_state=actor_opt_state,
+    critic_opt_state=critic_opt_state,
+    alpha_opt_state=alpha_opt_state,
+  )
+  return new_state, {**critic_metrics, "actor_loss": actor_loss_value, **alpha_metrics}
 
 
 def target_entropy_for(target_entropy: float | None, action_size: int) -> float:

@@ -53,9 +53,8 @@ from goalax.agents.base import (
 from goalax.agents.common import (
   check_network_config,
   check_obs_size,
-  optimizer_step,
+  critic_actor_temperature_step,
   target_entropy_for,
-  temperature_step,
 )
 from goalax.agents.contrastive import (
   contrastive_metrics,
@@ -293,41 +292,16 @@ def make_crl(config: CRLConfig, state_size: int, goal_size: int, action_size: in
     return jnp.mean(alpha * log_prob - q), log_prob
 
   def update(crl_state: CRLState, batch: Batch, key: Array) -> tuple[CRLState, Metrics]:
-    # 1. Critic (contrastive) step.
-    (_, critic_metrics), critic_grads = jax.value_and_grad(critic_loss, has_aux=True)(
-      crl_state.critic_params, batch
+    """The contrastive critic step, the actor step against the updated critic, the temperature."""
+    return critic_actor_temperature_step(
+      crl_state,
+      lambda critic_params: critic_loss(critic_params, batch),
+      lambda actor_params, critic_params: actor_loss(
+        actor_params, critic_params, crl_state.log_alpha, batch, key
+      ),
+      (critic_tx, actor_tx, alpha_tx),
+      target_entropy,
     )
-    critic_params, critic_opt_state = optimizer_step(
-      critic_tx, crl_state.critic_params, crl_state.critic_opt_state, critic_grads
-    )
-
-    # 2. Actor step against the freshly updated critic.
-    (actor_loss_value, log_prob), actor_grads = jax.value_and_grad(actor_loss, has_aux=True)(
-      crl_state.actor_params, critic_params, crl_state.log_alpha, batch, key
-    )
-    actor_params, actor_opt_state = optimizer_step(
-      actor_tx, crl_state.actor_params, crl_state.actor_opt_state, actor_grads
-    )
-
-    # 3. Temperature step, on the log-probs of the actor step's samples.
-    log_alpha, alpha_opt_state, alpha_metrics = temperature_step(
-      alpha_tx, crl_state.log_alpha, crl_state.alpha_opt_state, log_prob, target_entropy
-    )
-
-    new_state = CRLState(
-      actor_params=actor_params,
-      critic_params=critic_params,
-      log_alpha=log_alpha,
-      actor_opt_state=actor_opt_state,
-      critic_opt_state=critic_opt_state,
-      alpha_opt_state=alpha_opt_state,
-    )
-    metrics = {
-      **critic_metrics,
-      "actor_loss": actor_loss_value,
-      **alpha_metrics,
-    }
-    return new_state, metrics
 
   def act(
     actor_params: Params, obs: Array, key: Array, deterministic: bool | Array = False

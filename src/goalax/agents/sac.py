@@ -43,10 +43,9 @@ from goalax.agents.base import (
 from goalax.agents.common import (
   check_network_config,
   check_obs_size,
-  optimizer_step,
+  critic_actor_temperature_step,
   polyak,
   target_entropy_for,
-  temperature_step,
 )
 from goalax.errors import require_positive
 from goalax.loops.off_policy import OffPolicyConfig
@@ -156,43 +155,22 @@ def make_sac(config: SACConfig, state_size: int, goal_size: int, action_size: in
     return jnp.mean(alpha * log_prob - q), log_prob
 
   def update(sac_state: SACState, batch: Batch, key: Array) -> tuple[SACState, Metrics]:
+    """The critic step, the actor step against the updated critic, the temperature (if
+    ``autotune``), then the target critic's Polyak step."""
     critic_key, actor_key = jax.random.split(key)
-    (_, critic_metrics), critic_grads = jax.value_and_grad(critic_loss, has_aux=True)(
-      sac_state.critic_params, sac_state, batch, critic_key
-    )
-    critic_params, critic_opt_state = optimizer_step(
-      critic_tx, sac_state.critic_params, sac_state.critic_opt_state, critic_grads
-    )
-    (actor_loss_value, log_prob), actor_grads = jax.value_and_grad(actor_loss, has_aux=True)(
-      sac_state.actor_params, critic_params, sac_state.log_alpha, batch, actor_key
-    )
-    actor_params, actor_opt_state = optimizer_step(
-      actor_tx, sac_state.actor_params, sac_state.actor_opt_state, actor_grads
-    )
-    log_alpha, alpha_opt_state, alpha_metrics = temperature_step(
-      alpha_tx,
-      sac_state.log_alpha,
-      sac_state.alpha_opt_state,
-      log_prob,
+    new_state, metrics = critic_actor_temperature_step(
+      sac_state,
+      lambda critic_params: critic_loss(critic_params, sac_state, batch, critic_key),
+      lambda actor_params, critic_params: actor_loss(
+        actor_params, critic_params, sac_state.log_alpha, batch, actor_key
+      ),
+      (critic_tx, actor_tx, alpha_tx),
       target_entropy,
-      learn=config.autotune,
+      learn_alpha=config.autotune,
     )
-    new_state = SACState(
-      actor_params=actor_params,
-      critic_params=critic_params,
-      target_critic_params=polyak(sac_state.target_critic_params, critic_params, config.tau),
-      log_alpha=log_alpha,
-      actor_opt_state=actor_opt_state,
-      critic_opt_state=critic_opt_state,
-      alpha_opt_state=alpha_opt_state,
-    )
-    metrics = {
-      **critic_metrics,
-      "actor_loss": actor_loss_value,
-      **alpha_metrics,
-      "reward": jnp.mean(batch["reward"]),
-    }
-    return new_state, metrics
+    target = polyak(sac_state.target_critic_params, new_state.critic_params, config.tau)
+    new_state = new_state.replace(target_critic_params=target)
+    return new_state, {**metrics, "reward": jnp.mean(batch["reward"])}
 
   def act(actor_params: Params, obs: Array, key: Array, deterministic: bool | Array = False):
     """``obs [..., S+G] -> action [..., A]``: a sample, or ``tanh(mean)`` when deterministic."""

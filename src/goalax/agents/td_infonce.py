@@ -78,10 +78,9 @@ from goalax.agents.base import (
 from goalax.agents.common import (
   check_network_config,
   check_obs_size,
-  optimizer_step,
+  critic_actor_temperature_step,
   polyak,
   target_entropy_for,
-  temperature_step,
 )
 from goalax.agents.contrastive import (
   contrastive_metrics,
@@ -291,33 +290,20 @@ def make_td_infonce(
     return infonce_loss(logits) + jnp.mean(alpha * log_prob), log_prob
 
   def update(td_state: TDInfoNCEState, batch: Batch, key: Array):
+    """The TD InfoNCE critic step, the actor step against the updated critic, the temperature,
+    then the target critic's Polyak step."""
     critic_key, actor_key = jax.random.split(key)
-    (_, critic_metrics), critic_grads = jax.value_and_grad(critic_loss, has_aux=True)(
-      td_state.critic_params, td_state, batch, critic_key
+    new_state, metrics = critic_actor_temperature_step(
+      td_state,
+      lambda critic_params: critic_loss(critic_params, td_state, batch, critic_key),
+      lambda actor_params, critic_params: actor_loss(
+        actor_params, critic_params, td_state.log_alpha, batch, actor_key
+      ),
+      (critic_tx, actor_tx, alpha_tx),
+      target_entropy,
     )
-    critic_params, critic_opt_state = optimizer_step(
-      critic_tx, td_state.critic_params, td_state.critic_opt_state, critic_grads
-    )
-    (actor_loss_value, log_prob), actor_grads = jax.value_and_grad(actor_loss, has_aux=True)(
-      td_state.actor_params, critic_params, td_state.log_alpha, batch, actor_key
-    )
-    actor_params, actor_opt_state = optimizer_step(
-      actor_tx, td_state.actor_params, td_state.actor_opt_state, actor_grads
-    )
-    log_alpha, alpha_opt_state, alpha_metrics = temperature_step(
-      alpha_tx, td_state.log_alpha, td_state.alpha_opt_state, log_prob, target_entropy
-    )
-    new_state = TDInfoNCEState(
-      actor_params=actor_params,
-      critic_params=critic_params,
-      target_critic_params=polyak(td_state.target_critic_params, critic_params, config.tau),
-      log_alpha=log_alpha,
-      actor_opt_state=actor_opt_state,
-      critic_opt_state=critic_opt_state,
-      alpha_opt_state=alpha_opt_state,
-    )
-    metrics = {**critic_metrics, "actor_loss": actor_loss_value, **alpha_metrics}
-    return new_state, metrics
+    target = polyak(td_state.target_critic_params, new_state.critic_params, config.tau)
+    return new_state.replace(target_critic_params=target), metrics
 
   def act(actor_params: Params, obs: Array, key: Array, deterministic: bool | Array = False):
     """``obs [..., S+G] -> action [..., A]``: a sample, or ``tanh(mean)`` when deterministic."""

@@ -213,12 +213,12 @@ class GoalEnv(PipelineEnv):
     computation, though XLA may fuse and so round it a little differently than the same code
     traced inline (the README's CRL curve moved by at most 0.03 per evaluation; a reacher
     step batched and alone agrees to the last bit, or to a few ulps under ``--fast_compile``)."""
-    return _jit_on_one_device(self.reset)
+    return _jit_method(self, "reset")
 
   @functools.cached_property
   def jit_step(self) -> Callable[[State, jax.Array], State]:
     """``step`` under ``jax.jit``, made once per env object (see :attr:`jit_reset`)."""
-    return _jit_on_one_device(self.step)
+    return _jit_method(self, "step")
 
   def _first_state(self, q: jax.Array, qd: jax.Array, goal: jax.Array) -> State:
     with mjx_depth_barriers(self.backend == "mjx"):
@@ -247,14 +247,34 @@ class GoalEnv(PipelineEnv):
     )
 
 
-def _jit_on_one_device(fn: Callable) -> Callable:
-  """``jax.jit(fn)`` where JAX sees one device, else ``fn`` itself. Over several processes the
-  env's brax ``System`` arrays can sit on another process's device (seen: ``sys.qpos0`` on
-  device 0 in process 1), and a nested jit embeds them as constants, which JAX refuses ("Closing
-  over jax.Array that spans non-addressable devices"; top-level programs take them as
-  arguments); and every multi-device run keeps the same program, so that a run over two
-  processes ends bit for bit as one process with two devices."""
-  return jax.jit(fn) if jax.device_count() == 1 else fn
+def _jit_method(env: GoalEnv, name: str) -> Callable:
+  """``getattr(env, name)`` under ``jax.jit``, with the env's JAX arrays (brax's ``System`` and
+  the env's own tables) passed as arguments rather than closed over: over several processes
+  those arrays can span devices of other processes (seen: ``sys.qpos0``), and JAX refuses to
+  close a nested jit over them ("Closing over jax.Array that spans non-addressable devices"),
+  while a top-level program takes them as arguments. The env's other attributes (settings,
+  NumPy tables, Python numbers) stay as they are, so they may steer tracing."""
+
+  def call(arrays: list, *args):
+    clone = copy.copy(env)
+    vars(clone).update(_with_arrays(env, arrays))
+    return getattr(clone, name)(*args)
+
+  jitted = jax.jit(call)
+  return lambda *args: jitted(_arrays_of(env), *args)
+
+
+def _arrays_of(env: GoalEnv) -> list[jax.Array]:
+  """The JAX arrays among the leaves of ``env``'s attributes, in flattening order."""
+  return [leaf for leaf in jax.tree.leaves(env._copied_attributes()) if isinstance(leaf, jax.Array)]
+
+
+def _with_arrays(env: GoalEnv, arrays: list) -> dict:
+  """``env``'s attributes with their JAX arrays replaced, in order, by ``arrays``."""
+  leaves, treedef = jax.tree.flatten(env._copied_attributes())
+  replacements = iter(arrays)
+  leaves = [next(replacements) if isinstance(leaf, jax.Array) else leaf for leaf in leaves]
+  return jax.tree.unflatten(treedef, leaves)
 
 
 def repeat_action_step(env: GoalEnv, state: State, action: jax.Array, action_repeat: int) -> State:

@@ -211,8 +211,8 @@ class GoalEnv(PipelineEnv):
     physics is traced once per env and input shape instead of at every call site (brax's
     ``pipeline_init`` alone takes seconds of Python to trace). XLA inlines the calls: the same
     computation, though XLA may fuse and so round it a little differently than the same code
-    traced inline (the README's CRL curve moved by at most 0.03 per evaluation; a reacher
-    step batched and alone agrees to the last bit, or to a few ulps under ``--fast_compile``)."""
+    traced inline (the README's CRL curve is the same to its printed digits; a reacher step
+    batched and alone agrees to the last bit, or to a few ulps under ``--fast_compile``)."""
     return _jit_method(self, "reset")
 
   @functools.cached_property

@@ -90,6 +90,36 @@ def critic_actor_temperature_step(
   return new_state, {**critic_metrics, "actor_loss": actor_loss_value, **alpha_metrics}
 
 
+def target_critic_update(
+  state: Any,
+  batch: dict[str, Array],
+  key: Array,
+  critic_loss: Callable[..., tuple[Array, dict[str, Array]]],
+  actor_loss: Callable[..., tuple[Array, Array]],
+  txs: tuple[optax.GradientTransformation, ...],
+  target_entropy: float,
+  tau: float,
+  learn_alpha: bool = True,
+) -> tuple[Any, dict[str, Array]]:
+  """The update of SAC and TD InfoNCE: :func:`critic_actor_temperature_step` on
+  ``critic_loss(critic_params, state, batch, key)`` and ``actor_loss(actor_params, critic_params,
+  log_alpha, batch, key)`` (keys split from ``key``), then the Polyak step of the state's
+  ``target_critic_params`` toward the updated critic."""
+  critic_key, actor_key = jax.random.split(key)
+  new_state, metrics = critic_actor_temperature_step(
+    state,
+    lambda critic_params: critic_loss(critic_params, state, batch, critic_key),
+    lambda actor_params, critic_params: actor_loss(
+      actor_params, critic_params, state.log_alpha, batch, actor_key
+    ),
+    txs,
+    target_entropy,
+    learn_alpha=learn_alpha,
+  )
+  target = polyak(state.target_critic_params, new_state.critic_params, tau)
+  return new_state.replace(target_critic_params=target), metrics
+
+
 def target_entropy_for(target_entropy: float | None, action_size: int) -> float:
   """The entropy target: ``-action_size`` (the SAC heuristic) unless one is given."""
   # no float() of a given value: a swept one is an array while the agent is traced

@@ -43,8 +43,7 @@ from goalax.agents.base import (
 from goalax.agents.common import (
   check_network_config,
   check_obs_size,
-  critic_actor_temperature_step,
-  polyak,
+  target_critic_update,
   target_entropy_for,
 )
 from goalax.errors import require_positive
@@ -157,19 +156,18 @@ def make_sac(config: SACConfig, state_size: int, goal_size: int, action_size: in
   def update(sac_state: SACState, batch: Batch, key: Array) -> tuple[SACState, Metrics]:
     """The critic step, the actor step against the updated critic, the temperature (if
     ``autotune``), then the target critic's Polyak step."""
-    critic_key, actor_key = jax.random.split(key)
-    new_state, metrics = critic_actor_temperature_step(
+    txs = (critic_tx, actor_tx, alpha_tx)
+    new_state, metrics = target_critic_update(
       sac_state,
-      lambda critic_params: critic_loss(critic_params, sac_state, batch, critic_key),
-      lambda actor_params, critic_params: actor_loss(
-        actor_params, critic_params, sac_state.log_alpha, batch, actor_key
-      ),
-      (critic_tx, actor_tx, alpha_tx),
+      batch,
+      key,
+      critic_loss,
+      actor_loss,
+      txs,
       target_entropy,
-      learn_alpha=config.autotune,
+      config.tau,
+      config.autotune,
     )
-    target = polyak(sac_state.target_critic_params, new_state.critic_params, config.tau)
-    new_state = new_state.replace(target_critic_params=target)
     return new_state, {**metrics, "reward": jnp.mean(batch["reward"])}
 
   def act(actor_params: Params, obs: Array, key: Array, deterministic: bool | Array = False):

@@ -78,8 +78,7 @@ from goalax.agents.base import (
 from goalax.agents.common import (
   check_network_config,
   check_obs_size,
-  critic_actor_temperature_step,
-  polyak,
+  target_critic_update,
   target_entropy_for,
 )
 from goalax.agents.contrastive import (
@@ -292,18 +291,10 @@ def make_td_infonce(
   def update(td_state: TDInfoNCEState, batch: Batch, key: Array):
     """The TD InfoNCE critic step, the actor step against the updated critic, the temperature,
     then the target critic's Polyak step."""
-    critic_key, actor_key = jax.random.split(key)
-    new_state, metrics = critic_actor_temperature_step(
-      td_state,
-      lambda critic_params: critic_loss(critic_params, td_state, batch, critic_key),
-      lambda actor_params, critic_params: actor_loss(
-        actor_params, critic_params, td_state.log_alpha, batch, actor_key
-      ),
-      (critic_tx, actor_tx, alpha_tx),
-      target_entropy,
+    txs = (critic_tx, actor_tx, alpha_tx)
+    return target_critic_update(
+      td_state, batch, key, critic_loss, actor_loss, txs, target_entropy, config.tau
     )
-    target = polyak(td_state.target_critic_params, new_state.critic_params, config.tau)
-    return new_state.replace(target_critic_params=target), metrics
 
   def act(actor_params: Params, obs: Array, key: Array, deterministic: bool | Array = False):
     """``obs [..., S+G] -> action [..., A]``: a sample, or ``tanh(mean)`` when deterministic."""

@@ -1,7 +1,9 @@
 """JaxGCRL 0.2's entry point, spelled the same: ``python run.py sac --env ant --use_her ...``.
 
-Runs ``goalax train <agent>`` with the reference's flag names translated (``--total_env_steps``,
-``--wandb_project_name``, ...). See ``goalax.jaxgcrl_compat``.
+Takes every field of JaxGCRL 0.2's RunConfig and agent configs with its meaning
+(``--total_env_steps``, ``--wandb_project_name``, ``--use_ln``, ...) or refuses it in one sentence
+naming goalax's alternative, and runs ``goalax train <agent>``. See ``goalax.jaxgcrl_compat`` and
+docs/reference_flags.md.
 """
 
 import sys

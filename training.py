@@ -1,7 +1,8 @@
 """JaxGCRL-compatible entry point: ``python training.py --env_name ant --num_envs 16 ...``.
 
-Accepts the classic JaxGCRL flags verbatim and runs ``goalax train <agent>`` with them;
-``--agent crl|sac|td3|ppo`` picks the algorithm (default crl). See ``goalax.jaxgcrl_compat``.
+Takes every flag of JaxGCRL 0.1's training.py with its meaning (or refuses it in one sentence
+naming goalax's alternative) and runs ``goalax train <agent>``; ``--agent crl|sac|td3|ppo|...``
+picks the algorithm (default crl). See ``goalax.jaxgcrl_compat`` and docs/reference_flags.md.
 """
 
 import sys

@@ -151,7 +151,7 @@ def test_goal_sampling_is_hindsight_only_with_the_paper_s_uniform_offsets():
   sampling = GCSLConfig().goal_sampling()
   assert sampling.value.p_future == 1.0 and sampling.value.future == "uniform"
   assert sampling.actor is None and sampling.td and not sampling.offsets
-  geometric = GCSLConfig(goal_future="geometric", discounting=0.9, horizon=50).goal_sampling()
+  geometric = GCSLConfig(her_future="geometric", discounting=0.9, horizon=50).goal_sampling()
   assert geometric.value.offset_discount == 0.9 and geometric.offsets
 
 
@@ -221,7 +221,7 @@ def test_gcsl_help_lists_its_own_flags_and_no_critic_flags(capsys):
   with pytest.raises(SystemExit):
     parse_train_args("gcsl", ["--help"])
   text = capsys.readouterr().out
-  for flag in ("--actor-lr", "--goal-future", "--horizon", "--log-std-min", "--batch-size"):
+  for flag in ("--actor-lr", "--her-future", "--horizon", "--log-std-min", "--batch-size"):
     assert flag in text, flag
   for flag in ("--critic-lr", "--use-her", "--energy-fn", "--tau", "--alpha-lr"):
     assert flag not in text, flag

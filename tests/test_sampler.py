@@ -343,9 +343,9 @@ def test_a_transition_comes_with_every_future_its_goals_need():
 
 
 def test_flags_are_expressed_through_the_mixes():
-  """--random_actor_goals gives CRL's actor its own mix; --use_her and --her_* give SAC's and
+  """--actor_p_random gives CRL's actor its own mix; --use_her and --her_* give SAC's and
   TD3's critic (and actor) goals the HER mix; without them, commanded goals."""
-  crl = CRLConfig(discounting=0.95, random_actor_goals=0.25).goal_sampling()
+  crl = CRLConfig(discounting=0.95, actor_p_random=0.25).goal_sampling()
   assert crl.value == GoalMix(p_future=1.0, future="geometric", discount=0.95)
   assert crl.actor == GoalMix(p_future=0.75, p_random=0.25, future="geometric", discount=0.95)
   assert CRLConfig().goal_sampling().actor is None and not crl.td

@@ -181,7 +181,7 @@ def test_terminal_steps_keep_only_the_one_step_term(ring_critics):
 def test_actor_learns_to_reach_goals_on_the_reach_probe():
   """ReachProbe: one step, the action sets the position, success iff |a − g| < 0.2. The critic
   learns where an action leads (the next state, and the policy's next state after it); the
-  actor learns ``a = g`` from it. Its goals are hindsight goals (``--random_actor_goals 0``):
+  actor learns ``a = g`` from it. Its goals are hindsight goals (``--actor_p_random 0``):
   every stored state of a one-step env is the start 0, so random buffer states would all be 0.
   Measured: within 0.08 of every goal after 40 training steps (1,280 updates), both seeds."""
   config = TDInfoNCEConfig(
@@ -195,7 +195,7 @@ def test_actor_learns_to_reach_goals_on_the_reach_probe():
     actor_lr=1e-3,
     discounting=0.5,  # the one-step term carries half the loss
     initial_log_alpha=-4.0,  # SAC's temperature 1 would keep the actor wide for longer
-    random_actor_goals=0.0,
+    actor_p_random=0.0,
   )
   # jax.jit: its big B x B updates run long enough to pay for the optimised compile (measured,
   # cold cache: 51 s against 80 s with fast_jit)
@@ -244,7 +244,7 @@ def test_both_jaxgcrl_spellings_and_the_help_reach_td_infonce(capsys):
   with pytest.raises(SystemExit):
     parse_train_args("td_infonce", ["--help"])
   text = capsys.readouterr().out
-  for flag in ("--twin-critics", "--random-actor-goals", "--energy-fn", "--tau", "--batch-size"):
+  for flag in ("--twin-critics", "--actor-p-random", "--energy-fn", "--tau", "--batch-size"):
     assert flag in text, flag
   for flag in ("--use-her", "--contrastive-loss-fn", "--logsumexp-penalty-coeff"):
     assert flag not in text, flag
@@ -254,7 +254,7 @@ def test_both_jaxgcrl_spellings_and_the_help_reach_td_infonce(capsys):
   "flags, message",
   [
     (["--discounting", "1"], "--discounting must be in [0, 1) for td_infonce, got 1.0"),
-    (["--random_actor_goals", "2"], "--random_actor_goals must be in [0, 1]"),
+    (["--random_actor_goals", "2"], "--actor_p_random must be in [0, 1]"),  # the old spelling
     (["--energy_fn", "l3"], "Unknown --energy_fn value 'l3'"),
     (["--batch_size", "1", "--min_replay_size", "2"], "--batch_size must be at least 2"),
   ],

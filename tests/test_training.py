@@ -248,7 +248,7 @@ def test_cli_bad_input_is_one_clear_sentence_and_exit_code_2(flags, message, cap
     (["td3", "--discounting", "0"], "--discounting must be in (0, 1], got 0.0."),
     (["td3", "--exploration_noise", "-0.1"], "--exploration_noise must be >= 0"),
     (["sac", "--tau", "1.5"], "--tau must be in (0, 1]"),
-    (["crl", "--random_actor_goals", "2"], "--random_actor_goals must be in [0, 1]"),
+    (["crl", "--random_actor_goals", "2"], "--actor_p_random must be in [0, 1]"),  # old spelling
   ],
 )
 def test_cli_bad_agent_flags_are_one_clear_sentence(argv, message, capsys):
@@ -280,15 +280,16 @@ def test_each_algorithm_help_lists_only_its_own_flags(algo, capsys):
 
 
 def test_jaxgcrl_entry_points_reach_every_algorithm():
-  from goalax.jaxgcrl_compat import split_agent, translate
+  from goalax.jaxgcrl_compat import run_py_argv, split_agent, training_py_argv
 
-  agent, flags = split_agent(["--env_name", "reacher", "--agent", "sac", "--use_her"])
-  config = parse_train_args(agent, translate(flags))
-  assert agent == "sac" and config.env == "reacher" and config.agent.use_her
+  argv, notes = training_py_argv(["--env_name", "reacher", "--agent", "sac", "--use_her"])
+  config = parse_train_args(argv[1], argv[2:])
+  assert argv[:2] == ["train", "sac"] and not notes
+  assert config.env == "reacher" and config.agent.use_her
   assert config.agent.goal_sampling().value.p_future == 0.8
   assert split_agent(["--agent=td3"]) == ("td3", []) and split_agent([]) == ("crl", [])
-  run_py = translate(["--total_env_steps", "5000", "--wandb_project_name", "p"])
-  config = parse_train_args("td3", run_py)
+  argv, _ = run_py_argv(["td3", "--total_env_steps", "5000", "--wandb_project_name", "p"])
+  config = parse_train_args(argv[1], argv[2:])
   assert config.num_timesteps == 5000 and config.project_name == "p"
 
 

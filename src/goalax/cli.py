@@ -8,6 +8,7 @@ envs, the host loop) are imported by the command that needs them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
@@ -32,6 +33,7 @@ Run 'goalax <command> --help' for the flags of a command.
 """
 
 
+from goalax import helptext  # noqa: E402
 from goalax.errors import UsageError  # noqa: E402  (re-exported: goalax.cli.UsageError)
 
 
@@ -65,6 +67,7 @@ def cmd_envs(args: EnvsArgs) -> None:
   for col in (
     "name",
     "backend",
+    "reference",
     "obs",
     "state",
     "goal",
@@ -73,16 +76,18 @@ def cmd_envs(args: EnvsArgs) -> None:
     "threshold",
     "description",
   ):
-    table.add_column(col, justify="left" if col in ("name", "backend", "description") else "right")
+    left = ("name", "backend", "reference", "description")
+    table.add_column(col, justify="left" if col in left else "right")
   for name in names:
     try:
       env = envs.make_env(name)
     except (ImportError, AttributeError) as e:  # a family whose module is not available
-      table.add_row(name, "-", "-", "-", "-", "-", "-", "-", f"unavailable: {e}")
+      table.add_row(name, "-", "-", "-", "-", "-", "-", "-", "-", f"unavailable: {e}")
       continue
     table.add_row(
       name,
       env.backend,
+      _reference_column(name, env),
       str(env.observation_size),
       str(env.state_size),
       str(env.goal_size),
@@ -91,7 +96,22 @@ def cmd_envs(args: EnvsArgs) -> None:
       f"{env.goal_threshold:g}",
       envs.describe(name),
     )
-  Console(width=160).print(table)
+  Console(width=170).print(table)
+  print(
+    "backend: goalax's default; reference: the backend the reference (JaxGCRL) runs the env of "
+    "that name on ('--backend reference' picks it; '-': goalax's own task)."
+  )
+
+
+def _reference_column(name: str, env) -> str:
+  """The reference's backend for a reference env name, in parentheses for goalax's own variants
+  of one (same physics, other goals), '-' for goalax's own tasks."""
+  import goalax.envs as envs
+
+  backend = type(env).reference_backend
+  if backend is None:
+    return "-"
+  return backend if name in envs.REFERENCE_ENV_NAMES else f"({backend})"
 
 
 # ---- goalax rollout -----------------------------------------------------------------------------
@@ -101,8 +121,9 @@ class RolloutArgs:
 
   env: str = "reacher"
   """Environment name (see 'goalax envs')."""
-  backend: Literal["spring", "positional", "generalized", "mjx"] | None = None
-  """Physics pipeline; default: the env's own default."""
+  backend: Literal["spring", "positional", "generalized", "mjx", "reference"] | None = None
+  """Physics pipeline; default: the env's own default; 'reference': the one the reference
+  (JaxGCRL) runs this env on (see 'goalax envs')."""
   num_envs: int = 128
   """Parallel environments."""
   num_steps: int = 500
@@ -373,14 +394,14 @@ def _defaults(algo: str, argv: list[str]):
 def parse_train_args(algo: str, argv: list[str]):
   """``TrainConfig`` of ``goalax train <algo> [flags]``: the run's flags and that agent's only.
 
-  tyro accepts JaxGCRL's underscore spellings (``--num_envs``) as well as ``--num-envs``. With
-  ``--config FILE`` or ``--resume RUN_DIR`` the flags not given take that file's or run's
-  values.
+  tyro accepts JaxGCRL's underscore spellings (``--num_envs``) as well as ``--num-envs``, and
+  the agent's old flag names (``--random_actor_goals``) as its current ones. With ``--config
+  FILE`` or ``--resume RUN_DIR`` the flags not given take that file's or run's values.
   """
   import difflib
 
   from goalax import agents
-  from goalax.config import TrainConfig
+  from goalax.config import TrainConfig, current_flags
 
   if algo not in agents.REGISTRY:
     close = difflib.get_close_matches(algo, agents.agent_names(), n=1)
@@ -389,6 +410,8 @@ def parse_train_args(algo: str, argv: list[str]):
       f"unknown algorithm '{algo}'.{hint} Available: {', '.join(agents.agent_names())}."
     )
   config_class = agents.REGISTRY[algo].config_class
+  argv = current_flags(config_class, argv)
+  helptext.install()
   return tyro.cli(
     TrainConfig[config_class],
     args=argv,
@@ -480,6 +503,7 @@ def _run(argv: list[str]) -> None:
   command, rest = argv[0], argv[1:]
   if command in COMMANDS:
     args_class, run = COMMANDS[command]
+    helptext.install()
     run(tyro.cli(args_class, args=rest, prog=f"goalax {command}"))
   elif command in ("train", "resume"):
     (cmd_train if command == "train" else cmd_resume)(rest)
@@ -488,17 +512,25 @@ def _run(argv: list[str]) -> None:
     raise UsageError(f"unknown command '{command}'. Commands: {names}.")
 
 
-def main(argv: list[str] | None = None) -> None:
-  _quiet_warnings()
-  argv = sys.argv[1:] if argv is None else argv
+@contextlib.contextmanager
+def exit_on_usage_error():
+  """Ends the process on a UsageError with its one sentence on stderr and exit code 2, and on
+  Ctrl-C with exit code 130."""
   try:
-    _run(argv)
+    yield
   except UsageError as e:
     print(f"goalax: error: {e}", file=sys.stderr)
     sys.exit(2)
   except KeyboardInterrupt:
     print("goalax: interrupted; everything already written is kept.", file=sys.stderr)
     sys.exit(130)
+
+
+def main(argv: list[str] | None = None) -> None:
+  _quiet_warnings()
+  argv = sys.argv[1:] if argv is None else argv
+  with exit_on_usage_error():
+    _run(argv)
 
 
 if __name__ == "__main__":

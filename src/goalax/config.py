@@ -15,6 +15,7 @@ import tyro
 
 from goalax.agents.crl import CRLConfig
 from goalax.errors import ConfigError, require_positive
+from goalax.helptext import default_is
 
 __all__ = [
   "ConfigError",
@@ -34,10 +35,14 @@ class TrainConfig(Generic[AgentConfigT]):
 
   env: str = "reacher"
   """Environment to train on (see 'goalax envs')."""
-  backend: Literal["spring", "positional", "generalized", "mjx"] | None = None
-  """Physics pipeline; default: the env's own default."""
-  eval_env: str | None = None
-  """Environment to evaluate on (e.g. ant_u_maze_eval); default: the training env."""
+  backend: Annotated[
+    Literal["spring", "positional", "generalized", "mjx", "reference"] | None,
+    default_is("the env's own"),
+  ] = None
+  """Physics pipeline; 'reference': the one the reference (JaxGCRL) runs this env on (see
+  'goalax envs')."""
+  eval_env: Annotated[str | None, default_is("the training env")] = None
+  """Environment to evaluate on (e.g. ant_u_maze_eval)."""
   seed: int = 0
   """Random seed of the first agent; seed k of a --num_seeds K run uses seed + k."""
   num_seeds: int = 1
@@ -57,8 +62,8 @@ class TrainConfig(Generic[AgentConfigT]):
   set elsewhere; docs/evaluation_tasks.md), --num_eval_envs episodes shared among them (rounded
   up; one per task where a task's episodes are identical), reported per task and averaged
   (eval_tasks/<task>/success, eval_tasks/success, ...), comparable across runs; 'both'."""
-  episode_length: int | None = None
-  """Time limit per episode; default: the env's recommended length."""
+  episode_length: Annotated[int | None, default_is("the env's recommended length")] = None
+  """Time limit per episode."""
   action_repeat: int = 1
   """Physics steps per action (the env step count includes the repeats)."""
   devices: int = 1
@@ -69,7 +74,7 @@ class TrainConfig(Generic[AgentConfigT]):
   several processes (--num_processes) every device of every process is used."""
   agent: Annotated[AgentConfigT, tyro.conf.OmitArgPrefixes] = CRLConfig()
   """The agent's settings: networks, replay, losses, learning rates."""
-  sweep: tuple[str, ...] = ()
+  sweep: Annotated[tuple[str, ...], default_is("no sweep")] = ()
   """Train several configurations at once: NAME=V1,V2,... per agent flag (e.g. --sweep
   critic_lr=1e-4,3e-4 energy_fn=l2,cosine). Continuous flags (learning rates, coefficients,
   discounts) train every combination × --num_seeds in one compiled program; each combination of
@@ -77,34 +82,42 @@ class TrainConfig(Generic[AgentConfigT]):
   configuration (column config); curves.png and goalax plot draw one line per configuration."""
   run_dir: str = "runs"
   """Parent folder of run directories; each run writes a new one, never overwriting."""
-  exp_name: str | None = None
-  """Run name, the run's folder under --run_dir; default: <env>_<algorithm>_s<seed>_<time>. A
-  name that exists already gets a suffix (-2, -3, ...; said on the first line of output), so a
-  script may repeat it; continue a run with --resume."""
+  exp_name: Annotated[str | None, default_is("<env>_<algorithm>_s<seed>_<time>")] = None
+  """Run name, the run's folder under --run_dir. A name that exists already gets a suffix (-2,
+  -3, ...; said on the first line of output), so a script may repeat it; continue a run with
+  --resume."""
   project_name: str = "goalax"
   """Weights & Biases project (with --log_wandb)."""
-  group_name: str | None = None
+  group_name: Annotated[str | None, default_is("none")] = None
   """Weights & Biases group (with --log_wandb)."""
   log_wandb: bool = False
-  """Log to Weights & Biases; set WANDB_MODE=offline to log without an account."""
+  """Log to Weights & Biases (see --wandb_mode)."""
+  wandb_mode: Annotated[
+    Literal["online", "offline"] | None, default_is("WANDB_MODE, else online")
+  ] = None
+  """With --log_wandb: 'online' sends the metrics to Weights & Biases as they come; 'offline'
+  writes them to RUN_DIR/wandb without an account or a network ('wandb sync' uploads them
+  later)."""
   progress: bool = True
   """Print a progress line per evaluation."""
   fast_compile: bool = False
   """Compile with XLA's cheapest settings (CPU only: no LLVM optimisation, no fusion emitters):
   a small reacher run compiles in 14 s instead of 26 s, but trains about 3× slower. For smoke
   tests and debugging short runs; ignored on GPU and TPU."""
-  coordinator_address: str | None = None
-  """Several processes (hosts) in one run: host:port of process 0's coordinator; default: the
-  environment's JAX_COORDINATOR_ADDRESS, or SLURM's own variables in a SLURM job with several
-  tasks. Process 0 writes the run's files (docs/scale_out.md)."""
-  num_processes: int | None = None
-  """Several processes: how many (default: JAX_NUM_PROCESSES, or SLURM's)."""
-  process_id: int | None = None
-  """Several processes: this one's index from 0 (default: JAX_PROCESS_ID, or SLURM's)."""
-  config_file: Annotated[str | None, tyro.conf.arg(name="config")] = None
+  coordinator_address: Annotated[str | None, default_is("JAX_COORDINATOR_ADDRESS, or SLURM's")] = (
+    None
+  )
+  """Several processes (hosts) in one run: host:port of process 0's coordinator (in a SLURM job
+  with several tasks, SLURM's own variables give it). Process 0 writes the run's files
+  (docs/scale_out.md)."""
+  num_processes: Annotated[int | None, default_is("JAX_NUM_PROCESSES, or SLURM's")] = None
+  """Several processes: how many."""
+  process_id: Annotated[int | None, default_is("JAX_PROCESS_ID, or SLURM's")] = None
+  """Several processes: this one's index from 0."""
+  config_file: Annotated[str | None, tyro.conf.arg(name="config"), default_is("none")] = None
   """Read flags from this YAML file: a run's config.yaml, or a mapping of flag names to values.
   Flags given on the command line override it; the run name (--exp_name) is not taken from it."""
-  resume: str | None = None
+  resume: Annotated[str | None, default_is("a new run")] = None
   """Continue the run in this run directory from its newest checkpoint, ending exactly as the
   uninterrupted run would ('goalax resume RUN_DIR' does the same). Only output and logging flags
   may differ from the run's own."""
@@ -236,8 +249,52 @@ LAUNCH_FIELDS = (
 )
 
 
+# ---- renamed flags ----------------------------------------------------------------------------
+# A config class may rename a field and keep the old name in ``RENAMED = {old: new}``: old flags,
+# config.yaml keys (runs saved before the rename) and --sweep names keep working under it.
+def renamed(cls) -> dict[str, str]:
+  """Old field names of a config class -> current ones (its ``RENAMED``; empty if none)."""
+  return dict(getattr(cls, "RENAMED", {}))
+
+
+def current_name(cls, name: str) -> str:
+  """The current name of a field of ``cls`` given by its current or an old name."""
+  return renamed(cls).get(name, name)
+
+
+def current_flags(cls, argv: list[str]) -> list[str]:
+  """``argv`` with the old flag spellings of ``cls``'s fields written as the current ones:
+  ``--random_actor_goals 0.5`` or ``--random-actor-goals=0.5`` -> ``--actor_p_random ...``."""
+  names = renamed(cls)
+  out = []
+  for arg in argv:
+    flag, eq, value = arg.partition("=")
+    name = flag[2:].replace("-", "_") if flag.startswith("--") else ""
+    negated = name.startswith("no_") and name[3:] in names
+    if name in names or negated:
+      out.append(f"--no_{names[name[3:]]}" if negated else f"--{names[name]}{eq}{value}")
+    else:
+      out.append(arg)
+  return out
+
+
+def current_keys(cls, values: dict, where: str) -> dict:
+  """A mapping of ``cls``'s settings with old keys under their current names; a setting given
+  under both names is a ConfigError."""
+  names, out = renamed(cls), {}
+  for key, value in values.items():
+    new = names.get(key, key)
+    if new in out:
+      old = key if new != key else next(o for o, n in names.items() if n == new and o in values)
+      raise ConfigError(f"{where} gives {new} twice (also as {old}, its old name); keep one.")
+    out[new] = value
+  return out
+
+
 def _from_mapping(cls, values: dict, where: str, skip: tuple[str, ...] = ()):
-  """``cls(**values)`` with lists turned back into tuples; unknown keys are a ConfigError."""
+  """``cls(**values)`` with lists turned back into tuples and old keys renamed
+  (:func:`current_keys`); unknown keys are a ConfigError."""
+  values = current_keys(cls, values, where)
   fields = {f.name: f for f in dataclasses.fields(cls)}
   unknown = sorted(set(values) - set(fields))
   if unknown:
@@ -295,7 +352,8 @@ def load_config_file(path: str, algo: str, flag: str = "--config") -> TrainConfi
   if "config" not in data:  # flat: agent flags may sit beside the run flags
     from goalax import agents
 
-    agent_fields = {f.name for f in dataclasses.fields(agents.REGISTRY[algo].config_class)}
+    agent_class = agents.REGISTRY[algo].config_class
+    agent_fields = {f.name for f in dataclasses.fields(agent_class)} | set(renamed(agent_class))
     run_fields = {f.name for f in dataclasses.fields(TrainConfig)}
     agent_values = dict(values.pop("agent", None) or {})
     for name in [n for n in values if n in agent_fields and n not in run_fields]:

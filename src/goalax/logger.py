@@ -172,6 +172,7 @@ class WandbLogger:
       dir=run_dir,
       id=run_id,
       resume="allow" if run_id else None,
+      mode=config.wandb_mode,  # None: WANDB_MODE, else online
     )
     if run_id is None:
       with open(id_path, "w") as f:

@@ -202,9 +202,9 @@ class RunSetup:
 
 #: Config fields that change no compiled program: the seed (keys are arguments), names, outputs.
 OUTPUT_FIELDS = (
-  "seed", "run_dir", "exp_name", "project_name", "group_name", "log_wandb", "progress",
-  "config_file", "resume", "checkpoint_every", "keep_checkpoints", "video_every", "video_format",
-  "video_size", "log_tensorboard", "plot_curves",
+  "seed", "run_dir", "exp_name", "project_name", "group_name", "log_wandb", "wandb_mode",
+  "progress", "config_file", "resume", "checkpoint_every", "keep_checkpoints", "video_every",
+  "video_format", "video_size", "log_tensorboard", "plot_curves",
 )  # fmt: skip
 #: How many runs' programs this process keeps (executables only, a few MB each).
 KEEP_COMPILED = 8

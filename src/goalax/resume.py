@@ -15,6 +15,7 @@ from goalax.config import LAUNCH_FIELDS, ConfigError, TrainConfig, load_run_conf
 OUTPUT_FLAGS = (
   "progress",
   "log_wandb",
+  "wandb_mode",
   "log_tensorboard",
   "project_name",
   "group_name",

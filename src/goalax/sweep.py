@@ -54,13 +54,16 @@ def _parse_value(name: str, text: str, default: Any):
 
 
 def parse(config) -> tuple[dict[str, tuple], dict[str, tuple]]:
-  """``(continuous, discrete)``: ``{flag: values}`` of ``config.sweep``, or ConfigError naming
-  the entry and what would work."""
+  """``(continuous, discrete)``: ``{flag: values}`` of ``config.sweep`` (a flag given by an old
+  name under its current one), or ConfigError naming the entry and what would work."""
+  from goalax.config import current_name
+
   fields = {f.name: f for f in dataclasses.fields(config.agent)}
   sweepable = getattr(type(config.agent), "SWEEPABLE", ())
   continuous, discrete = {}, {}
   for entry in config.sweep:
     name, eq, values = entry.partition("=")
+    name = current_name(type(config.agent), name)
     if not eq or not values:
       raise ConfigError(f"--sweep {entry!r}: write NAME=V1,V2,... (e.g. critic_lr=1e-4,3e-4).")
     if name not in fields:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import jax
 
 from goalax import networks
 from goalax.errors import ConfigError, require_in_unit_interval, require_positive
+from goalax.helptext import default_is
 
 Array = jax.Array
 Params = Any
@@ -139,9 +140,10 @@ class TDConfig:
   including hindsight relabelling (``--use_her``)."""
 
   discounting: float = 0.99
-  """Discount γ of the TD target. JaxGCRL's SAC and TD3 use 0.9; goalax uses 0.99 because a
-  sparse goal-reaching reward must propagate over tens to hundreds of steps (with γ = 0.9 a goal
-  50 steps away is worth 0.005)."""
+  """Discount γ of the TD target (and of the hindsight offset law with --use_her --her_future
+  geometric). JaxGCRL's SAC and TD3 use 0.9; goalax uses 0.99 because a sparse goal-reaching
+  reward must propagate over tens to hundreds of steps (with γ = 0.9 a goal 50 steps away is
+  worth 0.005)."""
   critic_lr: float = 3e-4
   """Adam learning rate of the Q networks."""
   actor_lr: float = 3e-4
@@ -158,8 +160,8 @@ class TDConfig:
   """With --use_her: fraction of goals taken from random states in the buffer; the rest
   (1 - her_p_future - her_p_random) keep the commanded goal."""
   her_future: Literal["geometric", "uniform"] = "uniform"
-  """With --use_her: law of the offset of a future goal: ``uniform`` over the rest of the
-  episode (HER's "future") or ``geometric`` with ``discounting``."""
+  """With --use_her: law of a hindsight goal's offset k >= 1: uniform over the rest of the
+  episode (HER's "future") or geometric, P(k) ∝ discounting^(k−1)."""
 
   def validate_td(self) -> None:
     require_positive(self, "critic_lr", "actor_lr")
@@ -194,9 +196,9 @@ class MaxEntActorConfig:
 
   alpha_lr: float = 3e-4
   """Adam learning rate of ``log_alpha`` (JaxGCRL's and Brax SAC's)."""
-  target_entropy: float | None = None
-  """Entropy target; ``None`` means ``-action_size`` (the SAC heuristic; JaxGCRL's CRL uses
-  ``-0.5 * action_size``)."""
+  target_entropy: Annotated[float | None, default_is("-action_size")] = None
+  """Entropy target of the learned temperature (the default is the SAC heuristic; JaxGCRL's CRL
+  uses -0.5 × action_size)."""
   initial_log_alpha: float = 0.0
   """Initial ``log(alpha)`` (alpha = 1, as in JaxGCRL and Brax SAC)."""
   log_std_min: float = networks.LOG_STD_MIN

@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from typing import Annotated
 
 import flax
 import jax
@@ -57,6 +58,8 @@ from goalax.agents.common import (
   target_entropy_for,
 )
 from goalax.agents.contrastive import (
+  CONTRASTIVE_LOSSES,
+  ENERGY_FNS,
   contrastive_metrics,
   logsumexp_penalty,
   resolve_contrastive_loss,
@@ -65,6 +68,7 @@ from goalax.agents.contrastive import (
   resolve_temperature,
 )
 from goalax.errors import ConfigError, require_in_unit_interval, require_positive
+from goalax.helptext import choices, default_is
 from goalax.loops.off_policy import OffPolicyConfig
 
 
@@ -80,6 +84,7 @@ class CRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
     "discounting",
     "target_entropy",
   )
+  RENAMED = {"random_actor_goals": "actor_p_random"}  # old flag -> current (goalax.config)
 
   use_layer_norm: bool = True
   """LayerNorm before every hidden activation, in all networks. JaxGCRL defaults to False. Ours
@@ -88,35 +93,37 @@ class CRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
   repr_dim: int = 64
   """Width of ``phi(s, a)`` and ``psi(g)`` (JaxGCRL ``repr_dim``)."""
   discounting: float = 0.99
-  """γ of the hindsight goal distribution: a goal is the state k ≥ 1 steps later in the same
-  trajectory with probability ∝ γ^(k−1)."""
-  random_actor_goals: float = 0.0
-  """Fraction of the actor's goals that are random goals (states drawn uniformly from the
-  buffer); the rest are hindsight goals drawn for the actor on their own, with the critic's law.
-  The critic keeps its hindsight goals. The original CRL code used 0.5 (there: another
-  transition's hindsight goal)."""
-  energy_fn: str = "l2"
-  """Critic energy, a key of ``goalax.agents.contrastive.ENERGY_FNS`` or alias (JaxGCRL default
-  ``norm`` = ``l2``)."""
-  energy_temperature: float | None = None
+  """The goal sampler's γ, not a TD discount (CRL bootstraps nothing): a critic goal is the state
+  k ≥ 1 steps later in the same trajectory with probability ∝ γ^(k−1) (JaxGCRL's
+  --discounting)."""
+  actor_p_random: float = 0.0
+  """Share of the actor's goals that are random goals (states drawn uniformly from the buffer);
+  the rest are hindsight goals drawn for the actor on their own, with the critic's law. The
+  critic keeps its hindsight goals. The original CRL code used 0.5 (there: another transition's
+  hindsight goal). Old spelling: --random_actor_goals."""
+  energy_fn: Annotated[str, choices(ENERGY_FNS)] = "l2"
+  """Critic energy: l2 is the distance (norm is accepted for it), l2_sq its square. JaxGCRL 0.1's
+  l2 and 0.2's norm are l2; 0.2's l2 is l2_sq (training.py and run.py translate it)."""
+  energy_temperature: Annotated[float | None, default_is("0.1 for cosine, else 1")] = None
   """τ of the critic's logits: the contrastive loss and the actor's objective use
-  ``energy / τ``. Default: 0.1 for ``cosine`` (bounded in [-1, 1]: at τ = 1 its critic collapses
-  and CRL learns nothing on reacher; at 0.1 it learns, benchmarks/results/learning.md), 1 for the
-  other energies (unbounded; the encoders set their scale)."""
+  ``energy / τ``. cosine is bounded in [-1, 1]: at τ = 1 its critic collapses and CRL learns
+  nothing on reacher, at 0.1 it learns (benchmarks/results/learning.md); the other energies are
+  unbounded, the encoders set their scale."""
   learn_energy_temperature: bool = False
   """Learn τ (CLIP-style, as ``log(1/τ)`` in the critic parameters), starting at
   ``--energy_temperature``."""
-  contrastive_loss_fn: str = "infonce_backward"
-  """Critic loss, a key of ``goalax.agents.contrastive.CONTRASTIVE_LOSSES`` or alias. JaxGCRL's
-  code defaults to forward InfoNCE; we default to the backward form because its free normaliser
-  ``c(g)`` depends only on the goal, so it cannot bias the actor's choice of action, while forward
-  InfoNCE's ``c(s, a)`` can (the logsumexp penalty only softly suppresses it)."""
+  contrastive_loss_fn: Annotated[str, choices(CONTRASTIVE_LOSSES)] = "infonce_backward"
+  """Critic loss (JaxGCRL 0.2's fwd_infonce, bwd_infonce, sym_infonce and binary_nce name
+  infonce, infonce_backward, symmetric_infonce and binary). JaxGCRL's code defaults to forward
+  InfoNCE; we default to the backward form because its free normaliser ``c(g)`` depends only on
+  the goal, so it cannot bias the actor's choice of action, while forward InfoNCE's ``c(s, a)``
+  can (the logsumexp penalty only softly suppresses it)."""
   logsumexp_penalty_coeff: float = 0.1
   """Weight of the logsumexp penalty in the critic loss (JaxGCRL default)."""
   critic_lr: float = 3e-4
   """Adam learning rate of both encoders (JaxGCRL default)."""
   actor_lr: float = 3e-4
-  """Adam learning rate of the actor (JaxGCRL ``policy_lr``)."""
+  """Adam learning rate of the actor (JaxGCRL's --policy_lr)."""
   disable_entropy_actor: bool = False
   """Drop the ``alpha * log pi`` term from the actor loss (JaxGCRL flag of the same name);
   alpha is still trained and logged."""
@@ -129,7 +136,7 @@ class CRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
     if self.energy_temperature is not None:
       require_positive(self, "energy_temperature")
     require_in_unit_interval(self, "discounting")
-    require_in_unit_interval(self, "random_actor_goals", include_zero=True)
+    require_in_unit_interval(self, "actor_p_random", include_zero=True)
     try:
       resolve_energy_fn(self.energy_fn)
       resolve_contrastive_loss(self.contrastive_loss_fn)
@@ -138,12 +145,12 @@ class CRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
 
   def goal_sampling(self) -> GoalSampling:
     """Every critic goal is a hindsight goal, k steps ahead with P(k) ∝ γ^(k−1); the actor
-    learns on the critic's goals, or with --random_actor_goals on its own mix of hindsight and
+    learns on the critic's goals, or with --actor_p_random on its own mix of hindsight and
     random goals."""
     hindsight = GoalMix(p_future=1.0, future="geometric", discount=self.discounting)
-    if self.random_actor_goals == 0:
+    if self.actor_p_random == 0:
       return GoalSampling(hindsight)
-    r = self.random_actor_goals
+    r = self.actor_p_random
     return GoalSampling(hindsight, actor=dataclasses.replace(hindsight, p_future=1 - r, p_random=r))
 
 

@@ -75,14 +75,17 @@ class GCSLConfig(NetworkConfig, OffPolicyConfig):
   """Goal-conditioned supervised learning (GCSL). Defaults follow the paper unless stated."""
 
   SWEEPABLE = ("actor_lr", "discounting")
+  RENAMED = {"goal_future": "her_future"}  # old flag -> current (goalax.config)
 
   actor_lr: float = 5e-4
   """Adam learning rate of the policy (the paper's; OGBench's GCBC uses 3e-4)."""
-  goal_future: Literal["uniform", "geometric"] = "uniform"
-  """Law of a hindsight goal's offset k >= 1: ``uniform`` over the rest of the episode (the
-  paper), or ``geometric`` with P(k) ∝ discounting^(k−1) (OGBench's ``actor_geom_sample``)."""
+  her_future: Literal["uniform", "geometric"] = "uniform"
+  """Law of a hindsight goal's offset k >= 1: uniform over the rest of the episode (the paper),
+  or geometric, P(k) ∝ discounting^(k−1) (OGBench's actor_geom_sample). The same flag as SAC's
+  and TD3's; old spelling: --goal_future."""
   discounting: float = 0.99
-  """Discount of the geometric offset law (used with --goal_future geometric only)."""
+  """The goal sampler's γ, not a TD discount (GCSL bootstraps nothing): the geometric offset
+  law's, used with --her_future geometric only."""
   horizon: int = 0
   """Horizon input H: 0 (the paper's default) gives none; H >= 1 gives the policy min(k, H) / H
   for a goal k steps ahead in training and 1 ("H steps or more") when it acts."""
@@ -101,10 +104,8 @@ class GCSLConfig(NetworkConfig, OffPolicyConfig):
     self.validate_network()
     require_positive(self, "actor_lr")
     require_in_unit_interval(self, "discounting")
-    if self.goal_future not in ("uniform", "geometric"):
-      raise ConfigError(
-        f"--goal_future must be 'uniform' or 'geometric', got {self.goal_future!r}."
-      )
+    if self.her_future not in ("uniform", "geometric"):
+      raise ConfigError(f"--her_future must be 'uniform' or 'geometric', got {self.her_future!r}.")
     if self.exploration_temperature < 0:
       raise ConfigError(
         f"--exploration_temperature must be >= 0 (0: greedy), got {self.exploration_temperature}."
@@ -121,7 +122,7 @@ class GCSLConfig(NetworkConfig, OffPolicyConfig):
   def goal_sampling(self) -> GoalSampling:
     """Every goal is a hindsight goal; the batch keeps ``next_state`` so the state an episode
     ends in is a goal too, and each goal's offset k with --horizon."""
-    hindsight = GoalMix(p_future=1.0, future=self.goal_future, discount=self.discounting)
+    hindsight = GoalMix(p_future=1.0, future=self.her_future, discount=self.discounting)
     return GoalSampling(hindsight, td=True, offsets=self.horizon > 0)
 
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from typing import Annotated
 
 import flax
 import jax
@@ -53,6 +54,7 @@ from goalax import networks
 from goalax.agents.base import Array, Metrics, NetworkConfig, Params
 from goalax.agents.common import check_network_config, check_obs_size, optimizer_step
 from goalax.errors import ConfigError, require_in_unit_interval, require_positive
+from goalax.helptext import default_is
 from goalax.loops.on_policy import OnPolicyConfig
 
 Rollout = Mapping[str, Array]
@@ -73,7 +75,7 @@ class PPOConfig(NetworkConfig, OnPolicyConfig):
   paper's MuJoCo setting and goalax's other agents' (every PPO run measured in benchmarks/ used
   it; 1e-4 was not compared)."""
   discounting: float = 0.99
-  """Discount γ. Brax PPO and JaxGCRL: 0.9; goalax: 0.99, because a sparse goal reward must reach
+  """Discount γ of the returns and of GAE's TD errors. Brax PPO and JaxGCRL: 0.9; goalax: 0.99, because a sparse goal reward must reach
   back over tens to hundreds of steps (with γ = 0.9 a goal 50 steps away is worth 0.005). With
   --dense_reward a shorter horizon does better: on reacher, γ 0.95 with --entropy_cost 1e-3 ended
   600k env steps at a final distance of 0.05, γ 0.99 with 1e-4 at 0.13 (one seed each;
@@ -82,9 +84,9 @@ class PPOConfig(NetworkConfig, OnPolicyConfig):
   """λ of GAE: 0 is the one-step TD advantage, 1 the Monte Carlo return."""
   clipping_epsilon: float = 0.3
   """ε of the clipped surrogate: the probability ratio is clipped to [1 − ε, 1 + ε]."""
-  clipping_epsilon_value: float | None = None
+  clipping_epsilon_value: Annotated[float | None, default_is("no value clipping")] = None
   """Clip the value loss too: a new value more than this from the rollout's value counts at the
-  clipped distance when that is worse (PPO2's value clipping); None: no clipping."""
+  clipped distance when that is worse (PPO2's value clipping)."""
   entropy_cost: float = 1e-4
   """Weight of the entropy bonus (the tanh-Gaussian's entropy, estimated with one sample)."""
   vf_loss_coefficient: float = 0.5

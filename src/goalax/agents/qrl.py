@@ -117,10 +117,10 @@ class QRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
   actor_lr: float = 3e-4
   """Adam learning rate of the actor (the paper: 3e-5)."""
   discounting: float = 0.99
-  """γ of the actor's hindsight goals: a goal k >= 1 steps later in the same trajectory with
-  probability ∝ γ^(k−1) (QRL itself has no discount)."""
+  """The goal sampler's γ, not a TD discount (QRL itself has no discount): an actor's hindsight
+  goal is the state k >= 1 steps later in the same trajectory with probability ∝ γ^(k−1)."""
   actor_p_random: float = 0.5
-  """Fraction of the actor's goals that are random goals (states drawn from the buffer); the rest
+  """Share of the actor's goals that are random goals (states drawn from the buffer); the rest
   are hindsight goals. The paper's online actor uses both kinds for every transition and the
   larger of the two distances."""
 

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Annotated
 
 import flax
 import jax
@@ -82,12 +83,14 @@ from goalax.agents.common import (
   target_entropy_for,
 )
 from goalax.agents.contrastive import (
+  ENERGY_FNS,
   contrastive_metrics,
   infonce_loss,
   resolve_energy_fn,
   td_infonce_loss,
 )
 from goalax.errors import ConfigError, require_in_unit_interval, require_positive
+from goalax.helptext import choices
 from goalax.loops.off_policy import OffPolicyConfig
 
 
@@ -103,15 +106,16 @@ class TDInfoNCEConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
     "tau",
     "target_entropy",
   )
+  RENAMED = {"random_actor_goals": "actor_p_random"}  # old flag -> current (goalax.config)
 
   repr_dim: int = 64
   """Width of ``φ(s, a, g)`` and ``ψ(f)``. The paper: 16; goalax uses CRL's 64."""
   discounting: float = 0.99
-  """γ of the occupancy the critic learns: the weight of the bootstrapped term (the one-step
-  term has 1 − γ). The paper's 0.99."""
-  energy_fn: str = "l2"
-  """Critic energy, a key of ``goalax.agents.contrastive.ENERGY_FNS`` or alias. The paper: the
-  dot product of unit-norm representations (``cosine``); goalax uses CRL's ``l2``."""
+  """Discount γ of the TD target: the weight of the critic's bootstrapped term (the one-step
+  term has 1 − γ), also the γ of the actor's hindsight goals. The paper's 0.99."""
+  energy_fn: Annotated[str, choices(ENERGY_FNS)] = "l2"
+  """Critic energy (norm is an alias of l2). The paper: the dot product of unit-norm
+  representations (cosine); goalax uses CRL's l2."""
   twin_critics: bool = True
   """Two critics, each trained on the loss; the importance weights and the actor use the smaller
   of their logits (the paper's twin Q). Off: one critic, about half the critic's cost."""
@@ -122,10 +126,11 @@ class TDInfoNCEConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
   tau: float = 0.005
   """Polyak rate of the target encoders: ``target <- (1 - tau) target + tau online`` (the
   paper's)."""
-  random_actor_goals: float = 1.0
-  """Fraction of the actor's goals (which also condition the critic) that are random goals,
-  states drawn uniformly from the buffer; the rest are hindsight goals of the same trajectory,
-  ``k`` steps ahead with P(k) ∝ γ^(k−1). 1, the paper's online setting (its offline one: 0)."""
+  actor_p_random: float = 1.0
+  """Share of the actor's goals (which also condition the critic) that are random goals, states
+  drawn uniformly from the buffer; the rest are hindsight goals of the same trajectory, k steps
+  ahead with P(k) ∝ γ^(k−1). 1, the paper's online setting (its offline one: 0). Old spelling:
+  --random_actor_goals."""
   disable_entropy_actor: bool = False
   """Drop the ``alpha * log pi`` term from the actor loss, as in the paper; alpha is still
   trained and logged."""
@@ -136,7 +141,7 @@ class TDInfoNCEConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
     self.validate_network()
     require_positive(self, "repr_dim", "critic_lr", "actor_lr", "alpha_lr")
     require_in_unit_interval(self, "tau")
-    require_in_unit_interval(self, "random_actor_goals", include_zero=True)
+    require_in_unit_interval(self, "actor_p_random", include_zero=True)
     if not 0.0 <= self.discounting < 1.0:
       raise ConfigError(
         f"--discounting must be in [0, 1) for td_infonce, got {self.discounting}: the one-step "
@@ -154,10 +159,10 @@ class TDInfoNCEConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
 
   def goal_sampling(self) -> GoalSampling:
     """``goal``: the next state's achieved goal (a hindsight goal at offset 1); ``actor_goal``:
-    the actor's goals, random or hindsight (--random_actor_goals); the TD batch (next state,
+    the actor's goals, random or hindsight (--actor_p_random); the TD batch (next state,
     termination)."""
     next_state_goal = GoalMix(p_future=1.0, future="geometric", discount=0.0)
-    r = self.random_actor_goals
+    r = self.actor_p_random
     actor = GoalMix(p_future=1.0 - r, p_random=r, future="geometric", discount=self.discounting)
     return GoalSampling(value=next_state_goal, actor=actor, td=True)
 

@@ -42,13 +42,21 @@ Five named `(start cell, goal cell)` pairs per layout (`goalax.envs.mazes.MazeLa
 `task1` to `task5` in order of their shortest path (4-connected, in cells), chosen to spread from
 a few cells to the maze's diameter (its longest shortest path), with starts in different parts
 of the maze (not only the training start `R`) and goals in training goal cells. Cells are
-`(row, col)` of the layout's grid (row 0 at the top, +y); x, y are the world coordinates of the
-cell centres for the point and ant mazes (cells of 4 units; the humanoid mazes halve them).
+`(row, col)` of the layout's grid (row 0 at the top); x, y are the world coordinates of the cell
+centres, in one of two frames: goalax's (the first start cell at the origin, x along the
+columns, y up the rows; `point_*` and `ant_ball_*`) or JaxGCRL's (cell `(row, col)` centred at
+`(4 row, 4 col)`, the start at `(4, 4)`; the envs under the reference's names: `simple_*`,
+`ant_u_maze`, `ant_big_maze`, `ant_hardest_maze`, their `_eval` variants and, with cells of 2
+units, the humanoid mazes at `(2 row, 2 col)`).
 
-An episode of a task is drawn exactly as a training episode is, with the task's cells: the agent
-starts at the start cell's centre with the env's reset noise (point: ±0.1 and velocity noise
-0.1; ant: ±0.1 on q; humanoid: ±0.01), and the goal is uniform within a quarter cell of the goal
-cell's centre (±1 unit; OGBench also adds a quarter cell of noise). Ant soccer
+An episode of a task is drawn exactly as a training episode is, with the task's cells. In
+goalax's own mazes the agent starts at the start cell's centre with the env's reset noise
+(`point_*`: ±0.1 and velocity noise 0.1; ant soccer: ±0.1 on q) and the goal is uniform within a
+quarter cell of the goal cell's centre (±1 unit; OGBench also adds a quarter cell of noise).
+Under the reference's names, as in JaxGCRL, the agent's x, y is exactly the start cell's centre,
+the rest of its start has the env's reset noise (`simple_*`: velocity noise 0.1; ant: ±0.1 on q,
+velocity noise 0.1; humanoid: none, so a humanoid task's episodes are identical and it runs
+once), and the goal is the goal cell's centre. Ant soccer
 (`ant_ball_u_maze`, `ant_ball_big_maze`) has the same tasks for the ball, which starts uniform
 within a quarter cell of the centre of the start cell's neighbour that begins a shortest path to
 the goal (`MazeLayout.next_cell_towards`). The far-goal variants (`ant_u_maze_eval`,
@@ -77,6 +85,10 @@ def _cells(cell) -> str:
   return f"({cell[0]}, {cell[1]})"
 
 
+def _xy(point) -> str:
+  return f"{point[0]:g}, {point[1]:g}"
+
+
 def maze_tables() -> str:
   from goalax.envs import mazes
 
@@ -85,16 +97,20 @@ def maze_tables() -> str:
     grid = "\n".join("    " + " ".join(row) for row in layout.grid)
     out.append(f"\n### {name}\n\n{grid}\n")
     out.append(
-      "| task | start cell | goal cell | path (cells) | start x, y | goal x, y | ball cell |"
+      "| task | start cell | goal cell | path (cells) | start x, y | goal x, y "
+      "| JaxGCRL's start x, y | JaxGCRL's goal x, y | ball cell |"
     )
-    out.append("|---|---|---|---:|---|---|---|")
+    out.append("|---|---|---|---:|---|---|---|---|---|")
     starts, goals = (a.tolist() for a in layout.task_cells_xy())
-    for task, s_xy, g_xy in zip(layout.tasks, starts, goals):
+    ref_starts, ref_goals = (a.tolist() for a in layout.in_jaxgcrl_frame().task_cells_xy())
+    for k, task in enumerate(layout.tasks):
       length = layout.path_length_cells(task.start)[task.goal]
       ball = _cells(layout.next_cell_towards(task.start, task.goal))
+      xy = [_xy(p[k]) for p in (starts, goals, ref_starts, ref_goals)]
       out.append(
         f"| {task.name} | {_cells(task.start)} | {_cells(task.goal)} | {length} | "
-        f"{s_xy[0]:g}, {s_xy[1]:g} | {g_xy[0]:g}, {g_xy[1]:g} | {ball} |"
+        + " | ".join(xy)
+        + f" | {ball} |"
       )
   return "\n".join(out) + "\n"
 

@@ -85,10 +85,7 @@ def _episodes(env, keys=KEYS):
   return np.asarray(q), np.asarray(goal)
 
 
-@pytest.mark.parametrize(
-  "name,start_noise",
-  [("simple_u_maze", 0.1), ("ant_big_maze", 0.1), ("humanoid_hardest_maze", 0.01)],
-)
+@pytest.mark.parametrize("name,start_noise", [("point_u_maze", 0.1)])
 def test_maze_task_episodes_start_and_end_in_their_cells(name, start_noise):
   env = make_env(name)
   layout = env.layout
@@ -99,6 +96,26 @@ def test_maze_task_episodes_start_and_end_in_their_cells(name, start_noise):
   quarter = layout.cell_size / 4
   assert np.abs(goal - goals).max() <= quarter + 1e-5
   assert np.all(np.ptp(goal, axis=1) > 0)  # the goal noise differs between episodes
+
+
+@pytest.mark.parametrize(
+  "name,body_noise", [("ant_big_maze", True), ("humanoid_hardest_maze", False)]
+)
+def test_reference_maze_tasks_start_and_end_at_their_cell_centres(name, body_noise):
+  """Under the reference's names (JaxGCRL's frame, starts and goals): the torso exactly at the
+  task's start cell's centre, the goal exactly at its goal cell's centre; only the rest of the
+  body's start varies between episodes (the ant's reset noise; none for the humanoid)."""
+  env = make_env(name)
+  layout = env.layout
+  assert env.eval_tasks == NAMES and env.eval_task_noise == body_noise
+  q, goal = _episodes(env)
+  starts, goals = layout.task_cells_xy()
+  np.testing.assert_array_equal(goals, layout.cell_size * np.array([t.goal for t in layout.tasks]))
+  np.testing.assert_array_equal(
+    q[..., :2], np.broadcast_to(np.asarray(starts)[:, None], q[..., :2].shape)
+  )
+  np.testing.assert_array_equal(goal, np.broadcast_to(np.asarray(goals)[:, None], goal.shape))
+  assert (np.ptp(q[..., 2:], axis=1).max() > 0) == body_noise
 
 
 def test_ant_soccer_tasks_put_the_ball_on_the_way():
@@ -196,7 +213,7 @@ def test_eval_goals_modes_and_their_keys():
 
 # ---- a tiny run with --eval_goals both, and goalax eval --goals tasks ---------------------------
 MAZE = dataclasses.replace(
-  TINY, env="simple_u_maze", episode_length=40, eval_goals="both", num_seeds=2, seed=3
+  TINY, env="point_u_maze", episode_length=40, eval_goals="both", num_seeds=2, seed=3
 )
 
 
@@ -247,7 +264,7 @@ def test_eval_command_reports_the_tasks(maze_run, tmp_path, capsys):
   assert "tasks success" in printed and "seed mean" in printed
   # the run's own setting (both) by default, into RUN_DIR/eval/<env>_both_...
   main(["eval", full.run_dir, "--num_episodes", "8"])
-  written = os.path.join(full.run_dir, "eval", "simple_u_maze_both_epoch0002_seed0.csv")
+  written = os.path.join(full.run_dir, "eval", "point_u_maze_both_epoch0002_seed0.csv")
   with open(written) as f:
     header = f.readline().strip().split(",")
   assert "eval/success" in header and "eval_tasks/task5/success" in header

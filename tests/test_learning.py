@@ -25,7 +25,7 @@ from goalax.host_loop import train
 REACHER_REPLAY = dict(unroll_length=50, batch_size=256, min_replay_size=50, max_replay_size=2000)
 MAZE_REPLAY = dict(unroll_length=50, batch_size=256, min_replay_size=300, max_replay_size=3000)
 REACHER = dict(env="reacher", seed=0, num_envs=32, num_timesteps=200_000, num_evals=4)
-MAZE = dict(env="simple_u_maze", seed=0, num_envs=64, num_timesteps=100_000, num_evals=2)
+MAZE = dict(env="point_u_maze", seed=0, num_envs=64, num_timesteps=100_000, num_evals=2)
 # The first of MAZE's two evaluations (19.2k prefill + 13 training steps = 60.8k env steps). These
 # short runs are mostly compilation: XLA's cheapest compile takes 26-29 s instead of 73 s (cold
 # cache) and the run 17-21 s instead of 4 s; success is the same (0.00 and 0.84, measured).

@@ -17,7 +17,7 @@ with contextlib.redirect_stdout(io.StringIO()):
   # mujoco.mjx prints "Failed to import warp" when its optional warp backend is absent.
   import brax.envs.base  # noqa: F401
 
-from goalax.envs.core import BACKENDS, GoalEnv, VectorGoalEnv, check_backend
+from goalax.envs.core import BACKENDS, REFERENCE, GoalEnv, VectorGoalEnv, check_backend
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +37,13 @@ def register(name: str, module: str, class_name: str, description: str = "", **k
 
 
 register("reacher", "goalax.envs.reacher", "Reacher", "2-link arm; goal = fingertip x, y")
-register("cheetah", "goalax.envs.cheetah", "Cheetah", "half cheetah; goal = torso x")
+register("cheetah", "goalax.envs.cheetah", "Cheetah", "half cheetah; goal = torso x, fixed at 5")
+register(
+  "cheetah_random_target",
+  "goalax.envs.cheetah",
+  "CheetahRandomTarget",
+  "half cheetah; goal = torso x, 2-6 ahead or behind, fresh each episode",
+)
 register(
   "pusher_easy",
   "goalax.envs.pusher",
@@ -52,7 +58,24 @@ register(
   "arm pushes a puck; goals over a wider region",
   difficulty="hard",
 )
-register("pusher2", "goalax.envs.pusher", "Pusher2", "pusher with two pucks, a goal for each")
+register(
+  "pusher2",
+  "goalax.envs.pusher",
+  "Pusher2",
+  "the reference's two-puck pusher (pucks pass through each other); goal = both pucks' x, y",
+)
+register(
+  "pusher2_bands",
+  "goalax.envs.pusher",
+  "Pusher2Bands",
+  "goalax's two-puck pusher: pucks that collide, start/goal bands per puck, both within 0.1",
+)
+register(
+  "pusher_reacher",
+  "goalax.envs.pusher",
+  "PusherReacher",
+  "the pusher's arm reaches a point with its tip; goal = tip x, y, z",
+)
 register("ant", "goalax.envs.ant", "Ant", "quadruped; goal = torso x, y on a circle of radius 10")
 register(
   "ant_random_start",
@@ -71,14 +94,18 @@ register(
 MAZES = ("u_maze", "big_maze", "hardest_maze")
 for _maze in MAZES:
   register(
-    f"ant_{_maze}", "goalax.envs.ant_maze", "AntMaze", f"ant in the {_maze} layout", layout=_maze
+    f"ant_{_maze}",
+    "goalax.envs.ant_maze",
+    "AntMaze",
+    f"JaxGCRL's ant in the {_maze} layout (its model, walls, frame, starts and goals)",
+    layout=_maze,
   )
 for _maze in ("u_maze", "big_maze"):
   register(
     f"ant_{_maze}_eval",
     "goalax.envs.ant_maze",
     "AntMaze",
-    f"ant in the {_maze} layout, far goals only (evaluation)",
+    f"JaxGCRL's ant in the {_maze} layout, far goals only (its {_maze}_eval goals)",
     layout=_maze,
     far_goals_only=True,
   )
@@ -90,45 +117,124 @@ for _maze in ("u_maze", "big_maze"):
     f"ant soccer in the {_maze} layout; goal = ball x, y",
     layout=_maze,
   )
-register("humanoid", "goalax.envs.humanoid", "Humanoid", "humanoid; goal = torso x, y")
+register(
+  "humanoid",
+  "goalax.envs.humanoid",
+  "Humanoid",
+  "JaxGCRL's humanoid; goal = torso x, y, 1-5 m away",
+)
 for _maze in MAZES:
   register(
     f"humanoid_{_maze}",
     "goalax.envs.humanoid",
     "HumanoidMaze",
-    f"humanoid in the {_maze} layout (scaled)",
+    f"JaxGCRL's humanoid in the {_maze} layout (cells of 2 m; its walls, frame, starts, goals)",
     layout=_maze,
   )
 for _maze in MAZES:
   register(
     f"simple_{_maze}",
-    "goalax.envs.point_maze",
-    "PointMaze",
-    f"point mass in the {_maze} layout",
+    "goalax.envs.simple_maze",
+    "SimpleMaze",
+    f"JaxGCRL's point mass in the {_maze} layout (its physics, starts and goals)",
     layout=_maze,
   )
-ARM_TASKS = {  # name -> (class, kwargs, description)
-  "arm_reach": ("ArmReach", {}, "7-DoF arm with gripper; goal = end-effector x, y, z"),
-  "arm_push_easy": ("ArmPush", {"difficulty": "easy"}, "arm pushes a cube; goal = cube x, y, z"),
+for _maze in MAZES:
+  register(
+    f"point_{_maze}",
+    "goalax.envs.point_maze",
+    "PointMaze",
+    f"goalax's point mass in the {_maze} layout (cheaper, damped; control step 0.1 s)",
+    layout=_maze,
+  )
+ARM_TASKS = {  # the reference's Panda tasks: name -> (class, kwargs, description)
+  "arm_reach": (
+    "ArmReach",
+    {},
+    "JaxGCRL's Panda reaches a point with its hand; goal = hand x, y, z",
+  ),
+  "arm_push_easy": (
+    "ArmPush",
+    {"difficulty": "easy"},
+    "JaxGCRL's Panda pushes a cube into the adjacent region; goal = cube x, y, z",
+  ),
   "arm_push_hard": (
     "ArmPush",
     {"difficulty": "hard"},
-    "arm pushes a cube, wider spread; goal = cube x, y, z",
+    "JaxGCRL's Panda pushes a cube, wider regions; goal = cube x, y, z",
   ),
   "arm_binpick_easy": (
     "ArmBinpick",
     {"difficulty": "easy"},
-    "arm picks a cube into a bin; goal = cube x, y, z",
+    "JaxGCRL's Panda carries a cube to the centre of the other bin; goal = cube x, y, z",
   ),
   "arm_binpick_hard": (
     "ArmBinpick",
     {"difficulty": "hard"},
-    "arm picks a cube into a bin, wider spread; goal = cube x, y, z",
+    "JaxGCRL's Panda carries a cube anywhere into the other bin; goal = cube x, y, z",
   ),
-  "arm_grasp": ("ArmGrasp", {}, "arm grasps a cube; goal = both fingertip positions"),
+  "arm_grasp": (
+    "ArmGrasp",
+    {},
+    "JaxGCRL's Panda closes its fingers around a cube; goal = fingertip targets and distance",
+  ),
 }
 for _name, (_cls, _kwargs, _description) in ARM_TASKS.items():
   register(_name, "goalax.envs.arm", _cls, _description, **_kwargs)
+LITE_ARM_TASKS = {  # goalax's own, cheaper arm: name -> (class, kwargs, description)
+  "arm_lite_reach": ("LiteArmReach", {}, "goal = end-effector x, y, z"),
+  "arm_lite_push_easy": (
+    "LiteArmPush",
+    {"difficulty": "easy"},
+    "pushes a cube; goal = cube x, y, z",
+  ),
+  "arm_lite_push_hard": (
+    "LiteArmPush",
+    {"difficulty": "hard"},
+    "pushes a cube, wider spread; goal = cube x, y, z",
+  ),
+  "arm_lite_binpick_easy": (
+    "LiteArmBinpick",
+    {"difficulty": "easy"},
+    "picks a cube into a bin; goal = cube x, y, z",
+  ),
+  "arm_lite_binpick_hard": (
+    "LiteArmBinpick",
+    {"difficulty": "hard"},
+    "picks a cube into a bin, wider spread; goal = cube x, y, z",
+  ),
+  "arm_lite_grasp": ("LiteArmGrasp", {}, "grasps a cube; goal = both fingertip positions"),
+}
+for _name, (_cls, _kwargs, _description) in LITE_ARM_TASKS.items():
+  register(_name, "goalax.envs.arm_lite", _cls, f"goalax's cheaper arm {_description}", **_kwargs)
+
+
+# The reference's (JaxGCRL 0.2.8's) env names: under these goalax runs the reference's physics
+# (tests/test_reference_physics.py). Its list also names ant_ball_maze, which its create_env
+# cannot build (the layout it derives from the name, "maze", does not exist).
+REFERENCE_ENV_NAMES = (
+  "ant",
+  "ant_random_start",
+  "ant_ball",
+  "ant_push",
+  "humanoid",
+  "reacher",
+  "cheetah",
+  "pusher_easy",
+  "pusher_hard",
+  "pusher_reacher",
+  "pusher2",
+  *ARM_TASKS,
+  "ant_u_maze",
+  "ant_big_maze",
+  "ant_hardest_maze",
+  "humanoid_u_maze",
+  "humanoid_big_maze",
+  "humanoid_hardest_maze",
+  "simple_u_maze",
+  "simple_big_maze",
+  "simple_hardest_maze",
+)
 
 
 def env_names() -> list[str]:
@@ -154,17 +260,33 @@ def make_env(name: str, backend: str | None = None, **overrides) -> GoalEnv:
   Args:
     name: a registered name (see ``env_names()`` or ``goalax envs``).
     backend: physics pipeline: 'spring', 'positional', 'generalized' or 'mjx'; None picks the
-      env's ``default_backend``.
+      env's ``default_backend``, 'reference' the one the reference (JaxGCRL) uses for this env.
     **overrides: constructor arguments, e.g. ``episode_length``, ``goal_threshold``,
       ``dense_reward``, ``n_frames``.
   """
   cls = env_class(name)
-  backend = backend or cls.default_backend
+  backend = resolve_backend(name, backend)
   check_backend(name, backend, cls.backends)
   kwargs = {**_REGISTRY[name].kwargs, **overrides}
   env = cls(backend=backend, **kwargs)
   env.name = name
   return env
+
+
+def resolve_backend(name: str, backend: str | None) -> str:
+  """The physics pipeline that ``backend`` means for env ``name``: None -> the env's default,
+  'reference' -> the reference's (JaxGCRL's) backend for it; refused for goalax's own envs."""
+  cls = env_class(name)
+  if backend is None:
+    return cls.default_backend
+  if backend == REFERENCE:
+    if cls.reference_backend is None:
+      raise ValueError(
+        f"Env '{name}' is goalax's own task, so it has no reference backend (flag --backend); "
+        f"pick one of: {', '.join(cls.backends)}."
+      )
+    return cls.reference_backend
+  return backend
 
 
 def describe(name: str) -> str:
@@ -173,6 +295,8 @@ def describe(name: str) -> str:
 
 __all__ = [
   "BACKENDS",
+  "REFERENCE",
+  "REFERENCE_ENV_NAMES",
   "GoalEnv",
   "VectorGoalEnv",
   "env_names",
@@ -180,4 +304,5 @@ __all__ = [
   "register",
   "describe",
   "env_class",
+  "resolve_backend",
 ]

@@ -48,6 +48,7 @@ class AntBase(GoalEnv):
   goal_threshold = 0.5
   episode_length = 1000
   default_backend = "spring"
+  reference_backend = "spring"
   # 'generalized' is left out: random rollouts of the ant on it gave NaN states here (brax 0.14.2,
   # mujoco 4.0), so it is not a backend that works for the ant body.
   backends = ("spring", "positional", "mjx")

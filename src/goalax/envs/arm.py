@@ -1,56 +1,70 @@
-"""Manipulation: a 7-DoF Franka-Panda-style arm with a parallel gripper (JaxGCRL's arm tasks).
+"""Manipulation: a 7-DoF Franka Emika Panda arm, in two families of tasks.
 
-The arm (``assets/arm_panda.xml``) is built from capsules and boxes on the Panda's published
-modified-DH parameters and joint limits, so nothing is downloaded; the tasks add a cube (edge
-0.04 m) and, for bin picking, a bin to it in memory. The table top is the plane z = 0 and the
-robot's base stands at the origin, facing +x. Physics: MJX, 0.01 s steps, 5 per env step
-(control step 0.05 s).
+**JaxGCRL's arm tasks, under its names** (``arm_reach``, ``arm_grasp``, ``arm_push_easy``,
+``arm_push_hard``, ``arm_binpick_easy``, ``arm_binpick_hard``; classes :class:`ArmReach`,
+:class:`ArmGrasp`, :class:`ArmPush`, :class:`ArmBinpick`): the reference's (JaxGCRL 0.2.8's
+``envs/manipulation``) models, control, starts, goals and success rules.
 
-Actions (in [-1, 1]): joint-target deltas plus a gripper command. Each env step, every controlled
-joint's position target becomes ``q + 0.1 rad · a`` (measured angle plus at most 0.1 rad, clipped
-to the joint's range), tracked by a position actuator (PD with the datasheet's torque limits; the
-links are gravity compensated), so an action works like a joint-velocity command: |a| = 1 turns
-a joint at about 1.1 rad/s (wrist 1.5 rad/s), a = 0 stops the arm where it is (a held cube's weight
-makes it sag by about 0.6 cm/s unless the policy counters it). Being relative to the measured
-angles, the control needs nothing beyond the state to be Markov. By default, as in JaxGCRL, only joints 1, 2, 4 and 6 are controlled (4 arm actions) and joints 3,
-5, 7 are held at 0, 0 and π/4, which keeps the arm in the vertical plane at azimuth ``q1`` with
-the fingers closing across it; ``full_arm=True`` controls all 7 joints. The last action sets both
-fingers' opening target: -1 closed, +1 fully open (0.04 m each). ``arm_reach`` has no gripper
-action (fingers stay open).
+Model: the reference's XML of each task (``assets/panda_<task>.xml``, copied unchanged; MuJoCo
+Menagerie's Panda with explicit link inertias, a capsule hand fused into link 7 and, except for
+reach, two slide fingers coupled by an equality constraint), loaded as the reference loads it
+(Brax's ``mjcf`` with joint-less bodies fused) with three edits that leave the robot's physics as
+it is: the Panda's visual meshes are dropped (they are visual only, contype 0, on bodies whose
+mass comes from their ``<inertial>``; the mesh files are not shipped), the ``goal_marker`` body is
+removed (goalax's goal lives outside the physics state; the marker is a free, gravity-compensated
+body that collides with nothing and constrains nothing) and visual-only capsules sketch the links.
+Only the explicit ``<pair>`` contacts of the XML collide (cube with table, hand, fingers and bin
+walls; hand and fingers with the table and the walls; the two fingers). MJX only, as in the
+reference: implicit-fast integration, physics step 0.002 s, Newton solver with 6 iterations and
+12 line-search steps, 25 physics steps per env step (control step 0.05 s).
 
-State (25 without a cube, 38 with one):
-  [0:7]   joint angles          [7:14]  joint velocities
-  [14]    gripper opening (sum of both fingers' travel, 0..0.08)   [15] its velocity
-  [16:19] tool centre point (between the fingertips) x, y, z
-  [19:22] left fingertip x, y, z  [22:25] right fingertip x, y, z
-  [25:28] cube x, y, z  [28:32] cube orientation quaternion
-  [32:35] cube linear velocity    [35:38] cube angular velocity (body frame)
-Positions are world coordinates (metres). Episodes start at a home pose (tool centre 0.45 m in
-front of the base, 0.25 m up, fingers down and open) with ±0.05 rad of noise on the controlled
-joints, the cube resting on the table turned to face the base. The goal is never part of the
-state or of the simulation (no target bodies, no markers).
+Joint order (names as in the reference's model, which replay matches): the cube's free joint
+(unnamed; not in reach), ``joint1``-``joint7``, ``finger_joint1``, ``finger_joint2`` (grasp:
+``finger_joint1``, ``left_fingertip_joint``, ``finger_joint2``, ``right_fingertip_joint``).
 
-Tasks (goal, threshold, recommended episode length):
-  ``arm_reach``          tool centre x, y, z in a box in front of the robot; 0.05; 100.
-  ``arm_push_easy/hard`` cube x, y, z on the table; 0.05; 100 / 150. Easy: the cube starts in a
-                         10 cm square and must go to another 10 cm square 20 cm to its left. Hard:
-                         start and goal anywhere in a 30 × 50 cm region, at least 10 cm apart.
-  ``arm_binpick_easy/hard`` cube x, y, z on the floor of a walled bin (walls 6 cm high, 20 × 20 cm
-                         inside) to the left of the cube's start region; 0.05; 100 / 150. Easy:
-                         start within ±3 cm and goal within ±2 cm of fixed points; hard: start
-                         within ±10 × ±8 cm, goal anywhere in the bin (±7 cm).
-  ``arm_grasp``          both fingertip positions (goal size 6): targets on either side of the cube,
-                         touching its faces across the gripper's closing direction; 0.02; 100.
-                         Fully open and perfectly centred fingers are 0.028 from the goal, so
-                         success takes closing the fingers on the cube. The targets stay where
-                         the cube started (the goal is fixed for the episode), so a cube knocked
-                         away has to be brought back.
+Actions (4 arm + 1 gripper; reach has no gripper action), absolute and unclipped as in the
+reference: the position targets of joints 1, 2, 4, 6 are ``offset + a · half_range`` with action
+-1 and +1 at ``ARM_TARGET_LOW`` and ``ARM_TARGET_HIGH`` (joints 3 and 5 held at 0, joint 7 at
+1.4487); MuJoCo clips each target to its actuator's range. The gripper is binary: a > 0 closes
+both fingers (actuator control 0), a <= 0 opens them (control 255, finger target 0.05 m).
+
+State (the reference's observation without its goal; positions and velocities in world frame):
+  reach (13): joint angles 1-7, link 7 (the hand) position, link 7 velocity.
+  push, binpick (18): cube position, joint angles 1-7, link 7 position and velocity, the distance
+    between the finger bodies, the reference's "gripper force" (its mean of the actuator forces
+    over its first 19 degrees of freedom, of which only the 7 arm joints carry any, times 0.1).
+  grasp (24): cube position, joint angles 1-7, link 7 position and velocity, left and right
+    fingertip positions, the fingertip distance, the fingers' mean actuator force times 0.1.
+
+Starts and goals, drawn from the reset key as the reference draws them (same splits, same draws:
+a key gives the reference's start and goal). The arm always starts at the same pose (joints
+``ARM_START``, fingers open); the cube (edge 0.06 m, 0.216 kg) starts unturned 0.07 m up (it
+drops 4 cm onto the table) at ``sys.init_q``'s x, y plus uniform noise of ± ``cube_noise``:
+  reach: goal uniform in the box (0, 0.5, 0.3) ± 0.2; success within 0.1; 100 steps.
+  push easy / hard: cube from (-0.1, 0.6) ± 0.1 / (-0.25, 0.65) ± 0.25; goal (cube x, y, z) at
+    (0.1, 0.6, 0.03) ± 0.1 / (0.25, 0.65, 0.03) ± 0.25 in x, y; success within 0.1; 150 steps.
+  binpick easy / hard: cube from (-0.15, 0.6) ± 0.07 / (-0.3, 0.6) ± 0.15 in the left bin; goal at
+    (0.17, 0.6, 0.03) ± 0.005 / (0.3, 0.6, 0.03) ± 0.15 in the right bin; success within 0.1; 150.
+  grasp: cube from (0, 0.6) ± 0.3. Goal (7): the two fingertip targets, 0.0375 m either side of
+    the cube along world x, and the fingertip distance 0.075. Success, the reference's rule: the
+    fingertips' midpoint within 0.05 (``goal_threshold``) of the targets' midpoint and their
+    distance within 0.02 of 0.075 (``dist``, as in every env, is the goal vector's distance).
+    One difference, as goalax's goal is fixed for the episode: the reference moves its targets
+    with the cube at every step (from the cube's start 0.07 m up, before it drops), goalax keeps
+    them at the cube's resting place (x, y of its start, 0.03 m up), so success is the
+    reference's while the cube stays where it settled, and a cube pushed away must be brought
+    back. 100 steps.
+
+**goalax's own arm** (``arm_lite_reach``, ``arm_lite_grasp``, ``arm_lite_push_easy``, ...; classes
+``LiteArm*`` in ``goalax.envs.arm_lite``): goalax's earlier arm tasks, unchanged: a cheaper arm
+built from primitives (5 physics steps of 0.01 s per env step), controlled by joint-target
+deltas, with gravity compensation and its own task layouts.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -60,304 +74,326 @@ import numpy as np
 from goalax.envs import assets
 from goalax.envs.core import GoalEnv, check_backend
 
-MODEL_FILE = "arm_panda.xml"
-N_ARM = 7
-# Home: tool centre 0.45 m in front of the base, 0.25 m above the table, fingers pointing down.
-HOME_Q = np.array([0.0, -0.18, 0.0, -2.50, 0.0, 2.32, np.pi / 4])
-CONTROLLED_JOINTS = (0, 1, 3, 5)  # joints 1, 2, 4, 6 in the default (JaxGCRL-like) action space
-HELD_JOINTS = (2, 4, 6)
-HELD_VALUES = (0.0, 0.0, np.pi / 4)  # joint 7 at π/4 makes the fingers close across the arm plane
-JOINT_DELTA = 0.1  # rad of target change per env step at |action| = 1
-FINGER_OPEN = 0.04  # each finger's travel when fully open
-PAD_HALF_THICKNESS = 0.008  # the fingertip sites are at the pads' centres
-START_NOISE = 0.05  # rad, on the controlled joints
+# ---- JaxGCRL's Panda tasks (the reference's arm_* names) ----------------------------------------
+# The reference's solver settings and frame skip (jaxgcrl envs/manipulation/arm_envs.py).
+PANDA_SOLVER = {"opt.timestep": 0.002, "opt.iterations": 6, "opt.ls_iterations": 12}
+PANDA_N_FRAMES = 25
+GOAL_BODY = "goal_marker"
+ARM_JOINTS = tuple(f"joint{i}" for i in range(1, 8))
+# Target angles (rad) of joints 1-7 at action -1 and +1; joints 3, 5 and 7 are not controlled.
+ARM_TARGET_LOW = (0.3491, 0.0, 0.0, -3.0718, 0.0, 2.3562, 1.4487)
+ARM_TARGET_HIGH = (2.7925, 1.48353, 0.0, -0.0698, 0.0, 3.7525, 1.4487)
+GRIPPER_OPEN = 255.0  # finger actuator control when open (0 when closed)
+ARM_START = (1.571, 0.742, 0.0, -1.571, 0.0, 3.054, 1.449)
+FINGERS_OPEN = (0.04, 0.04)
+# The reference's push and binpick observations average the actuator forces over the first 19
+# of their 21 degrees of freedom (cube 6, goal marker 6, arm 7): the arm's sum divided by 19.
+REFERENCE_FORCE_DOFS = 19
+GRASP_FINGERTIP_OFFSET = 0.0375  # fingertip targets on either side of the cube, along world x
+GRASP_OPENING = 0.075  # target fingertip distance (the cube is 0.06 wide)
+GRASP_CENTER_TOLERANCE = 0.05  # the reference's success: midpoint within this of the cube ...
+GRASP_OPENING_TOLERANCE = 0.02  # ... and fingertip distance within this of GRASP_OPENING
+CUBE_REST_HEIGHT = 0.03  # the cube's centre resting on the table (its half size)
 
-CUBE_HALF = 0.02
-CUBE_MASS = 0.1
-
-# Layout on the table (metres, world frame).
-PUSH_REGIONS = {  # difficulty: ((start low, start high), (goal low, goal high))
-  "easy": (((0.45, -0.15), (0.55, -0.05)), ((0.45, 0.05), (0.55, 0.15))),
-  "hard": (((0.35, -0.25), (0.65, 0.25)), ((0.35, -0.25), (0.65, 0.25))),
+# Visual-only capsules (type, fromto in the body's frame, radius) standing in for the dropped
+# meshes, so renders show the links; contype 0, group 2 like the reference's visual geoms.
+LINK_VISUALS = {
+  "link0": (("cylinder", "0 0 0 0 0 0.14", 0.07),),
+  "link1": (("capsule", "0 0 -0.193 0 0 0", 0.06),),
+  "link2": (("capsule", "0 0 0 0 -0.147 0", 0.06),),
+  "link3": (("capsule", "0 0 -0.169 0 0 0", 0.055), ("capsule", "0 0 0 0.0825 0 0", 0.055)),
+  "link4": (("capsule", "0 0 0 0 0.071 0", 0.055), ("capsule", "0 0.071 0 -0.0825 0.111 0", 0.055)),
+  "link5": (("capsule", "0 0 -0.273 0 0 -0.033", 0.05),),
+  "link6": (("capsule", "0 0 0 0.088 0 0", 0.05),),
+  "link7": (("capsule", "0 0 0 0 0 0.1", 0.04),),
 }
-MIN_PUSH_DISTANCE = 0.1
-BIN_CENTER = (0.5, 0.2)
-BIN_INNER_HALF = 0.1
-BIN_WALL_HALF_THICKNESS = 0.005
-BIN_WALL_HEIGHT = 0.06
-BINPICK_START_CENTER = (0.5, -0.15)
-BINPICK_SPREADS = {  # difficulty: (start ± x, y), (goal ± x, y) around the bin centre
-  "easy": ((0.03, 0.03), (0.02, 0.02)),
-  "hard": ((0.10, 0.08), (0.07, 0.07)),
-}
-GRASP_REGION = ((0.35, -0.25), (0.65, 0.25))
-REACH_GOAL_LOW, REACH_GOAL_HIGH = (0.35, -0.3, 0.05), (0.7, 0.3, 0.45)
 
 
-def add_cube(root: ET.Element, pos=(0.5, 0.0)) -> None:
-  """Appends the free cube to the world (after the arm, so its joint follows the arm's in q)."""
-  world = root.find("worldbody")
-  body = ET.SubElement(world, "body", name="cube", pos=f"{pos[0]} {pos[1]} {CUBE_HALF}")
-  ET.SubElement(body, "freejoint", name="cube")
-  ET.SubElement(
-    body,
-    "geom",
-    name="cube",
-    type="box",
-    size=" ".join([str(CUBE_HALF)] * 3),
-    mass=str(CUBE_MASS),
-    contype="1",
-    conaffinity="14",
-    condim="3",
-    friction="1 0.005 0.0001",
-    rgba="0.85 0.2 0.2 1",
-  )
+def strip_meshes(root: ET.Element) -> None:
+  """Removes the mesh assets, every geom that uses one and the compiler's mesh folder."""
+  compiler = root.find("compiler")
+  if compiler is not None:
+    compiler.attrib.pop("meshdir", None)
+  for asset in root.iter("asset"):
+    for mesh in asset.findall("mesh"):
+      asset.remove(mesh)
+  for parent in root.iter():
+    for geom in parent.findall("geom"):
+      if "mesh" in geom.attrib:
+        parent.remove(geom)
 
 
-def add_bin(root: ET.Element, center=BIN_CENTER) -> None:
-  """Adds the bin's four walls as static boxes that collide with the cube only."""
-  world = root.find("worldbody")
-  cx, cy = center
-  r = BIN_INNER_HALF + BIN_WALL_HALF_THICKNESS
-  t, h = BIN_WALL_HALF_THICKNESS, BIN_WALL_HEIGHT / 2
-  long = BIN_INNER_HALF + 2 * BIN_WALL_HALF_THICKNESS
-  walls = {
-    "bin_x_low": (cx - r, cy, t, long),
-    "bin_x_high": (cx + r, cy, t, long),
-    "bin_y_low": (cx, cy - r, long, t),
-    "bin_y_high": (cx, cy + r, long, t),
-  }
-  for name, (x, y, hx, hy) in walls.items():
-    ET.SubElement(
-      world,
-      "geom",
-      name=name,
-      type="box",
-      pos=f"{x} {y} {h}",
-      size=f"{hx} {hy} {h}",
-      contype="8",
-      conaffinity="0",
-      rgba="0.3 0.4 0.8 1",
-    )
+def add_link_visuals(root: ET.Element) -> None:
+  """Adds :data:`LINK_VISUALS` to the link bodies (no contacts; no mass, as the links' inertias
+  are given by their ``<inertial>``)."""
+  bodies = {b.get("name"): b for b in root.iter("body")}
+  for name, shapes in LINK_VISUALS.items():
+    for kind, fromto, radius in shapes:
+      ET.SubElement(
+        bodies[name],
+        "geom",
+        type=kind,
+        fromto=fromto,
+        size=str(radius),
+        contype="0",
+        conaffinity="0",
+        group="2",
+        rgba="0.92 0.92 0.95 1",
+      )
 
 
-def arm_system(edit_model: Callable[[ET.Element], None] | None = None):
-  """Loads the arm (plus whatever ``edit_model`` adds) with its MJX solver settings.
+def panda_model_xml(file_name: str) -> ET.Element:
+  """The reference's model ``assets/<file_name>`` as goalax runs it: no meshes, no goal body,
+  visual capsules on the links."""
+  root = assets.goalax_model_xml(file_name)
+  strip_meshes(root)
+  assets.remove_body(root, GOAL_BODY)
+  add_link_visuals(root)
+  return root
 
-  Returns ``(sys, n_frames)``: 0.01 s physics steps, 5 per env step (control step 0.05 s). The
-  Newton solver needs 4 iterations to hold a squeezed cube (with 1-3 a grasped cube is ejected).
+
+def panda_system(file_name: str):
+  """``(sys, n_frames)`` of a reference arm task: its model with the reference's MJX settings."""
+  sys = assets.load_system(panda_model_xml(file_name))
+  return sys.tree_replace(PANDA_SOLVER), PANDA_N_FRAMES
+
+
+def _name_id(model: mujoco.MjModel, kind: mujoco.mjtObj, name: str) -> int:
+  index = mujoco.mj_name2id(model, kind, name)
+  if index < 0:
+    raise KeyError(f"no {kind.name} named {name!r} in the model")
+  return index
+
+
+class ArmEnv(GoalEnv):
+  """The reference's arm tasks: model, action conversion, the arm's part of the state, the start.
+
+  A subclass sets ``model_file``, ``arm_start`` (the joints after the cube's, in model order),
+  ``gripper_controlled`` and implements ``_start`` (``q, qd`` from a key), ``_goal`` (from the start
+  ``q`` and a key) and ``_state_vector``.
   """
-  root = assets.goalax_model_xml(MODEL_FILE)
-  if edit_model is not None:
-    edit_model(root)
-  sys = assets.load_system(root)
-  sys = sys.tree_replace(
-    {
-      "opt.timestep": 0.01,
-      "opt.solver": mujoco.mjtSolver.mjSOL_NEWTON,
-      "opt.iterations": 4,
-      "opt.ls_iterations": 8,
-    }
-  )
-  return sys, 5
 
-
-def _uniform(key, low, high):
-  low, high = jnp.asarray(low, jnp.float32), jnp.asarray(high, jnp.float32)
-  return jax.random.uniform(key, low.shape, minval=low, maxval=high)
-
-
-class ArmBase(GoalEnv):
-  """Shared arm logic: model, action conversion, the state layout and the start pose."""
-
-  goal_threshold = 0.05
-  episode_length = 100
+  model_file: str
+  arm_start: ClassVar[tuple[float, ...]] = ARM_START + FINGERS_OPEN
+  gripper_controlled: ClassVar[bool] = True
+  goal_threshold = 0.1
   default_backend = "mjx"
+  reference_backend = "mjx"
   backends = ("mjx",)
-  has_cube: bool = True
-  gripper_controlled: bool = True
 
-  def __init__(
-    self,
-    backend: str = "mjx",
-    full_arm: bool = False,
-    edit_model: Callable[[ET.Element], None] | None = None,
-    **kwargs,
-  ):
-    # Only MJX: the model relies on gravity compensation, box-box contacts and a Newton solve.
+  def __init__(self, backend: str = "mjx", **kwargs):
     check_backend(type(self).__name__, backend, self.backends)
-    sys, n_frames = arm_system(edit_model)
+    sys, n_frames = panda_system(self.model_file)
     super().__init__(sys, backend, kwargs.pop("n_frames", n_frames), **kwargs)
-    self.full_arm = bool(full_arm)
     mj = sys.mj_model
-    site = lambda name: mujoco.mj_name2id(mj, mujoco.mjtObj.mjOBJ_SITE, name)
-    self._tcp_site = site("tcp")
-    self._fingertip_sites = jnp.array([site("left_fingertip"), site("right_fingertip")])
-    low, high = np.asarray(mj.jnt_range[:N_ARM]).T
-    margin = 1e-3
-    self._joint_low = jnp.asarray(low + margin, jnp.float32)
-    self._joint_high = jnp.asarray(high - margin, jnp.float32)
-    self._controlled = jnp.arange(N_ARM) if self.full_arm else jnp.array(CONTROLLED_JOINTS)
+    joints = [_name_id(mj, mujoco.mjtObj.mjOBJ_JOINT, name) for name in ARM_JOINTS]
+    self._arm_q = np.asarray(mj.jnt_qposadr[joints])
+    self._arm_dofs = np.asarray(mj.jnt_dofadr[joints])
+    self._hand = self._body_index("link7")  # the hand is fused into link 7
 
-  # ---- actions ------------------------------------------------------------------------------
+  def _body_index(self, name: str) -> int:
+    """Index of body ``name`` in Brax's ``x`` and ``xd`` (which leave out the world body)."""
+    return _name_id(self.sys.mj_model, mujoco.mjtObj.mjOBJ_BODY, name) - 1
+
   @property
   def action_size(self) -> int:
-    return (N_ARM if self.full_arm else len(CONTROLLED_JOINTS)) + int(self.gripper_controlled)
+    return 4 + int(self.gripper_controlled)
 
-  def actuator_targets(self, q: jax.Array, action: jax.Array) -> jax.Array:
-    """Maps an action in [-1, 1] to the 9 actuator targets (7 joints, 2 fingers)."""
-    action = jnp.clip(action, -1.0, 1.0)
-    n_arm = self._controlled.shape[0]
-    target = q[:N_ARM].at[self._controlled].add(JOINT_DELTA * action[:n_arm])
-    if not self.full_arm:
-      target = target.at[jnp.array(HELD_JOINTS)].set(jnp.array(HELD_VALUES, jnp.float32))
-    target = jnp.clip(target, self._joint_low, self._joint_high)
-    if self.gripper_controlled:
-      finger = FINGER_OPEN * (action[n_arm] + 1.0) / 2.0
-    else:
-      finger = jnp.asarray(FINGER_OPEN, jnp.float32)
-    return jnp.concatenate([target, jnp.stack([finger, finger])])
+  def actuator_input(self, action: jax.Array) -> jax.Array:
+    """The reference's absolute joint targets (7) and gripper controls (2) for ``action``."""
+    arm_action = jnp.array([action[0], action[1], 0, action[2], 0, action[3], 0])
+    low, high = jnp.array(ARM_TARGET_LOW), jnp.array(ARM_TARGET_HIGH)
+    offset, half_range = (low + high) / 2, (high - low) / 2
+    arm = offset + arm_action * half_range
+    if not self.gripper_controlled:
+      return arm
+    gripper = jnp.where(action[-1] > 0, jnp.zeros(2), jnp.full(2, GRIPPER_OPEN))
+    return jnp.concatenate([arm, gripper])
 
   def pipeline_step(self, pipeline_state, action):
-    targets = self.actuator_targets(pipeline_state.q, action)
-    return super().pipeline_step(pipeline_state, targets)
+    return super().pipeline_step(pipeline_state, self.actuator_input(action))
 
-  # ---- state --------------------------------------------------------------------------------
-  def tcp_position(self, pipeline_state) -> jax.Array:
-    return pipeline_state.site_xpos[self._tcp_site]
-
-  def _state_vector(self, pipeline_state):
-    # Site positions are MJX's kinematics at the start of the env step's last physics step
-    # (0.01 s behind q, as for brax's x); exact at reset and whenever the arm is still.
-    q, qd = pipeline_state.q, pipeline_state.qd
-    parts = [
-      q[:N_ARM],
-      qd[:N_ARM],
-      (q[7] + q[8])[None],
-      (qd[7] + qd[8])[None],
-      self.tcp_position(pipeline_state),
-      pipeline_state.site_xpos[self._fingertip_sites].reshape(-1),
+  def _arm_state(self, pipeline_state) -> list[jax.Array]:
+    """Joint angles 1-7, the hand's (link 7's) position and velocity."""
+    return [
+      pipeline_state.q[self._arm_q],
+      pipeline_state.x.pos[self._hand],
+      pipeline_state.xd.vel[self._hand],
     ]
-    if self.has_cube:
-      parts += [q[9:16], qd[9:15]]
-    return jnp.concatenate(parts)
 
-  def _start_q(self, rng, cube_xy=None):
-    """Home pose with noise on the controlled joints, fingers open, cube (if any) at ``cube_xy``
-    turned to face the base."""
-    noise = jax.random.uniform(
-      rng, (self._controlled.shape[0],), minval=-START_NOISE, maxval=START_NOISE
-    )
-    arm = jnp.asarray(HOME_Q, jnp.float32).at[self._controlled].add(noise)
-    q = jnp.concatenate([arm, jnp.full((2,), FINGER_OPEN)])
-    if self.has_cube:
-      yaw = jnp.arctan2(cube_xy[1], cube_xy[0])
-      quat = jnp.array([jnp.cos(yaw / 2), 0.0, 0.0, jnp.sin(yaw / 2)])
-      q = jnp.concatenate([q, cube_xy, jnp.array([CUBE_HALF]), quat])
-    return q, jnp.zeros((self.sys.qd_size(),))
+  def _start(self, rng: jax.Array) -> tuple[jax.Array, jax.Array]:
+    raise NotImplementedError
 
-  # ---- metrics ------------------------------------------------------------------------------
-  def _extra_metrics(self, pipeline_state0, pipeline_state, action):
-    if not self.has_cube:
-      return {}
-    cube = pipeline_state.q[9:12]
-    return {
-      "tcp_to_cube": jnp.linalg.norm(cube - self.tcp_position(pipeline_state)),
-      "cube_height": cube[2] - CUBE_HALF,
-    }
-
-
-class ArmReach(ArmBase):
-  """Move the tool centre point to a goal position."""
-
-  state_size = 25
-  goal_indices = (16, 17, 18)
-  goal_threshold = 0.05
-  episode_length = 100
-  has_cube = False
-  gripper_controlled = False
-  eval_task_noise = True  # seeded tasks: a fixed goal, the start noise drawn per episode
+  def _goal(self, q: jax.Array, rng: jax.Array) -> jax.Array:
+    raise NotImplementedError
 
   def _sample_start_and_goal(self, rng):
-    k_q, k_goal = jax.random.split(rng)
-    q, qd = self._start_q(k_q)
-    return q, qd, _uniform(k_goal, REACH_GOAL_LOW, REACH_GOAL_HIGH)
+    # The reference's reset: the start from the first split, the goal from the second.
+    rng, k_start = jax.random.split(rng)
+    q, qd = self._start(k_start)
+    _, k_goal, _ = jax.random.split(rng, 3)
+    return q, qd, self._goal(q, k_goal)
 
 
-class ArmCubeBase(ArmBase):
-  """An arm task with the cube; the goal is the cube's position unless a subclass says else."""
+class ArmReach(ArmEnv):
+  """Move the hand (link 7) to a goal position; no gripper action."""
 
-  state_size = 38
-  goal_indices = (25, 26, 27)
-  extra_metric_names = ("tcp_to_cube", "cube_height")
+  model_file = "panda_reach.xml"
+  arm_start = ARM_START
+  gripper_controlled = False
+  state_size = 13
+  goal_indices = (7, 8, 9)
+  episode_length = 100
+  goal_center = (0.0, 0.5, 0.3)
+  goal_noise = 0.2
 
-  def __init__(self, backend: str = "mjx", edit_model=None, **kwargs):
-    def edit(root):
-      add_cube(root)
-      if edit_model is not None:
-        edit_model(root)
+  def _start(self, rng):
+    return jnp.array(self.arm_start), jnp.zeros(self.sys.qd_size())
 
-    super().__init__(backend, edit_model=edit, **kwargs)
+  def _goal(self, q, rng):
+    return jnp.array(self.goal_center) + self.goal_noise * jax.random.uniform(rng, [3], minval=-1)
+
+  def _state_vector(self, pipeline_state):
+    return jnp.concatenate(self._arm_state(pipeline_state))
+
+
+class ArmCubeEnv(ArmEnv):
+  """A reference task with the cube (free joint first in ``q``); it starts at ``sys.init_q``'s
+  x, y plus uniform noise of ± ``cube_noise``."""
+
+  cube_noise: float
+
+  def _start(self, rng):
+    _, k_cube, _ = jax.random.split(rng, 3)
+    init_q = self.sys.init_q
+    cube_xy = init_q[:2] + self.cube_noise * jax.random.uniform(k_cube, [2], minval=-1)
+    q = jnp.concatenate([cube_xy, init_q[2:7], jnp.array(self.arm_start)])
+    return q, jnp.zeros(self.sys.qd_size())
+
+
+# difficulty -> (model, cube noise, goal centre, goal noise in x and y), as in the reference.
+PUSH_TASKS = {
+  "easy": ("panda_push_easy.xml", 0.1, (0.1, 0.6, 0.03), 0.1),
+  "hard": ("panda_push_hard.xml", 0.25, (0.25, 0.65, 0.03), 0.25),
+}
+BINPICK_TASKS = {
+  "easy": ("panda_binpick_easy.xml", 0.07, (0.17, 0.6, 0.03), 0.005),
+  "hard": ("panda_binpick_hard.xml", 0.15, (0.3, 0.6, 0.03), 0.15),
+}
+
+
+class ArmCubeToGoal(ArmCubeEnv):
+  """Bring the cube to a goal position (push and binpick); ``tasks`` gives the difficulties."""
+
+  tasks: ClassVar[dict[str, tuple]]
+  state_size = 18
+  goal_indices = (0, 1, 2)
+  episode_length = 150
+
+  def __init__(self, backend: str = "mjx", difficulty: str = "easy", **kwargs):
+    self.difficulty = _check_difficulty(difficulty)
+    self.model_file, self.cube_noise, self.goal_center, self.goal_noise = self.tasks[difficulty]
+    super().__init__(backend, **kwargs)
+    self._fingers = np.array([self._body_index("left_finger"), self._body_index("right_finger")])
+
+  def _goal(self, q, rng):
+    _, k = jax.random.split(rng)
+    noise = jnp.array([self.goal_noise, self.goal_noise, 0])
+    return jnp.array(self.goal_center) + noise * jax.random.uniform(k, [3], minval=-1)
+
+  def _state_vector(self, pipeline_state):
+    left, right = pipeline_state.x.pos[self._fingers]
+    force = jnp.sum(pipeline_state.qfrc_actuator[self._arm_dofs]) / REFERENCE_FORCE_DOFS * 0.1
+    return jnp.concatenate(
+      [
+        pipeline_state.q[:3],
+        *self._arm_state(pipeline_state),
+        jnp.linalg.norm(right - left)[None],
+        force[None],
+      ]
+    )
+
+
+class ArmPush(ArmCubeToGoal):
+  """Push the cube from the blue region to a goal in the red region next to it."""
+
+  tasks = PUSH_TASKS
+
+
+class ArmBinpick(ArmCubeToGoal):
+  """Carry the cube from the blue bin into the red bin."""
+
+  tasks = BINPICK_TASKS
+
+
+class ArmGrasp(ArmCubeEnv):
+  """Close the fingers on either side of the cube (goal: fingertip targets and distance)."""
+
+  model_file = "panda_grasp.xml"
+  # The reference's start of the joints after the arm's: finger_joint1 0.04,
+  # left_fingertip_joint 0.04 (past its ±1e-4 range; the limit pulls it back), finger_joint2 0,
+  # right_fingertip_joint 0.
+  arm_start = ARM_START + (0.04, 0.04, 0.0, 0.0)
+  cube_noise = 0.3
+  state_size = 24
+  goal_indices = (16, 17, 18, 19, 20, 21, 22)
+  goal_threshold = GRASP_CENTER_TOLERANCE
+  episode_length = 100
+
+  def __init__(self, backend: str = "mjx", **kwargs):
+    super().__init__(backend, **kwargs)
+    mj = self.sys.mj_model
+    self._fingertips = np.array(
+      [self._body_index("left_fingertip"), self._body_index("right_fingertip")]
+    )
+    finger_joints = [_name_id(mj, mujoco.mjtObj.mjOBJ_JOINT, f"finger_joint{i}") for i in (1, 2)]
+    self._finger_dofs = np.asarray(mj.jnt_dofadr[finger_joints])
+
+  def fingertip_goal(self, cube_pos: jax.Array) -> jax.Array:
+    """The reference's goal for a cube at ``cube_pos``: fingertip targets on either side of it
+    along world x, then the target fingertip distance."""
+    left = cube_pos + jnp.array([GRASP_FINGERTIP_OFFSET, 0, 0])
+    right = cube_pos + jnp.array([-GRASP_FINGERTIP_OFFSET, 0, 0])
+    return jnp.concatenate([left, right, jnp.array([GRASP_OPENING])])
+
+  def _goal(self, q, rng):
+    # The reference's goal for the cube once it has settled on the table (its own starts at the
+    # cube's drop height and then follows the cube; goalax's goal stays put for the episode).
+    return self.fingertip_goal(jnp.concatenate([q[:2], jnp.array([CUBE_REST_HEIGHT])]))
+
+  def _state_vector(self, pipeline_state):
+    left, right = pipeline_state.x.pos[self._fingertips]
+    force = jnp.mean(pipeline_state.qfrc_actuator[self._finger_dofs], keepdims=True) * 0.1
+    return jnp.concatenate(
+      [
+        pipeline_state.q[:3],
+        *self._arm_state(pipeline_state),
+        left,
+        right,
+        jnp.linalg.norm(right - left)[None],
+        force,
+      ]
+    )
+
+  def _goal_outputs(self, state_vec, goal):
+    # dist is the norm, as in every env; success is the reference's rule: the fingertips'
+    # midpoint within goal_threshold (0.05) of the targets' midpoint (the cube, while it stays
+    # where it settled) and their distance within 0.02 of the target distance.
+    dist = self.goal_distance(state_vec, goal)
+    center = lambda x: (x[..., 0:3] + x[..., 3:6]) / 2
+    achieved = self.achieved_goal(state_vec)
+    center_dist = jnp.linalg.norm(center(achieved) - center(goal), axis=-1)
+    opening_dist = jnp.abs(achieved[..., 6] - goal[..., 6])
+    success = (center_dist < self.goal_threshold) & (opening_dist < GRASP_OPENING_TOLERANCE)
+    success = success.astype(jnp.float32)
+    reward = -dist if self.dense_reward else success
+    return dist, success, reward
+
+  def goal_markers(self, goal):
+    return np.asarray(goal, np.float64)[:6].reshape(2, 3)
 
 
 def _check_difficulty(difficulty: str) -> str:
   if difficulty not in ("easy", "hard"):
     raise ValueError(f"difficulty must be 'easy' or 'hard', got {difficulty!r}.")
   return difficulty
-
-
-class ArmPush(ArmCubeBase):
-  """Push the cube over the table to a goal position."""
-
-  def __init__(self, backend: str = "mjx", difficulty: str = "easy", **kwargs):
-    self.difficulty = _check_difficulty(difficulty)
-    kwargs.setdefault("episode_length", 100 if difficulty == "easy" else 150)
-    super().__init__(backend, **kwargs)
-
-  def _sample_start_and_goal(self, rng):
-    k_q, k_cube, k_goal = jax.random.split(rng, 3)
-    (start_low, start_high), (goal_low, goal_high) = PUSH_REGIONS[self.difficulty]
-    cube_xy = _uniform(k_cube, start_low, start_high)
-    # Goal: the first of a few candidates at least MIN_PUSH_DISTANCE from the cube's start.
-    candidates = jax.vmap(lambda k: _uniform(k, goal_low, goal_high))(jax.random.split(k_goal, 8))
-    far = jnp.linalg.norm(candidates - cube_xy, axis=-1) >= MIN_PUSH_DISTANCE
-    goal_xy = candidates[jnp.argmax(far)]
-    q, qd = self._start_q(k_q, cube_xy)
-    return q, qd, jnp.concatenate([goal_xy, jnp.array([CUBE_HALF])])
-
-
-class ArmBinpick(ArmCubeBase):
-  """Pick the cube up and place it in the bin (whose walls are higher than the cube)."""
-
-  def __init__(self, backend: str = "mjx", difficulty: str = "easy", **kwargs):
-    self.difficulty = _check_difficulty(difficulty)
-    kwargs.setdefault("episode_length", 100 if difficulty == "easy" else 150)
-    super().__init__(backend, edit_model=add_bin, **kwargs)
-
-  def _sample_start_and_goal(self, rng):
-    k_q, k_cube, k_goal = jax.random.split(rng, 3)
-    start_spread, goal_spread = (jnp.array(s) for s in BINPICK_SPREADS[self.difficulty])
-    cube_xy = jnp.array(BINPICK_START_CENTER) + _uniform(k_cube, -start_spread, start_spread)
-    goal_xy = jnp.array(BIN_CENTER) + _uniform(k_goal, -goal_spread, goal_spread)
-    q, qd = self._start_q(k_q, cube_xy)
-    return q, qd, jnp.concatenate([goal_xy, jnp.array([CUBE_HALF])])
-
-
-class ArmGrasp(ArmCubeBase):
-  """Put the two fingertips on opposite faces of the cube (goal: both fingertip positions)."""
-
-  goal_indices = (19, 20, 21, 22, 23, 24)
-  goal_threshold = 0.02
-
-  def _sample_start_and_goal(self, rng):
-    k_q, k_cube = jax.random.split(rng)
-    cube_xy = _uniform(k_cube, *GRASP_REGION)
-    q, qd = self._start_q(k_q, cube_xy)
-    # The fingers close along the hand's y axis, which (joint 7 at π/4) is horizontal and
-    # perpendicular to the arm's plane; the left finger moves along +y: (sin φ, -cos φ, 0) at
-    # azimuth φ. The cube is turned to azimuth φ, so these targets touch two of its faces.
-    phi = jnp.arctan2(cube_xy[1], cube_xy[0])
-    across = jnp.array([jnp.sin(phi), -jnp.cos(phi), 0.0])
-    center = jnp.concatenate([cube_xy, jnp.array([CUBE_HALF])])
-    offset = (CUBE_HALF + PAD_HALF_THICKNESS) * across
-    return q, qd, jnp.concatenate([center + offset, center - offset])

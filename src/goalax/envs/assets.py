@@ -67,6 +67,25 @@ def mujoco_model(root: ET.Element) -> mujoco.MjModel:
   return mujoco.MjModel.from_xml_string(mjcf.fuse_bodies(ET.tostring(root, encoding="unicode")))
 
 
+def joint_names(model: mujoco.MjModel) -> list[str]:
+  """Each joint's name, in order; an unnamed joint (a cube's free joint) is named after its body,
+  ``"(body cube)"``, so joints of two versions of a model can be matched by name."""
+  body_name = lambda i: mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, int(model.jnt_bodyid[i]))
+  return [
+    mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, i) or f"(body {body_name(i)})"
+    for i in range(model.njnt)
+  ]
+
+
+def total_mass_without_settotalmass(root: ET.Element) -> float:
+  """The model's total mass as its geoms' densities make it, ``settotalmass`` ignored."""
+  root = copy.deepcopy(root)
+  compiler = root.find("compiler")
+  if compiler is not None:
+    compiler.attrib.pop("settotalmass", None)
+  return float(mujoco_model(root).body_mass.sum())
+
+
 def _with_total_mass_from_density(root: ET.Element) -> ET.Element:
   """A copy of ``root`` without ``settotalmass``, its default geom density scaled to give that
   total mass. Only for models whose masses all come from the default density (checked)."""
@@ -82,7 +101,7 @@ def _with_total_mass_from_density(root: ET.Element) -> ET.Element:
       f"settotalmass with explicit masses or densities ({explicit[0]}) is not "
       "supported; give the masses in the model instead."
     )
-  scale = total_mass / float(mujoco_model(root).body_mass.sum())
+  scale = total_mass / total_mass_without_settotalmass(root)
   default = root.find("default")
   if default is None:
     default = ET.SubElement(root, "default")

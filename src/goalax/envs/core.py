@@ -7,6 +7,8 @@ An environment is a Brax ``PipelineEnv`` whose observation is ``concat(state, go
 - ``goal_threshold``  success when ``‖state[goal_indices] − goal‖ < goal_threshold``.
 - ``episode_length``  the recommended episode length (time limit applied by ``VectorGoalEnv``).
 - ``default_backend`` the physics pipeline used when ``backend=None``.
+- ``reference_backend`` the pipeline the reference (JaxGCRL) runs the env of the same name on,
+                      picked by ``backend="reference"``; None for goalax's own envs.
 
 Every step reports the metrics ``success`` and ``dist`` (same names in every env) plus the env's
 own extras. The reward is sparse (``success``) unless the env is built with ``dense_reward=True``
@@ -45,6 +47,8 @@ from goalax.envs.mjx_depth import mjx_depth_barriers
 from goalax.seed_axis import any_across_vmap
 
 BACKENDS = ("generalized", "positional", "spring", "mjx")
+# The backend value that stands for the reference's own backend of each env.
+REFERENCE = "reference"
 # The seeded evaluation tasks' key; never change it (results compare across runs). Chosen among
 # seeds 0-2999 as the one whose five tasks spread most in the worst env (largest smallest distance
 # between two tasks' goals, relative to the median distance between random goals: 0.27 or more
@@ -70,6 +74,9 @@ class GoalEnv(PipelineEnv):
   goal_threshold: float
   episode_length: int
   default_backend: ClassVar[str]
+  reference_backend: ClassVar[str | None] = None
+  """The backend the reference (JaxGCRL) builds the env of the same name on; None when the
+  reference has no such env (goalax's own tasks)."""
   backends: ClassVar[tuple[str, ...]] = BACKENDS
   extra_metric_names: ClassVar[tuple[str, ...]] = ()
   eval_task_noise: ClassVar[bool] = False

@@ -31,10 +31,14 @@ hardest_maze  task1 (1,1)→(1,4) 3 · task2 (5,4)→(4,6) 7 · task3 (1,10)→(
               task4 (1,1)→(3,10) 15 · task5 (7,1)→(7,10) 19 (the diameter)
 ============  ===========================================================================
 
-World frame: cell ``(row, col)`` has its centre at
-``x = (col − col_start) · cell_size``, ``y = (row_start − row) · cell_size``, where
-``(row_start, col_start)`` is the first ``'R'`` cell in row-major order, so the agent starts near
-the origin. The walls are ``wall_height`` high, standing on the floor (z = 0).
+World frames (``MazeLayout.frame``): in goalax's (``"goalax"``, the default) cell ``(row, col)``
+has its centre at ``x = (col − col_start) · cell_size``, ``y = (row_start − row) · cell_size``,
+where ``(row_start, col_start)`` is the first ``'R'`` cell in row-major order, so the agent starts
+near the origin; in JaxGCRL's (``"jaxgcrl"``, ``MazeLayout.in_jaxgcrl_frame()``) at
+``x = row · cell_size``, ``y = col · cell_size`` (the reference's u-maze start at ``(4, 4)``):
+envs under the reference's names use it, as the frame is part of their observations. Every
+position a layout gives (cells, walls, tasks, ``WallWindow`` boxes) is in its frame. The walls
+are ``wall_height`` high, standing on the floor (z = 0).
 
 Public API (used by the point, ant, ant-soccer and humanoid mazes; keep it stable, only add):
 
@@ -49,17 +53,23 @@ Public API (used by the point, ant, ant-soccer and humanoid mazes; keep it stabl
   ``[n, 2]`` of world x, y of cell centres), ``shape``, ``free_mask``, ``origin_cell``,
   ``cells_to_xy(cells)``, ``cell_of(xy)``, ``is_free_xy(xy)``, ``wall_rects(merge)``,
   ``wall_boxes(merge)``, ``bounds_xy()``, ``path_length_cells(start=None)``,
-  ``next_cell_towards(start, goal)``, ``has_far_goals``, ``scaled(factor)``.
+  ``next_cell_towards(start, goal)``, ``has_far_goals``, ``scaled(factor)``; ``frame``,
+  ``in_jaxgcrl_frame()``, ``cell_coords(xy)`` (fractional ``(row, col)``), ``rect_box(rect)``.
 - ``add_maze_walls(root, layout, wall_height=None, rgba=..., contype=0, conaffinity=1,
   merge=True, **geom_attrs)`` adds the walls to an MJCF tree as static boxes, one per merged
   rectangle of wall cells (``len(layout.wall_rects(merge))`` geoms named ``maze_wall_<k>``).
-- ``WallWindow(layout)``: the fast alternative for collisions: 2 collision boxes that are moved,
-  every env step, onto the walls around the agent (exact contacts, constant cost in any maze;
-  ~2.7× faster than all walls for the ant in the hardest maze, ~4× for the point mass). Add the
-  visible walls with ``add_maze_walls(..., contype=0, conaffinity=0)``.
+- ``WallWindow(layout, block=2, merge=True)``: the fast alternative for collisions: a few
+  collision boxes (2 by default) that are moved, every env step, onto the walls of the
+  ``block × block`` cells around the agent (exact contacts, constant cost in any maze; ~2.7×
+  faster than all walls for the ant in the hardest maze, ~4× for the point mass); ``merge=False``
+  gives one box per wall cell, as JaxGCRL's walls. Add the visible walls with
+  ``add_maze_walls(..., contype=0, conaffinity=0)``.
 - ``sample_cell_point(rng, cells_xy, cell_size, margin_frac=0.25)`` draws a point uniformly inside
   a random cell, keeping ``margin_frac · cell_size`` from the cell's edges.
 - ``set_floor_size(root, layout)`` widens the plane floor's visual extent to the maze.
+- ``add_jaxgcrl_maze_walls(root, layout, wall_height=None, **geom_attrs)`` adds the walls as
+  JaxGCRL builds them (one box per wall cell, ``block_<row>_<col>``, in JaxGCRL's frame), for the
+  envs under the reference's names.
 
 Collision bits of the walls: ``contype=0, conaffinity=1`` by default, so a geom collides with the
 walls when its ``contype`` has bit 1 set (the ant's feet do), while walls never collide with each
@@ -83,6 +93,10 @@ _FREE_CHARS = (FREE, START, GOAL, FAR_GOAL)
 _GOAL_CHARS = (GOAL, FAR_GOAL)
 WALL_RGBA = (0.7, 0.5, 0.3, 1.0)
 WALL_NAME_PREFIX = "maze_wall_"
+# World frames of a layout (module docstring): goalax's (first start cell at the origin, x along
+# the columns, y up the rows) and JaxGCRL's (cell (row, col) centred at (row, col) · cell_size).
+GOALAX_FRAME, JAXGCRL_FRAME = "goalax", "jaxgcrl"
+FRAMES = (GOALAX_FRAME, JAXGCRL_FRAME)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,10 +118,13 @@ class MazeLayout:
   cell_size: float = 4.0
   name: str = "custom"
   tasks: tuple[MazeTask, ...] = ()
+  frame: str = GOALAX_FRAME
 
   def __post_init__(self):
     object.__setattr__(self, "grid", tuple(str(r) for r in self.grid))
     object.__setattr__(self, "cell_size", float(self.cell_size))
+    if self.frame not in FRAMES:
+      raise ValueError(f"maze {self.name!r}: frame must be one of {FRAMES}, got {self.frame!r}")
     rows = {len(r) for r in self.grid}
     if len(rows) != 1:
       raise ValueError(f"maze {self.name!r}: rows have different lengths {sorted(rows)}")
@@ -149,22 +166,52 @@ class MazeLayout:
 
   @property
   def origin_cell(self) -> tuple[int, int]:
-    """``(row, col)`` of the first start cell, whose centre is the world origin."""
+    """``(row, col)`` of the first start cell, whose centre is the world origin in goalax's
+    frame."""
     return self._cells(START)[0]
 
+  def in_jaxgcrl_frame(self) -> MazeLayout:
+    """The same maze in JaxGCRL's world frame: cell ``(row, col)`` centred at
+    ``(row · cell_size, col · cell_size)`` (module docstring)."""
+    return dataclasses.replace(self, frame=JAXGCRL_FRAME)
+
   def cells_to_xy(self, cells) -> np.ndarray:
-    """``[(row, col), ...] -> [n, 2]`` world x, y of the cell centres (numpy)."""
-    r0, c0 = self.origin_cell
+    """``[(row, col), ...] -> [n, 2]`` world x, y of the cell centres (numpy); fractional rows
+    and columns give points between centres."""
     cells = np.asarray(cells, dtype=np.float64).reshape(-1, 2)
+    if self.frame == JAXGCRL_FRAME:
+      return cells * self.cell_size
+    r0, c0 = self.origin_cell
     return np.stack([(cells[:, 1] - c0), (r0 - cells[:, 0])], axis=1) * self.cell_size
+
+  def cell_coords(self, xy):
+    """World ``xy [..., 2]`` -> fractional ``(row, col) [..., 2]``: cell ``(r, c)``'s centre is
+    ``(r, c)``, its area ``[r - 0.5, r + 0.5) × [c - 0.5, c + 0.5)``."""
+    xy = jnp.asarray(xy) / self.cell_size
+    if self.frame == JAXGCRL_FRAME:
+      return xy
+    r0, c0 = self.origin_cell
+    return jnp.stack([r0 - xy[..., 1], xy[..., 0] + c0], axis=-1)
 
   def cell_of(self, xy):
     """World ``xy [..., 2]`` -> integer ``(row, col) [..., 2]`` of the cell containing it."""
+    if self.frame == JAXGCRL_FRAME:
+      return jnp.floor(self.cell_coords(xy) + 0.5).astype(jnp.int32)
     r0, c0 = self.origin_cell
     xy = jnp.asarray(xy)
     col = jnp.floor(xy[..., 0] / self.cell_size + 0.5).astype(jnp.int32) + c0
     row = r0 - jnp.floor(xy[..., 1] / self.cell_size + 0.5).astype(jnp.int32)
     return jnp.stack([row, col], axis=-1)
+
+  def rect_box(self, rect: tuple[int, int, int, int]) -> tuple[float, float, float, float]:
+    """A rectangle of cells ``(row, col, n_rows, n_cols)`` -> world ``(x_centre, y_centre,
+    half_x, half_y)``."""
+    r, c, n_rows, n_cols = rect
+    x, y = self.cells_to_xy([(r + (n_rows - 1) / 2, c + (n_cols - 1) / 2)])[0]
+    half_rows, half_cols = n_rows * self.cell_size / 2, n_cols * self.cell_size / 2
+    if self.frame == JAXGCRL_FRAME:  # rows run along x
+      return x, y, half_rows, half_cols
+    return x, y, half_cols, half_rows
 
   @functools.cached_property
   def free_mask(self) -> np.ndarray:
@@ -187,7 +234,8 @@ class MazeLayout:
 
   @property
   def start_cells_xy(self) -> jax.Array:
-    """``[n, 2]`` centres of the start cells ``'R'``; the first one is ``(0, 0)``."""
+    """``[n, 2]`` centres of the start cells ``'R'``; the first one is ``(0, 0)`` in goalax's
+    frame."""
     return jnp.asarray(self.cells_to_xy(self._cells(START)), jnp.float32)
 
   @property
@@ -245,10 +293,7 @@ class MazeLayout:
 
   def wall_boxes(self, merge: bool = True) -> np.ndarray:
     """``[n, 4]`` world ``(x_centre, y_centre, half_x, half_y)`` of the wall boxes."""
-    out = []
-    for r, c, h, w in self.wall_rects(merge):
-      centre = self.cells_to_xy([(r + (h - 1) / 2, c + (w - 1) / 2)])[0]
-      out.append((centre[0], centre[1], w * self.cell_size / 2, h * self.cell_size / 2))
+    out = [self.rect_box(rect) for rect in self.wall_rects(merge)]
     return np.asarray(out, dtype=np.float64).reshape(-1, 4)
 
   def bounds_xy(self) -> tuple[np.ndarray, np.ndarray]:
@@ -386,14 +431,19 @@ class WallWindow:
   """The walls near a moving point as a FIXED, small set of boxes placed anew every env step.
 
   Colliding an agent with every wall box costs one contact pair per (agent geom, wall box) and
-  per physics sub-step, so big mazes get slow. A ``WallWindow`` keeps only ``n_boxes`` (= 2)
-  collision boxes in the model and, before each env step, moves them onto the walls of the 2×2
-  block of cells around the grid vertex nearest to a reference point (e.g. the ant's torso). The
-  point lies in one of those 4 cells, at least half a cell from the block's outer edges, so every
-  geom that stays within ``cell_size / 2`` of the reference point during the env step (the ant's
-  feet reach ~1.2, the point mass 0.5 + its motion) can only touch walls of the block: contacts
-  are exactly those of the full maze, for the price of 2 boxes whatever the layout. A block whose
-  cells are all free leaves the boxes parked far below the floor. Every box shape is a
+  per physics sub-step, so big mazes get slow. A ``WallWindow`` keeps only ``n_boxes`` collision
+  boxes in the model and, before each env step, moves them onto the walls of a ``block × block``
+  square of cells around a reference point (e.g. the ant's torso): with ``block=2`` (default) the
+  2×2 cells around the grid vertex nearest to the point, with ``block=3`` the 3×3 cells centred
+  on the point's cell (in general, the point lies at least ``(block − 1) / 2`` cells from the
+  square's outer edges: ``reach``). Every geom that stays within ``reach`` of the reference point
+  (along x and along y) during the env step can only touch walls of the square, so the contacts
+  are exactly those of the full maze, for the price of ``n_boxes`` boxes whatever the layout (2×2:
+  the ant's feet reach ~1.2 of the 2 of a 4-unit cell, the point mass 0.5 + its motion). With
+  ``merge=True`` (default) the square's wall cells are merged into few rectangles (2 boxes for
+  2×2); ``merge=False`` gives one box per wall cell, in row-major order, as JaxGCRL builds its
+  walls, so a geom touching two wall cells at their seam gets the same two contacts (up to 3
+  boxes for 2×2, 8 for 3×3). Unused boxes are parked far below the floor. Every box shape is a
   precomputed table lookup, so it jits and vmaps.
 
   Usage (see ``AntMaze`` and ``PointMaze``)::
@@ -410,42 +460,69 @@ class WallWindow:
 
   PARK_Z = -100.0  # parked boxes sit far below the floor
 
-  def __init__(self, layout: MazeLayout, wall_height: float | None = None):
+  def __init__(
+    self,
+    layout: MazeLayout,
+    wall_height: float | None = None,
+    block: int = 2,
+    merge: bool = True,
+  ):
+    if int(block) < 2:
+      raise ValueError(f"block must be >= 2 cells, got {block}")
     self.layout = layout
+    self.block = int(block)
+    self.reach = (self.block - 1) / 2 * layout.cell_size
     self.wall_height = 0.5 * layout.cell_size if wall_height is None else float(wall_height)
     rows, cols = layout.shape
-    walls = ~layout.free_mask
-    tables = {}
-    for i in range(rows + 1):  # vertex (i, j) joins rows i-1, i and cols j-1, j
-      for j in range(cols + 1):
-        block = np.zeros_like(walls)
-        r0, r1, c0, c1 = max(i - 1, 0), min(i + 1, rows), max(j - 1, 0), min(j + 1, cols)
-        block[r0:r1, c0:c1] = walls[r0:r1, c0:c1]
-        tables[i, j] = _greedy_rects(block)
-    self.n_boxes = max(1, max(len(t) for t in tables.values()))
+    b = self.block
+    # Square with first cell (r, c), r in [1 - b, rows - 1], stored at [r + b - 1, c + b - 1].
+    tables = {
+      (r, c): _block_rects(~layout.free_mask, r, c, b, merge)
+      for r in range(1 - b, rows)
+      for c in range(1 - b, cols)
+    }
+    # Only squares chosen for a point in a free cell count; a point inside a wall (never, with
+    # walls that push it out) gets the first n_boxes rectangles of its square.
+    reachable = [t for (r, c), t in tables.items() if _centre_is_free(layout.free_mask, r, c, b)]
+    self.n_boxes = max(1, max(len(t) for t in reachable))
+    tables = {key: rects[: self.n_boxes] for key, rects in tables.items()}
     h = self.wall_height / 2
-    pos = np.zeros((rows + 1, cols + 1, self.n_boxes, 3), np.float32)
+    pos = np.zeros((rows + b - 1, cols + b - 1, self.n_boxes, 3), np.float32)
     size = np.zeros_like(pos)
     pos[..., 2], size[...] = self.PARK_Z, 0.1
-    for (i, j), rects in tables.items():
-      for k, (r, c, nr, nc) in enumerate(rects):
-        centre = layout.cells_to_xy([(r + (nr - 1) / 2, c + (nc - 1) / 2)])[0]
-        pos[i, j, k] = (centre[0], centre[1], h)
-        size[i, j, k] = (nc * layout.cell_size / 2, nr * layout.cell_size / 2, h)
+    for (r0, c0), rects in tables.items():
+      for k, rect in enumerate(rects):
+        x, y, hx, hy = layout.rect_box(rect)
+        pos[r0 + b - 1, c0 + b - 1, k] = (x, y, h)
+        size[r0 + b - 1, c0 + b - 1, k] = (hx, hy, h)
     self._pos, self._size = jnp.asarray(pos), jnp.asarray(size)
 
   def vertex_of(self, xy):
-    """``xy [2] ->`` int ``(i, j)`` of the nearest grid vertex (clipped to the grid)."""
-    r0, c0 = self.layout.origin_cell
+    """``xy [2] ->`` int ``(i, j)`` of the nearest grid vertex (clipped to the grid); vertex
+    ``(i, j)`` joins rows ``i − 1, i`` and columns ``j − 1, j``."""
     rows, cols = self.layout.shape
-    s = self.layout.cell_size
-    j = jnp.floor(xy[0] / s + c0 + 1.0).astype(jnp.int32)
-    i = jnp.floor(r0 + 1.0 - xy[1] / s).astype(jnp.int32)
+    if self.layout.frame == GOALAX_FRAME:
+      r0, c0 = self.layout.origin_cell
+      s = self.layout.cell_size
+      j = jnp.floor(xy[0] / s + c0 + 1.0).astype(jnp.int32)
+      i = jnp.floor(r0 + 1.0 - xy[1] / s).astype(jnp.int32)
+    else:
+      i, j = jnp.floor(self.layout.cell_coords(xy) + 1.0).astype(jnp.int32)
     return jnp.clip(i, 0, rows), jnp.clip(j, 0, cols)
+
+  def _table_index(self, xy):
+    """``xy [2] ->`` the table indices ``(i, j)`` of the square around ``xy``."""
+    if self.block == 2:
+      return self.vertex_of(xy)
+    rows, cols = self.layout.shape
+    b = self.block
+    first = jnp.floor(self.layout.cell_coords(xy) + 1.0 - (b % 2) / 2).astype(jnp.int32) - b // 2
+    i, j = first + b - 1
+    return jnp.clip(i, 0, rows + b - 2), jnp.clip(j, 0, cols + b - 2)
 
   def boxes_at(self, xy):
     """``xy [2] -> (pos [n_boxes, 3], half_size [n_boxes, 3])`` of the window boxes there."""
-    i, j = self.vertex_of(xy)
+    i, j = self._table_index(xy)
     return self._pos[i, j], self._size[i, j]
 
   def add_to_model(
@@ -491,6 +568,31 @@ class WallWindow:
     )
 
 
+def _block_rects(
+  walls: np.ndarray, r0: int, c0: int, block: int, merge: bool
+) -> list[tuple[int, int, int, int]]:
+  """Rectangles ``(row, col, n_rows, n_cols)`` covering the wall cells of ``walls [rows, cols]``
+  inside the ``block × block`` square whose first cell is ``(r0, c0)`` (clipped to the grid):
+  merged (``_greedy_rects``) or one per wall cell in row-major order."""
+  square = np.zeros_like(walls)
+  rows, cols = walls.shape
+  r1, c1 = min(r0 + block, rows), min(c0 + block, cols)
+  r0, c0 = max(r0, 0), max(c0, 0)
+  square[r0:r1, c0:c1] = walls[r0:r1, c0:c1]
+  if merge:
+    return _greedy_rects(square)
+  return [(int(r), int(c), 1, 1) for r, c in zip(*np.nonzero(square))]
+
+
+def _centre_is_free(free: np.ndarray, r0: int, c0: int, block: int) -> bool:
+  """Whether a point in a free cell can pick the ``block × block`` square with first cell
+  ``(r0, c0)``: one of its central cells (2×2 for an even block, 1 for an odd one) is free."""
+  lo, n = (block - 1) // 2, 2 - block % 2
+  rows, cols = free.shape
+  centre = [(r, c) for r in range(r0 + lo, r0 + lo + n) for c in range(c0 + lo, c0 + lo + n)]
+  return any(0 <= r < rows and 0 <= c < cols and free[r, c] for r, c in centre)
+
+
 def _greedy_rects(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
   """Non-overlapping rectangles ``(row, col, n_rows, n_cols)`` covering ``mask``: each uncovered
   cell grows right, then down; row-first and column-first are tried, the fewer kept."""
@@ -532,9 +634,11 @@ class MazeEvalTasks:
   layout's named tasks, or the seeded set of ``goalax.envs.core`` for a layout without any.
 
   An episode of a named task starts in the task's start cell and has its goal in the task's goal
-  cell, drawn exactly as a training episode is (the env's start noise around the cell's centre,
-  the goal uniform within a quarter cell of the goal cell's centre, as OGBench adds to its tasks)
-  by the env's ``_start_and_goal_in(rng, start_cells [1, 2], goal_cells [1, 2])``.
+  cell (centres in the layout's frame), drawn exactly as a training episode is (the env's start
+  noise around the cell's centre; the goal as the env draws it in a goal cell: its centre for the
+  envs under the reference's names, uniform within a quarter cell of it for goalax's own, as
+  OGBench adds to its tasks) by the env's ``_start_and_goal_in(rng, start_cells [1, 2],
+  goal_cells [1, 2])``.
   """
 
   eval_task_noise = True
@@ -567,7 +671,41 @@ def sample_cell_point(
   return cells_xy[idx] + jax.random.uniform(k_offset, (2,), minval=-half, maxval=half)
 
 
+def add_jaxgcrl_maze_walls(
+  root: ET.Element, layout: MazeLayout, wall_height: float | None = None, **geom_attrs: str
+) -> None:
+  """Appends the maze's walls to ``<worldbody>`` exactly as JaxGCRL's ``make_maze`` builds them.
+
+  One box per wall cell (no merging), in row-major order, named ``block_<row>_<col>``, centred
+  at ``(row · s, col · s, h / 2)`` (JaxGCRL's frame, whatever ``layout.frame``) with half sizes
+  ``(s / 2, s / 2, h / 2)``, ``h`` = ``wall_height`` (default half a cell: JaxGCRL's
+  ``MAZE_HEIGHT · scaling``), ``contype = conaffinity = 1``. ``geom_attrs`` override these
+  attributes.
+  """
+  worldbody = root.find("worldbody")
+  if worldbody is None:
+    raise ValueError("the model has no <worldbody>")
+  s = layout.cell_size
+  height = 0.5 * s if wall_height is None else float(wall_height)
+  extra = {key: str(value) for key, value in geom_attrs.items()}
+  for r, c in layout._cells(WALL):
+    attrs = dict(
+      name=f"block_{r}_{c}",
+      pos=f"{r * s:f} {c * s:f} {height / 2:f}",
+      size=f"{s / 2:f} {s / 2:f} {height / 2:f}",
+      type="box",
+      contype="1",
+      conaffinity="1",
+      rgba=" ".join(f"{float(x):g}" for x in WALL_RGBA),
+    )
+    attrs.update(extra)
+    ET.SubElement(worldbody, "geom", attrs)
+
+
 __all__ = [
+  "FRAMES",
+  "GOALAX_FRAME",
+  "JAXGCRL_FRAME",
   "LAYOUTS",
   "MazeEvalTasks",
   "MazeLayout",
@@ -581,4 +719,5 @@ __all__ = [
   "set_floor_size",
   "WallWindow",
   "WALL_NAME_PREFIX",
+  "add_jaxgcrl_maze_walls",
 ]

@@ -1,4 +1,9 @@
-"""Point maze (``simple_u_maze``, ``simple_big_maze``, ``simple_hardest_maze``).
+"""goalax's point maze (``point_u_maze``, ``point_big_maze``, ``point_hardest_maze``).
+
+goalax's own task, not the reference's: JaxGCRL's point maze (another model, control step 0.05 s,
+spring) is ``goalax.envs.simple_maze`` under the reference's names ``simple_u_maze``, ... These
+envs were called ``simple_*`` before goalax ran the reference's physics under those names; results
+measured on goalax's point maze name it ``point_*``.
 
 A point mass (a sphere of radius 0.5 on two slide joints x, y; the joints carry the AGENT's
 position, never the goal) driven by two force actuators against joint damping, in the layouts of

@@ -42,6 +42,7 @@ class Reacher(GoalEnv):
   goal_threshold = 0.05
   episode_length = 100
   default_backend = "spring"
+  reference_backend = "generalized"
 
   def __init__(self, backend: str = "spring", **kwargs):
     sys, n_frames = _reacher_system(backend)

@@ -42,7 +42,7 @@ warnings.filterwarnings("ignore")
 BUDGETS = {  # the CRL learning tests' configs, at 200k env steps
   "reacher": "--num_envs 32 --unroll_length 50 --batch_size 256 --min_replay_size 50 "
   "--max_replay_size 2000 --num_timesteps 200000 --num_evals 4 --num_eval_envs 128",
-  "simple_u_maze": "--num_envs 64 --unroll_length 50 --batch_size 256 --min_replay_size 300 "
+  "point_u_maze": "--num_envs 64 --unroll_length 50 --batch_size 256 --min_replay_size 300 "
   "--max_replay_size 3000 --num_timesteps 200000 --num_evals 4 --num_eval_envs 128",
   # An ant env at a CPU budget: open-ground ant (goals at distance 10), episodes of 250 steps
   # (JaxGCRL: 1,000) so that 300k env steps hold over a thousand episodes.
@@ -97,9 +97,12 @@ def run_one(run: str, env: str, args) -> dict:
   result = train(config)
   success = [row["eval/success"] for row in result.history]
   last_half = success[len(success) // 2 :]
+  from goalax.envs import resolve_backend
+
   return dict(
     run=run,
     env=env,
+    backend=resolve_backend(env, config.backend),
     command=f"goalax train {algo} " + " ".join(flags),
     num_seeds=args.num_seeds,
     seed=args.seed,
@@ -137,9 +140,9 @@ def summarize(records: list[dict], table_path: str | None, figure_path: str | No
   for rec in records:
     latest[(rec["env"], rec["run"])] = rec
   rows = [
-    "| env | run | seeds | final success (per seed) | IQM [95% CI] | time near goal | final dist "
-    "| env steps/s | wall |",
-    "|---|---|---:|---|---|---:|---:|---:|---:|",
+    "| env | backend | run | seeds | final success (per seed) | IQM [95% CI] | time near goal "
+    "| final dist | env steps/s | wall |",
+    "|---|---|---|---:|---|---|---:|---:|---:|---:|",
   ]
   panels: dict[str, list] = {}
   for (env, run), rec in latest.items():
@@ -148,7 +151,7 @@ def summarize(records: list[dict], table_path: str | None, figure_path: str | No
     panels.setdefault(env, []).append((run, iqm, low, high))
     dist = rec.get("final_dist", float("nan"))
     rows.append(
-      f"| {env} | {run} | {len(seeds)} | {rec['final_success']:.2f} "
+      f"| {env} | {rec['backend']} | {run} | {len(seeds)} | {rec['final_success']:.2f} "
       f"({' '.join(f'{s:.2f}' for s in seeds)}) | {iqm:.2f} [{low:.2f}, {high:.2f}] | "
       f"{rec['final_time_near_goal']:.2f} | {dist:.3f} | {rec['train_env_steps_per_s']:,.0f} | "
       f"{rec['wall_s'] / 60:.1f} min |"

@@ -137,7 +137,7 @@ def run_one(run: str, env: str, args) -> dict:
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--env", default="simple_u_maze")
+  parser.add_argument("--env", default="point_u_maze")
   parser.add_argument("--runs", nargs="*", default=["crl", "sac+her"])
   parser.add_argument("--num_seeds", type=int, default=3)
   parser.add_argument("--seed", type=int, default=0)

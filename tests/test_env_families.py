@@ -16,7 +16,7 @@ import reference_physics
 from fast_compile import fast_jit
 from test_mazes import wall_contacts
 
-from goalax.envs import make_env
+from goalax.envs import assets, make_env
 from goalax.envs.ant_ball import BALL_RADIUS, BALL_START_DISTANCE, GOAL_DISTANCE_FROM_BALL
 from goalax.envs.ant_push import BLOCK_HALF_SIZE, BLOCK_START_XY
 from goalax.envs.humanoid import (
@@ -127,7 +127,7 @@ def test_ant_ball_goal_lies_on_a_circle_of_five_and_the_ball_a_fifth_of_the_way_
   assert (qd[:, 14:16] == 0).all() and np.abs(qd[:, :14]).max() > 0.1  # the ball at rest
 
 
-def test_reference_ball_slides_on_the_floor_and_is_stopped_by_the_torso():
+def test_ant_ball_slides_on_the_floor_and_is_stopped_by_the_torso():
   env = env_named("ant_ball")
   q0, qd0 = env.sys.init_q, jnp.zeros(env.sys.qd_size())  # the ant standing at the origin
   cases = {"kick": (3.0, 2.0), "at_ant": (2.5, -6.0)}  # ball x and x velocity, y = 0
@@ -218,8 +218,10 @@ def test_ant_push_is_the_reference_s_model_on_mjx():
   assert names_of(m, mujoco.mjtObj.mjOBJ_JOINT, m.njnt) == ANT_JOINTS + block_joints
   np.testing.assert_allclose(env.sys.init_q[2], 0.75)  # the reference's ant stands higher
   # Its own ant: geoms of density 40 (brax's: 5), the torso touching floor, walls and block.
+  ant = m.body_rootid == m.body("torso").id
+  brax_ant = assets.mujoco_model(assets.brax_model_xml("ant.xml")).body_mass.sum()
+  assert m.body_mass[ant].sum() == pytest.approx(8 * brax_ant, rel=1e-5)
   torso = m.geom("torso_geom").id
-  assert m.body_mass[m.body("torso").id] == pytest.approx(4 / 3 * np.pi * 0.25**3 * 40, 1e-5)
   assert (m.geom_contype[torso], m.geom_conaffinity[torso]) == (1, 0)
   block = m.geom("block_M").id
   np.testing.assert_allclose(m.geom_size[block], [3.6, 3.6, 1.8])
@@ -238,6 +240,7 @@ def test_ant_push_draws_the_reference_s_start_and_goal_from_the_same_key():
   data = reference_physics.load("ant_push__mjx")
   env = env_named("ant_push")
   q, qd, goal = env._sample_start_and_goal(jax.random.PRNGKey(0))
+  q = q.at[3:7].set(q[3:7] / jnp.linalg.norm(q[3:7]))  # as MJX's first state normalises it
   np.testing.assert_allclose(q, data["q"][0, :18], atol=1e-6)
   np.testing.assert_allclose(qd, data["qd"][0, :17], atol=1e-6)
   np.testing.assert_allclose(goal, data["q"][0, 18:20], atol=1e-6)

@@ -155,8 +155,9 @@ def test_seeded_tasks_are_the_same_in_every_run_with_the_start_noise_per_episode
   assert not np.array_equal(*np.asarray(env.split_obs(fresh.obs)[1]))  # reset: fresh goals
 
 
-def test_seeded_tasks_with_objects_placed_with_the_goal_repeat_exactly():
-  env = make_env("ant_ball")
+@pytest.mark.parametrize("name", ["ant_ball", "ant_soccer"])
+def test_seeded_tasks_with_objects_placed_with_the_goal_repeat_exactly(name):
+  env = make_env(name)
   assert len(env.eval_tasks) == NUM_SEEDED_TASKS and not env.eval_task_noise
   assert episodes_per_task(env, 128) == 1
   q, goal = _episodes(env)

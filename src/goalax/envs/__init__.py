@@ -83,12 +83,29 @@ register(
   "AntRandomStart",
   "ant starting anywhere at the goal distance from its goal",
 )
-register("ant_ball", "goalax.envs.ant_ball", "AntBall", "ant soccer; goal = ball x, y")
+register(
+  "ant_ball",
+  "goalax.envs.ant_ball",
+  "AntBall",
+  "the reference's ant soccer; goal = ball x, y, 5 m from the origin",
+)
+register(
+  "ant_soccer",
+  "goalax.envs.ant_ball",
+  "AntSoccer",
+  "goalax's ant soccer: frictionless ball with drag, goal 2-4 m from the ball; goal = ball x, y",
+)
 register(
   "ant_push",
   "goalax.envs.ant_push",
   "AntPush",
-  "ant pushes a block out of the way to reach a goal behind it",
+  "the reference's ant push (8 m cells, mjx); goal = torso x, y beyond the block",
+)
+register(
+  "ant_push_dead_end",
+  "goalax.envs.ant_push",
+  "AntPushDeadEnd",
+  "goalax's ant push: 4 m cells, goal in a dead end behind the block",
 )
 # Mazes (layouts in goalax.envs.mazes). The *_eval variants keep only far goals, for --eval_env.
 MAZES = ("u_maze", "big_maze", "hardest_maze")

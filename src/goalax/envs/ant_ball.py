@@ -1,38 +1,55 @@
 """Ant soccer: the ant must push a ball to the goal; the goal is the BALL's x, y.
 
-State (33): the ant's 29-dim body state (q 15, qd 14), then ball x, y (entries 29, 30) and ball
-velocity x, y (31, 32). Goal (2): ball x, y. Success when the ball is within 0.5 of the goal (the
-ball's radius: the ball covers the goal point). Episode length 1000 (50 s of simulated time).
+Two families of envs, both with the goal outside the physics state and a fresh goal every reset:
 
-The ball is a sphere of radius 0.5 and mass 0.5 (about half the ant's mass) on two horizontal
-slide joints, its centre at its radius above the floor. It rolls without touching the floor (no
-ball–floor contact); rolling resistance is a viscous drag of 1 N·s/m on each axis, so a ball
-kicked at 2 m/s comes to rest about 2 m further on with 'spring' (whose solver gives every body
-unit mass; 1 m on 'mjx' and 'generalized'). Brax's spring and positional pipelines ignore joint damping, so the
-drag is applied by two velocity actuators on the ball's joints, driven with a control of zero;
-they are not part of the agent's action (``action_size`` is still 8).
+``ant_ball`` (``AntBall``) is the reference's (JaxGCRL 0.2.8's) task: its model, physics, start,
+goal and threshold (``tests/test_reference_physics.py`` steps it against recordings of the
+reference's env). The model is brax's ant edited into the reference's ``ant_ball.xml`` without its
+target body (``add_reference_ball``): the ball (body ``object``, joints ``obj_slidex``,
+``obj_slidey``: a sphere of radius 0.5 and mass 0.576 that slides, without rolling, on the floor
+with friction), touching the floor, the ant's torso and its feet; the feet, given conaffinity 1 as
+in the reference, also touch each other and the torso. Backends as the reference sets them
+(reference: spring). State (31): the ant's 29 entries (q 15, qd 14), then the ball's x, y (29,
+30), as the reference observes them (no ball velocity). Start and goal as the reference's
+``reset`` draws them from the same key: the ant at its pose plus uniform noise ±0.1 (velocities
+0.1 · N(0, 1)), the goal on the circle of radius 5 around the origin, the ball at rest at
+``goal / 5 + (cos φ, sin θ)`` (θ the goal's angle, φ uniform: ``reference_goal_and_ball``), so
+in about 9% of starts the ball overlaps the torso. Success within 0.5. Episode length 1000.
 
-Contacts with the ball: the ant's torso, four lower legs and four feet (9 pairs; the floor and
-the rest of the legs don't touch it). In the mazes the ball and the ant's feet also collide with
-the walls.
+goalax's own ant soccer, on brax's ant (``AntWithSlidingObject``; kept as it was):
 
-``ant_ball`` (open floor): the ant starts at the origin; the ball at a uniform angle and a
-distance uniform in [2, 3] from the ant (clear of its legs); the goal at a uniform angle and a
-distance uniform in [2, 4] from the ball (so 0–7 m from the ant).
+- State (33): the ant's 29 entries, then ball x, y (entries 29, 30) and ball velocity x, y
+  (31, 32). Goal (2): ball x, y. Success within 0.5 (the ball's radius: the ball covers the
+  goal point). Episode length 1000 (50 s of simulated time).
+- The ball is a sphere of radius 0.5 and mass 0.5 (about half the ant's mass) on two horizontal
+  slide joints ``ball_x``, ``ball_y``, its centre at its radius above the floor. It rolls without
+  touching the floor (no ball–floor contact); rolling resistance is a viscous drag of 1 N·s/m on
+  each axis, so a ball kicked at 2 m/s comes to rest about 2 m further on with 'spring' (whose
+  solver gives every body unit mass; 1 m on 'mjx' and 'generalized'). Brax's spring and
+  positional pipelines ignore joint damping, so the drag is applied by two velocity actuators on
+  the ball's joints, driven with a control of zero; they are not part of the agent's action
+  (``action_size`` is still 8).
+- Contacts with the ball: the ant's torso, four lower legs and four feet (9 pairs; the floor and
+  the rest of the legs don't touch it). In the mazes the ball and the ant's feet also collide
+  with the walls.
+- ``ant_soccer`` (``AntSoccer``, open floor): the ant starts at the origin; the ball at a uniform
+  angle and a distance uniform in [2, 3] from the ant (clear of its legs); the goal at a uniform
+  angle and a distance uniform in [2, 4] from the ball (so 0–7 m from the ant).
+- ``ant_ball_u_maze`` / ``ant_ball_big_maze`` (``AntBallMaze``): the maze layouts of
+  ``goalax.envs.mazes`` (cells of 4 m, walls 2 m high). The ant starts in a start cell; the ball
+  in a free cell next to it (a uniform point at least 1 m from the cell's edges); the goal is a
+  uniform point in a goal cell (at least 1 m from its edges). The reference has no working ant
+  soccer maze (its ``ant_ball_maze`` fails to build).
 
-``ant_ball_u_maze`` / ``ant_ball_big_maze`` (``AntBallMaze``): the maze layouts of
-``goalax.envs.mazes`` (cells of 4 m, walls 2 m high). The ant starts in a start cell; the ball in
-a free cell next to it (a uniform point at least 1 m from the cell's edges); the goal is a uniform
-point in a goal cell (at least 1 m from its edges).
-
-Evaluation tasks: ``ant_ball`` has the seeded set of ``goalax.envs.core`` (five fixed ball and
-goal positions; the episodes of a task are identical, as the ball is placed with the goal); the
-mazes five named start/goal cells (``AntBallMaze``).
+Evaluation tasks: ``ant_ball`` and ``ant_soccer`` have the seeded set of ``goalax.envs.core``
+(five fixed ball and goal positions; the episodes of a task are identical, as the ball is placed
+with the goal); the mazes five named start/goal cells (``AntBallMaze``).
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -183,7 +200,12 @@ def _point_at_distance(rng, centre, distance_range):
   return centre + dist * jnp.array([jnp.cos(angle), jnp.sin(angle)])
 
 
-class AntBall(AntWithSlidingObject):
+class AntSoccer(AntWithSlidingObject):
+  """goalax's ant soccer on an open floor (``ant_soccer``): the ball of ``add_sliding_object``,
+  starting 2-3 m from the ant, the goal 2-4 m from the ball (see the module docstring)."""
+
+  reference_backend = None  # goalax's own task; the reference's is ``AntBall``
+
   goal_indices = (29, 30)  # the ball's x, y
   goal_threshold = 0.5
 
@@ -204,6 +226,8 @@ class AntBallMaze(mazes.MazeEvalTasks, AntWithSlidingObject):
   cell's neighbour that begins a shortest path to the goal (``MazeLayout.next_cell_towards``),
   every point drawn as in training (ant: reset noise at the cell's centre; ball and goal: uniform
   at least a quarter cell from their cells' edges)."""
+
+  reference_backend = None  # the reference's ant_ball_maze fails to build (layout "maze")
 
   goal_indices = (29, 30)
   goal_threshold = 0.5
@@ -253,4 +277,154 @@ class AntBallMaze(mazes.MazeEvalTasks, AntWithSlidingObject):
     ball = mazes.sample_cell_point(k_ball, ball_cell[None], size, self.CELL_MARGIN)
     q, qd = self._start(k_start, self._starts[start_idx], ball)
     goal = mazes.sample_cell_point(k_goal, self._goal_cells, size, self.CELL_MARGIN)
+    return q, qd, goal
+
+
+# ---- the reference's ant soccer (``ant_ball``) -------------------------------------------------
+
+# The reference's start: the ant's pose plus uniform noise of this half-width, velocities this
+# times a standard normal (its ``reset_noise_scale``).
+REFERENCE_NOISE_SCALE = 0.1
+# The reference's goal: at this distance from the origin; the ball at this fraction of the goal
+# plus an offset of length up to sqrt(2) (``reference_goal_and_ball``).
+REFERENCE_GOAL_DISTANCE = 5.0
+REFERENCE_BALL_FRACTION = 0.2
+# The reference's models end with its target body on two slide joints (2 q, 2 qd entries). Its
+# reset draws start noise for them too, so goalax draws as many numbers and drops theirs: a key
+# then gives the reference's start.
+REFERENCE_TARGET_DOFS = 2
+ANT_FEET = ("left_foot_geom", "right_foot_geom", "third_foot_geom", "fourth_foot_geom")
+
+
+def add_reference_ball(root: ET.Element) -> None:
+  """Edits brax's ``ant.xml`` into the reference's ``ant_ball.xml`` without its target body.
+
+  The ball is body ``object`` at height 0.5 on slide joints ``obj_slidex``, ``obj_slidey``
+  (limited to ±100, the model's default armature 1, no damping) with two spheres of radius 0.5:
+  one of density 1 that touches nothing, one of density 0.1 with contype 1 (mass 0.576 in all),
+  which touches the floor, the torso and the feet (given conaffinity 1, as in the reference; so
+  the feet also touch each other and the torso). The floor is 150 m wide. Only the geoms'
+  colours stay brax's.
+  """
+  for geom in root.iter("geom"):
+    if geom.get("name") == "floor":
+      geom.set("size", "150 150 40")
+    if geom.get("name") in ("torso_geom",) + ANT_FEET:
+      geom.set("conaffinity", "1")
+  worldbody = root.find("worldbody")
+  body = ET.SubElement(worldbody, "body", name="object", pos="0.0 0.0 0.5")
+  sphere = dict(type="sphere", size="0.5 0.5 0.5")
+  ET.SubElement(body, "geom", rgba="1 1 1 0", density="1", conaffinity="0", **sphere)
+  ET.SubElement(
+    body,
+    "geom",
+    name="object_geom",
+    rgba="1 1 1 1",
+    density="0.1",
+    contype="1",
+    conaffinity="0",
+    **sphere,
+  )
+  for axis, vec in (("x", "1 0 0"), ("y", "0 1 0")):
+    ET.SubElement(
+      body,
+      "joint",
+      name=f"obj_slide{axis}",
+      type="slide",
+      pos="0 0 0",
+      axis=vec,
+      range="-100 100",
+      damping="0.0",
+    )
+  for numeric in root.iter("numeric"):
+    if numeric.get("name") == "init_qpos":
+      numeric.set("data", numeric.get("data") + " 0.0 0.0")
+
+
+def reference_reset_keys(rng: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """``(q noise key, qd noise key, goal key)`` split from ``rng`` as the reference's ant_ball
+  and ant_push ``reset`` split theirs."""
+  k_goal, k_q, k_qd, _ = jax.random.split(rng, 4)
+  return k_q, k_qd, k_goal
+
+
+def reference_start_noise(k_q, k_qd, q_size: int, qd_size: int, scale: float):
+  """The reference's start noise for a model of ``q_size``/``qd_size`` joints WITHOUT its target:
+  ``U(-scale, scale)`` per q entry, ``scale · N(0, 1)`` per qd entry, drawn for the reference's
+  model (target included) and cut to ``q_size``/``qd_size``."""
+  dq = jax.random.uniform(k_q, (q_size + REFERENCE_TARGET_DOFS,), minval=-scale, maxval=scale)
+  dqd = scale * jax.random.normal(k_qd, (qd_size + REFERENCE_TARGET_DOFS,))
+  return dq[:q_size], dqd[:qd_size]
+
+
+def reference_goal_and_ball(rng: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """``(goal, ball)`` x, y as the reference's ``AntBall._random_target`` draws them.
+
+  The goal is uniform on the circle of radius 5 around the origin, at angle θ; the ball at
+  ``0.2 · goal + (cos φ, sin θ)`` with φ uniform: the reference takes the y offset from the
+  GOAL's angle (``obj_y_offset = sin(ang)``), so the ball's y is exactly ``0.4 · goal y`` and its
+  x is ``goal x / 5 + cos φ``.
+  """
+  _, k_goal, k_ball = jax.random.split(rng, 3)
+  ang = jnp.pi * 2.0 * jax.random.uniform(k_goal)
+  goal = jnp.array([REFERENCE_GOAL_DISTANCE * jnp.cos(ang), REFERENCE_GOAL_DISTANCE * jnp.sin(ang)])
+  ang_ball = jnp.pi * 2.0 * jax.random.uniform(k_ball)
+  ball = goal * REFERENCE_BALL_FRACTION + jnp.array([jnp.cos(ang_ball), jnp.sin(ang)])
+  return goal, ball
+
+
+class AntWithObject(AntBase):
+  """An ant of the reference's models with one movable body ``OBJECT`` (ball, block) after it in
+  ``q``.
+
+  State (31), as the reference observes it: the ant's 29 entries, then the object body's world
+  x, y (its velocity is not observed).
+  """
+
+  OBJECT: ClassVar[str] = "object"
+  OBJECT_Q, OBJECT_QD = AntBase.ANT_Q, AntBase.ANT_QD
+  state_size = 31
+  extra_metric_names = AntBase.extra_metric_names + ("ant_to_object",)
+
+  def _find_object(self) -> None:
+    self._object_idx = self.sys.link_names.index(self.OBJECT)
+
+  def _state_vector(self, pipeline_state):
+    object_xy = pipeline_state.x.pos[self._object_idx, :2]
+    return jnp.concatenate([self._ant_state(pipeline_state), object_xy])
+
+  def _extra_metrics(self, pipeline_state0, pipeline_state, action):
+    metrics = super()._extra_metrics(pipeline_state0, pipeline_state, action)
+    pos = pipeline_state.x.pos
+    metrics["ant_to_object"] = jnp.linalg.norm(pos[self._object_idx, :2] - pos[0, :2])
+    return metrics
+
+
+class AntBall(AntWithObject):
+  """The reference's ant soccer (``ant_ball``): its model, physics, start, goal and threshold.
+
+  Model: brax's ant edited into the reference's (``add_reference_ball``); per backend as the
+  reference: spring and positional 10 steps of 0.005 s, generalized and mjx 5 of 0.01 s (mjx
+  with the Newton solver, 1 iteration, 4 line-search steps), positional with motor gear 200.
+  Start and goal drawn as the reference's ``reset`` draws them from the same key
+  (``reference_goal_and_ball``): the ant at its pose plus noise, the ball at rest, the goal on the
+  circle of radius 5. Goal: the ball's x, y (state entries 29, 30); success within 0.5.
+  """
+
+  goal_indices = (29, 30)
+  goal_threshold = 0.5
+  reference_backend = "spring"
+
+  def __init__(self, backend="spring", **kwargs):
+    super().__init__(backend, edit_model=add_reference_ball, **kwargs)
+    self._find_object()
+
+  def _sample_start_and_goal(self, rng):
+    k_q, k_qd, k_goal = reference_reset_keys(rng)
+    dq, dqd = reference_start_noise(
+      k_q, k_qd, self.sys.q_size(), self.sys.qd_size(), self._reset_noise_scale
+    )
+    goal, ball = reference_goal_and_ball(k_goal)
+    q = (self.sys.init_q + dq).at[self.OBJECT_Q : self.OBJECT_Q + 2].set(ball)
+    qd = dqd.at[self.OBJECT_QD : self.OBJECT_QD + 2].set(0.0)
     return q, qd, goal

@@ -157,12 +157,7 @@ class AntMaze(mazes.MazeEvalTasks, AntBase):
     return self._window.place(self.sys, self._window_ids, pipeline_state.x.pos[0, :2])
 
   def pipeline_step(self, pipeline_state, action):
-    sys = self._step_system(pipeline_state)
-
-    def f(state, _):
-      return self._pipeline.step(sys, state, action, self._debug), None
-
-    return jax.lax.scan(f, pipeline_state, (), self._n_frames)[0]
+    return mazes.physics_step_on(self, self._step_system(pipeline_state), pipeline_state, action)
 
 
 __all__ = [

@@ -165,13 +165,8 @@ class HumanoidBase(GoalEnv):
 
   def pipeline_step(self, pipeline_state, action):
     """One control step: ``action`` scaled as the reference does, ``n_frames`` physics steps."""
-    sys = self._step_system(pipeline_state)
     ctrl = reference_controls(self.sys, action)
-
-    def f(state, _):
-      return self._pipeline.step(sys, state, ctrl, self._debug), None
-
-    return jax.lax.scan(f, pipeline_state, (), self._n_frames)[0]
+    return mazes.physics_step_on(self, self._step_system(pipeline_state), pipeline_state, ctrl)
 
   def _state_vector(self, pipeline_state):
     return jnp.concatenate([pipeline_state.q, pipeline_state.qd])

@@ -702,7 +702,18 @@ def add_jaxgcrl_maze_walls(
     ET.SubElement(worldbody, "geom", attrs)
 
 
+def physics_step_on(env, sys, pipeline_state, action):
+  """``env``'s control step (its ``n_frames`` physics steps) on ``sys`` instead of ``env.sys``:
+  the system with a wall window's boxes placed for this step (``WallWindow.place``)."""
+
+  def f(state, _):
+    return env._pipeline.step(sys, state, action, env._debug), None
+
+  return jax.lax.scan(f, pipeline_state, (), env._n_frames)[0]
+
+
 __all__ = [
+  "physics_step_on",
   "FRAMES",
   "GOALAX_FRAME",
   "JAXGCRL_FRAME",

@@ -185,11 +185,7 @@ class SimpleMaze(mazes.MazeEvalTasks, GoalEnv):
     if self._window is None:
       return super().pipeline_step(pipeline_state, action)
     sys = self._window.place(self.sys, self._window_ids, pipeline_state.q[:2])
-
-    def f(state, _):
-      return self._pipeline.step(sys, state, action, self._debug), None
-
-    return jax.lax.scan(f, pipeline_state, (), self._n_frames)[0]
+    return mazes.physics_step_on(self, sys, pipeline_state, action)
 
 
 __all__ = ["SimpleMaze", "reference_start_and_goal", "simple_maze_system"]

@@ -35,7 +35,8 @@ MODES = {
 # and the time the host loop spends inside the saver's submit and wait (training waits then).
 CHILD = """
 import sys, time
-from goalax import checkpoint, cli
+from goalax.run import checkpoint
+from goalax import cli
 
 Saver = checkpoint.BackgroundSaver
 if sys.argv[1] == "synchronous":

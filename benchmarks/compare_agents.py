@@ -89,7 +89,7 @@ def command_line(run: str, env: str, args) -> tuple[str, list[str]]:
 def run_one(run: str, env: str, args) -> dict:
   with contextlib.redirect_stdout(io.StringIO()):
     from goalax.cli import parse_train_args
-    from goalax.host_loop import train
+    from goalax.run.host_loop import train
 
   algo, flags = command_line(run, env, args)
   config = parse_train_args(algo, flags + ["--run_dir", tempfile.mkdtemp(prefix="goalax_cmp_")])
@@ -127,7 +127,7 @@ def iqm_interval(scores: list[float], reps: int = 2000) -> tuple[float, float, f
   stratified-bootstrap confidence interval (rliable)."""
   import numpy as np
 
-  from goalax.plotting import iqm_with_ci
+  from goalax.outputs.plotting import iqm_with_ci
 
   point, low, high = iqm_with_ci(np.asarray(scores, dtype=float)[:, None], reps)
   return float(point[0]), float(low[0]), float(high[0])

@@ -138,7 +138,7 @@ def run_variant(name: str, args) -> dict:
   with contextlib.redirect_stdout(io.StringIO()):
     from goalax.agents.crl import CRLConfig
     from goalax.config import TrainConfig
-    from goalax.host_loop import train
+    from goalax.run.host_loop import train
 
   fields, uniform_future = parse_variant(name)
   if fields.get("energy_fn") == "cosine_jaxgcrl":
@@ -178,7 +178,7 @@ def run_variant(name: str, args) -> dict:
     import jax
     from maze_reach import replay_by_path_length, success_by_path_length
 
-    from goalax import programs
+    from goalax.run import programs
 
     setup = programs.build(config)
     key = jax.random.PRNGKey(12345)

@@ -25,7 +25,7 @@ import dataclasses, json, sys, time
 import jax
 from goalax.agents.crl import CRLConfig
 from goalax.config import TrainConfig
-from goalax.programs import build
+from goalax.run.programs import build
 
 mode, devices, h_dim, train_steps, epochs = sys.argv[1], *map(int, sys.argv[2:6])
 seeds = 4 if mode == "seeds" else 1

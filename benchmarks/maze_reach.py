@@ -105,9 +105,9 @@ def run_one(run: str, env: str, args) -> dict:
     import jax
     from compare_agents import command_line
 
-    from goalax import programs
     from goalax.cli import parse_train_args
-    from goalax.host_loop import train
+    from goalax.run import programs
+    from goalax.run.host_loop import train
 
   algo, flags = command_line(run, env, args)
   config = parse_train_args(algo, flags + ["--run_dir", tempfile.mkdtemp(prefix="goalax_reach_")])

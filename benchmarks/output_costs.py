@@ -18,11 +18,12 @@ import time
 
 import jax
 
-from goalax import checkpoint, memory, plotting, render
 from goalax.agents.crl import CRLConfig
 from goalax.config import TrainConfig
 from goalax.evaluation import make_episode_recorder
-from goalax.programs import build
+from goalax.outputs import plotting, render
+from goalax.run import checkpoint, memory
+from goalax.run.programs import build
 
 
 def _timed(fn):

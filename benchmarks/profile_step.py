@@ -41,7 +41,7 @@ import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 from records import append_record, machine_info  # noqa: E402
 
-from goalax.seed_axis import over_seeds  # noqa: E402
+from goalax.parallel.seed_axis import over_seeds  # noqa: E402
 
 CONFIGS = {
   # The issue's equal-work configs (benchmarks/vs_jaxgcrl.py) and goalax's defaults.
@@ -157,12 +157,12 @@ def build_parts(config_name: str, n_calls: int):
   """``{part: (compiled, args, calls per call of compiled, calls per training step)}``."""
   with contextlib.redirect_stdout(io.StringIO()):
     import goalax.envs.core as core
-    from goalax import buffer as replay
     from goalax.agents.common import optimizer_step, temperature_loss
     from goalax.agents.contrastive import contrastive_metrics
     from goalax.envs import make_env
     from goalax.loops import make_trainer
-    from goalax.sampler import transition
+    from goalax.replay import buffer as replay
+    from goalax.replay.sampler import transition
 
   config = make_config(config_name)
   env = make_env(config.env)
@@ -174,7 +174,7 @@ def build_parts(config_name: str, n_calls: int):
   state = jax.jit(jax.vmap(trainer.init))(jax.random.split(jax.random.PRNGKey(0), 1))
   state = jax.block_until_ready(jax.jit(jax.vmap(trainer.prefill))(state))
   one = jax.tree.map(lambda x: x[0], state)
-  from goalax.sampler import make_sampler
+  from goalax.replay.sampler import make_sampler
 
   sample = make_sampler(env, agent.sampling, run.batch_size, venv.episode_length)
   batches = jax.vmap(lambda k: sample(one.buffer, k)[0])(
@@ -244,7 +244,7 @@ def build_parts(config_name: str, n_calls: int):
     return jax.lax.scan(body, 0.0, jax.random.split(key, n_calls))[0]
 
   sample_args = (state.buffer, jax.random.split(jax.random.PRNGKey(5), 1))
-  parts["goal sampling (goalax.sampler)"] = (
+  parts["goal sampling (goalax.replay.sampler)"] = (
     seeded(sample_many)(*sample_args),
     sample_args,
     updates,

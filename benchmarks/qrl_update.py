@@ -6,7 +6,7 @@
 Variants, each compiled once in this process and timed round-robin (``--rounds`` rounds of
 ``--calls`` calls, the minimum per call kept: load from other processes only ever adds time):
 
-- ``iqe``: goalax's IQE (:func:`goalax.quasimetric.interval_union_length`, a masked max over the
+- ``iqe``: goalax's IQE (:func:`goalax.agents.quasimetric.interval_union_length`, a masked max over the
   ``m x m`` pairs of a component's intervals);
 - ``iqe_sorted``: the same union length by a sort of the starts and a cumulative max of the ends
   (goalax's form before 2026-12-05, and ``torchqmet``'s), swapped in while the update is traced;
@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from records import append_record, machine_info
 
-from goalax import quasimetric
+from goalax.agents import quasimetric
 from goalax.agents.qrl import QRLConfig, make_qrl
 
 STATE, GOAL, ACTION = 10, 2, 2
@@ -45,7 +45,7 @@ def sorted_union_length(start: jax.Array, end: jax.Array) -> jax.Array:
 
 @contextlib.contextmanager
 def union_length(fn):
-  """Swaps :func:`goalax.quasimetric.interval_union_length` while a program is traced."""
+  """Swaps :func:`goalax.agents.quasimetric.interval_union_length` while a program is traced."""
   original = quasimetric.interval_union_length
   quasimetric.interval_union_length = fn
   try:

@@ -7,7 +7,7 @@ Each run trains twice from the same seeds, in its own process: ``before`` draws 
 offset over the rest of the episode up to its *time limit*, as the sampler did before it kept
 episode ends (offsets past a fallen ant's real end are redrawn, and when all candidates fail the
 goal falls back to the next state), reproduced by treating every episode as still running
-(``goalax.buffer.rows_to_episode_end`` patched to -1); ``after`` is the sampler as it is. The
+(``goalax.replay.buffer.rows_to_episode_end`` patched to -1); ``after`` is the sampler as it is. The
 ``before`` variant is the old sampler exactly: on a terminating env its parameters are bit-equal
 to the old commit's (checked once, see benchmarks/results/agents.md).
 
@@ -61,7 +61,7 @@ def time_limit_law() -> None:
   """The sampler before episode ends: every episode counts as running (rest to the time limit)."""
   import jax.numpy as jnp
 
-  from goalax import buffer
+  from goalax.replay import buffer
 
   buffer.rows_to_episode_end = lambda buf, ages, envs: jnp.full(jnp.shape(ages), -1, jnp.int32)
 
@@ -69,7 +69,7 @@ def time_limit_law() -> None:
 def run_one(run: str, env: str, variant: str, args) -> dict:
   with contextlib.redirect_stdout(io.StringIO()):
     from goalax.cli import parse_train_args
-    from goalax.host_loop import train
+    from goalax.run.host_loop import train
 
   if variant == "before":
     time_limit_law()

@@ -42,7 +42,7 @@ def run_cell(
     from goalax.config import TrainConfig
     from goalax.envs import make_env
     from goalax.loops import make_trainer
-    from goalax.seed_axis import over_seeds
+    from goalax.parallel.seed_axis import over_seeds
 
   cfg = TrainConfig(
     env=env_name,

@@ -321,8 +321,8 @@ def run_goalax(config, layer_norm: bool, seed: int) -> dict:
 
   clock = CompileClock()
   with contextlib.redirect_stdout(io.StringIO()):
-    from goalax.host_loop import train
-    from goalax.programs import enable_compilation_cache
+    from goalax.run.host_loop import train
+    from goalax.run.programs import enable_compilation_cache
 
   if os.environ.get("GOALAX_JAX_CACHE"):  # --goalax_warm_cache: goalax's own default
     enable_compilation_cache()

@@ -30,7 +30,7 @@ jax.config.update("jax_compilation_cache_dir", sys.argv[1])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 from goalax.agents.crl import CRLConfig
 from goalax.config import TrainConfig
-from goalax.host_loop import train
+from goalax.run.host_loop import train
 
 base = TrainConfig(
   env="reacher", num_envs=8, num_timesteps=3000, num_evals=2, num_eval_envs=8, episode_length=23,

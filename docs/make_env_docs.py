@@ -36,7 +36,7 @@ machine (`benchmarks/env_throughput.py`; every backend and size in
 `benchmarks/results/README.md`); "n/a" where the env's physics changed after the last
 measurement.
 
-Stills are rendered with MuJoCo's renderer (`goalax.render.render_still`) headless through EGL:
+Stills are rendered with MuJoCo's renderer (`goalax.outputs.render.render_still`) headless through EGL:
 `MUJOCO_GL=egl` with Debian's `libegl1` and `libgl1-mesa-dri` (software rendering, no GPU
 needed). OSMesa (`libosmesa6`, `MUJOCO_GL=osmesa`) did not work with the PyOpenGL this project
 installs. goalax sets `MUJOCO_GL=egl` itself when it is unset and no display is present.
@@ -154,7 +154,7 @@ def reference_column(envs, name: str, env) -> str:
 def main(names: list[str], images: bool = True) -> None:
   with contextlib.redirect_stdout(io.StringIO()):
     import goalax.envs as envs
-    from goalax.render import render_still
+    from goalax.outputs.render import render_still
   os.makedirs(os.path.join(HERE, "images"), exist_ok=True)
   rows = []
   rates = default_backend_throughput()

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 from scipy import stats
 
-from goalax import buffer as rb
+from goalax.replay import buffer as rb
 
 jit_insert = jax.jit(rb.insert)
 

@@ -11,7 +11,7 @@ import functools
 
 import jax
 
-from goalax.programs import FAST_COMPILE_OPTIONS
+from goalax.run.programs import FAST_COMPILE_OPTIONS
 
 fast_jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE_OPTIONS)
 

@@ -13,8 +13,8 @@ import numpy as np
 
 from goalax import load_policy, make_env
 from goalax.agents import make_agent
-from goalax.host_loop import train
-from goalax.stopping import RunInterrupted, StopRequest
+from goalax.run.host_loop import train
+from goalax.run.stopping import RunInterrupted, StopRequest
 
 
 def stopped_after_epoch_1(config):

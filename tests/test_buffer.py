@@ -8,7 +8,7 @@ from buffer_streams import episode_ends, fill, jit_insert, make_stream, random_t
 from jax.extend.core import jaxprs_in_params
 from scipy import stats
 
-from goalax import buffer as rb
+from goalax.replay import buffer as rb
 
 
 def assert_trees_equal(a, b):

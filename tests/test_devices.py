@@ -18,8 +18,8 @@ import jax
 sys.path.insert(0, sys.argv[1])
 import conftest  # the suite's persistent compilation cache: seed 1 and a recompile come from it
 from test_training import TINY
-from goalax import programs
-from goalax.host_loop import train
+from goalax.run import programs
+from goalax.run.host_loop import train
 
 # TINY with 8 envs and batch 32: both split over 2 devices.
 base = dataclasses.replace(TINY, num_envs=8, agent=dataclasses.replace(TINY.agent, batch_size=32))
@@ -132,7 +132,7 @@ import dataclasses, sys
 sys.path.insert(0, sys.argv[1])
 from test_training import TINY
 from goalax.config import ConfigError
-from goalax.devices import placement
+from goalax.parallel.devices import placement
 
 for changes in [dict(num_seeds=3, devices=2), dict(devices=2), dict(devices=8), dict(devices=-1)]:
   try:

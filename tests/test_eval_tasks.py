@@ -24,7 +24,7 @@ from goalax.evaluation import (
   make_run_evaluator,
   make_task_evaluator,
 )
-from goalax.host_loop import train
+from goalax.run.host_loop import train
 
 NAMES = tuple(f"task{k + 1}" for k in range(5))
 KEYS = jax.random.split(jax.random.PRNGKey(7), 4)  # four episodes' noise keys

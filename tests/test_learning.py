@@ -20,7 +20,7 @@ from goalax.agents.crl import CRLConfig
 from goalax.agents.sac import SACConfig
 from goalax.agents.td3 import TD3Config
 from goalax.config import TrainConfig
-from goalax.host_loop import train
+from goalax.run.host_loop import train
 
 REACHER_REPLAY = dict(unroll_length=50, batch_size=256, min_replay_size=50, max_replay_size=2000)
 MAZE_REPLAY = dict(unroll_length=50, batch_size=256, min_replay_size=300, max_replay_size=3000)

@@ -17,8 +17,8 @@ import dataclasses, os, sys
 sys.path.insert(0, sys.argv[1])
 import conftest  # the suite's persistent compilation cache: the resumed processes compile nothing
 from test_training import TINY
-from goalax.host_loop import train
-from goalax.stopping import RunInterrupted, StopRequest
+from goalax.run.host_loop import train
+from goalax.run.stopping import RunInterrupted, StopRequest
 
 run_dir, name, mode, *launch = sys.argv[2:]
 config = dataclasses.replace(TINY, num_seeds=2, devices=0, num_evals=3, run_dir=run_dir,

@@ -7,9 +7,9 @@ import struct
 import numpy as np
 import pytest
 
-from goalax import plotting
 from goalax.cli import main
-from goalax.logger import MetricsWriter, read_rows
+from goalax.outputs import plotting
+from goalax.outputs.logger import MetricsWriter, read_rows
 
 
 def _write_run(run_dir, seeds, success_by_seed, steps=(0, 100, 200)):
@@ -83,7 +83,7 @@ def test_curves_png_of_a_run_has_a_panel_per_metric(tmp_path):
 def _write_config(run_dir, agent, env):
   """A config.yaml as a run writes it: the run's flags and its Derived record."""
   from goalax.config import Derived, TrainConfig
-  from goalax.runfiles import write_config
+  from goalax.run.runfiles import write_config
 
   counts = dict.fromkeys(
     ("updates_per_train_step", "env_steps_per_train_step", "train_steps_per_epoch", "epochs"), 1

@@ -30,10 +30,10 @@ from goalax.agents.ppo import (
 from goalax.cli import main, parse_train_args
 from goalax.config import TrainConfig
 from goalax.envs.probes import BootstrapProbe, ReachProbe
-from goalax.host_loop import train
 from goalax.jaxgcrl_compat import split_agent, translate
 from goalax.loops import make_trainer
 from goalax.loops.on_policy import with_dense_reward
+from goalax.run.host_loop import train
 
 
 # ---- the pure pieces, by hand -----------------------------------------------------------------

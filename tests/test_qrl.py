@@ -17,7 +17,7 @@ from lifecycle import (
 )
 from test_training import TINY
 
-from goalax import quasimetric
+from goalax.agents import quasimetric
 from goalax.agents.qrl import QRLConfig, critic_objective, push_loss, squared_deviation
 from goalax.cli import main, parse_train_args
 from goalax.config import TrainConfig

@@ -19,7 +19,7 @@ import yaml
 from test_run_faults import saved_run  # noqa: F401  (fixture: TINY's config.yaml, nothing trained)
 from test_training import REPO, TINY
 
-from goalax import agents, cli, sweep
+from goalax import agents, cli
 from goalax.agents.contrastive import (
   binary_loss,
   infonce_backward_loss,
@@ -31,7 +31,8 @@ from goalax.agents.contrastive import (
 )
 from goalax.config import ConfigError, load_config_file, load_run_config
 from goalax.jaxgcrl_compat import run_py_main, training_py_main
-from goalax.resume import resume_config
+from goalax.parallel import sweep
+from goalax.run.resume import resume_config
 
 ENTRY = {"training.py": training_py_main, "run.py": run_py_main}
 

@@ -1,5 +1,5 @@
 """Camera framing of the renderer (the geometry without GL; one small GL check that MuJoCo draws
-where :func:`goalax.render.project` says) and the MJX depth barriers."""
+where :func:`goalax.outputs.render.project` says) and the MJX depth barriers."""
 
 import types
 
@@ -8,9 +8,9 @@ import mujoco
 import numpy as np
 import pytest
 
-from goalax import render
 from goalax.envs import make_env
 from goalax.envs.mjx_depth import mjx_depth_barriers
+from goalax.outputs import render
 
 SCENE = """
 <mujoco>

@@ -17,13 +17,14 @@ import numpy as np
 import pytest
 from test_training import TINY, TINY_JAXGCRL_FLAGS
 
-from goalax import checkpoint, loops, runfiles
+from goalax import loops
 from goalax.cli import main, parse_train_args
 from goalax.config import ConfigError, Derived
 from goalax.errors import OutputError
 from goalax.jaxgcrl_compat import translate
 from goalax.policy import load_policy_params
-from goalax.stopping import RunInterrupted, StopNow, StopRequest, stop_on_signals
+from goalax.run import checkpoint, runfiles
+from goalax.run.stopping import RunInterrupted, StopNow, StopRequest, stop_on_signals
 
 TINY_FLAGS = translate(TINY_JAXGCRL_FLAGS)  # goalax train crl flags of TINY (seed 1)
 
@@ -63,7 +64,7 @@ def test_memory_estimate_is_the_state_s_exact_size():
   """The estimate comes from ``jax.eval_shape`` of init: the buffer is rows × envs × one
   transition (obs and action float32, trajectory id and time in episode int32) and one entry of
   the episode-end table (int32, for hindsight goals), plus its three counters."""
-  from goalax.programs import build
+  from goalax.run.programs import build
 
   setup = build(TINY)
   obs, act = setup.env.observation_size, setup.env.action_size
@@ -196,7 +197,7 @@ def test_a_background_save_holds_the_state_it_was_given_and_reports_a_full_disk_
 KILLED_MID_SAVE = """
 import os, signal, sys
 import numpy as np
-from goalax import checkpoint
+from goalax.run import checkpoint
 
 run_dir = sys.argv[1]
 tree = lambda offset: {"w": np.arange(1000, dtype=np.float32) + offset,
@@ -284,7 +285,8 @@ def test_sigterm_asks_to_stop_with_exit_code_143_and_a_second_signal_stops_at_on
 
 
 def test_an_interrupted_run_exits_with_its_signal_s_code_and_one_line(monkeypatch, capsys):
-  from goalax import cli, host_loop
+  from goalax import cli
+  from goalax.run import host_loop
 
   def interrupted(config):
     raise RunInterrupted("stopped by SIGTERM after epoch 3 of 9; ...", exit_code=143)

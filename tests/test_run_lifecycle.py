@@ -23,10 +23,10 @@ import numpy as np
 import pytest
 from test_training import TINY
 
-from goalax import checkpoint, runfiles
 from goalax.cli import main
-from goalax.host_loop import NonFiniteError, train
-from goalax.stopping import RunInterrupted, StopRequest
+from goalax.run import checkpoint, runfiles
+from goalax.run.host_loop import NonFiniteError, train
+from goalax.run.stopping import RunInterrupted, StopRequest
 
 
 def _stopped_after_epoch_1(config):
@@ -133,7 +133,7 @@ import goalax
 policy = goalax.load_policy(sys.argv[1])
 actions = policy(np.load(sys.argv[2]))
 print(json.dumps({"actions": np.asarray(actions).tolist(), "epoch": policy.epoch,
-                  "training_imported": "goalax.host_loop" in sys.modules}))
+                  "training_imported": "goalax.run.host_loop" in sys.modules}))
 """
 
 

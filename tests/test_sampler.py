@@ -29,7 +29,7 @@ from goalax.agents.sac import SACConfig
 from goalax.config import TrainConfig
 from goalax.envs.probes import EarlyEndProbe, ReachProbe
 from goalax.loops import make_trainer
-from goalax.sampler import make_sampler, sample_truncated_geometric
+from goalax.replay.sampler import make_sampler, sample_truncated_geometric
 
 ENV = ReachProbe()
 KEY = jax.random.key(12)

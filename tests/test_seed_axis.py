@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.core import jaxprs_in_params
 
-from goalax.seed_axis import apply_where, over_seeds
+from goalax.parallel.seed_axis import apply_where, over_seeds
 
 
 def _count_primitives(jaxpr, name):

@@ -1,4 +1,4 @@
-"""Sweeps (goalax.sweep): continuous values trained together in one program give what their
+"""Sweeps (goalax.parallel.sweep): continuous values trained together in one program give what their
 separate runs give; rows, curves and goalax plot carry the configuration; discrete values become
 runs of their own; bad entries are one sentence; the wandb route of JaxGCRL's README works."""
 
@@ -12,11 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from test_training import TINY
 
-from goalax import plotting, sweep
 from goalax.cli import parse_train_args
 from goalax.config import ConfigError
-from goalax.host_loop import train
 from goalax.jaxgcrl_compat import translate
+from goalax.outputs import plotting
+from goalax.parallel import sweep
+from goalax.run.host_loop import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RATES = (1e-3, 3e-4)  # TINY's own critic_lr is 3e-4: that run's programs are TINY's

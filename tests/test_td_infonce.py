@@ -25,7 +25,7 @@ from goalax.config import TrainConfig
 from goalax.envs.probes import EarlyEndProbe, ReachProbe
 from goalax.jaxgcrl_compat import split_agent, translate
 from goalax.loops import make_trainer
-from goalax.sampler import make_sampler
+from goalax.replay.sampler import make_sampler
 
 # ---- the loss, by hand -------------------------------------------------------------------------
 # Rows i, futures j (the next state of row j). L: the critic's logits; N: the target critic's

@@ -16,9 +16,9 @@ from goalax.agents.crl import CRLConfig
 from goalax.agents.sac import SACConfig
 from goalax.cli import parse_train_args
 from goalax.config import ConfigError, TrainConfig
-from goalax.host_loop import train
 from goalax.loops import off_policy
-from goalax.programs import OUTPUT_FIELDS, program_key
+from goalax.run.host_loop import train
+from goalax.run.programs import OUTPUT_FIELDS, program_key
 
 # Odd sizes that JaxGCRL rejects (num_envs·(episode_length−1) % batch_size = 7·22 % 33 != 0):
 # every run here is also a check that there are no divisibility traps. --fast_compile: these
@@ -175,7 +175,7 @@ def test_outputs_written(single_run):
 
 def test_run_directory_is_never_overwritten(single_run):
   cfg, result = single_run
-  from goalax.runfiles import new_run_dir
+  from goalax.run.runfiles import new_run_dir
 
   again = new_run_dir(cfg.run_dir, "tiny")
   assert again != result.run_dir and os.path.basename(again) == "tiny-2"

@@ -1,7 +1,7 @@
 """goalax: self-supervised goal-conditioned RL in JAX.
 
 ``goalax.make_env(name)`` builds an environment (the same function as ``goalax.envs.make_env``);
-``goalax.train(config)`` trains a :class:`goalax.config.TrainConfig` (``goalax.host_loop.train``);
+``goalax.train(config)`` trains a :class:`goalax.config.TrainConfig` (``goalax.run.host_loop.train``);
 ``goalax.load_policy(run_dir)`` returns a trained run's jitted ``policy(obs) -> action``
 (``goalax.policy.load_policy``). They are imported on first use, so ``import goalax`` stays
 cheap.
@@ -17,7 +17,7 @@ if "MUJOCO_GL" not in _os.environ and not _os.environ.get("DISPLAY"):
 
 __version__ = "0.1.0"
 
-_LAZY = {"make_env": "goalax.envs", "load_policy": "goalax.policy", "train": "goalax.host_loop"}
+_LAZY = {"make_env": "goalax.envs", "load_policy": "goalax.policy", "train": "goalax.run.host_loop"}
 
 
 def __getattr__(name: str):

@@ -216,8 +216,8 @@ class EvalArgs:
 
 
 def cmd_eval(args: EvalArgs) -> None:
-  from goalax import saved_run
   from goalax.evaluation import headline
+  from goalax.outputs import saved_run
 
   per_seed, means, ckpt, env_name = saved_run.evaluate_run(
     args.run_dir, args.env, args.num_episodes, args.seed, args.checkpoint, args.goals
@@ -267,9 +267,9 @@ class RenderArgs:
 
 
 def cmd_render(args: RenderArgs) -> None:
-  from goalax import saved_run
   from goalax.config import check_video_size
   from goalax.errors import require_module
+  from goalax.outputs import saved_run
 
   if args.format != "html":
     require_module("imageio", "render", f"goalax render --format {args.format}")
@@ -312,10 +312,10 @@ class PlotArgs:
 
 
 def _describe_for_plot(run_dir: str) -> tuple[str, str] | None:
-  """:func:`goalax.plotting.describe_run`; a config.yaml it cannot read is said on stderr and the
+  """:func:`goalax.outputs.plotting.describe_run`; a config.yaml it cannot read is said on stderr and the
   run is named by its folder (its curves need only metrics.jsonl)."""
-  from goalax import plotting
   from goalax.errors import ConfigError
+  from goalax.outputs import plotting
 
   try:
     return plotting.describe_run(run_dir)
@@ -325,8 +325,8 @@ def _describe_for_plot(run_dir: str) -> tuple[str, str] | None:
 
 
 def cmd_plot(args: PlotArgs) -> None:
-  from goalax import plotting
   from goalax.errors import require_module
+  from goalax.outputs import plotting
 
   require_module("rliable", "plot", "goalax plot")
 
@@ -376,7 +376,7 @@ def _defaults(algo: str, argv: list[str]):
   or the defaults."""
   from goalax import agents
   from goalax.config import ConfigError, TrainConfig, load_config_file
-  from goalax.resume import saved_run_config
+  from goalax.run.resume import saved_run_config
 
   config_class = agents.REGISTRY[algo].config_class
   resume, config_file = _flag_value(argv, "--resume"), _flag_value(argv, "--config")
@@ -445,7 +445,7 @@ parameters and metrics as if it had never stopped. Only output and logging flags
 def cmd_resume(argv: list[str]) -> None:
   """``goalax resume RUN_DIR [flags]``: ``goalax train <the run's algo> --resume RUN_DIR``."""
   from goalax.config import load_run_config
-  from goalax.resume import OUTPUT_FLAGS
+  from goalax.run.resume import OUTPUT_FLAGS
 
   if not argv or argv[0] in ("-h", "--help"):
     print(RESUME_USAGE.format(flags=", ".join("--" + f for f in OUTPUT_FLAGS)))
@@ -459,10 +459,10 @@ def run_config(config):
   """Runs ``train(config)`` for the command line: a NaN ends with exit code 1, a stop signal
   with one line on how to resume and exit code 128 + signal. A sweep over discrete flags trains
   each combination's run, one after the other (their results, in order)."""
-  from goalax import sweep
-  from goalax.host_loop import train
-  from goalax.programs import enable_compilation_cache
-  from goalax.stopping import RunInterrupted
+  from goalax.parallel import sweep
+  from goalax.run.host_loop import train
+  from goalax.run.programs import enable_compilation_cache
+  from goalax.run.stopping import RunInterrupted
 
   enable_compilation_cache()
   try:

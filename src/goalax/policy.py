@@ -10,9 +10,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from goalax.checkpoint import restore_policy
 from goalax.errors import UsageError
-from goalax.runfiles import find_checkpoint
+from goalax.run.checkpoint import restore_policy
+from goalax.run.runfiles import find_checkpoint
 
 
 def load_agent(run_dir: str):

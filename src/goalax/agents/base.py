@@ -6,7 +6,7 @@ state. Each family adds what its loop needs (:mod:`goalax.loops`):
 
 - :class:`OffPolicyAgent`: a :class:`GoalSampling` and an update on one replay batch. The agent
   never sees the replay buffer: the off-policy loop hands it batches built by the goal sampler
-  (:mod:`goalax.sampler`) as its ``sampling`` describes.
+  (:mod:`goalax.replay.sampler`) as its ``sampling`` describes.
 - :class:`OnPolicyAgent`: an exploring action that also returns what the update needs (e.g.
   log-probabilities and values), and an update on a whole rollout.
 """
@@ -62,7 +62,7 @@ class GoalMix:
       )
     if self.future not in ("geometric", "uniform"):
       raise ValueError(f"future must be 'geometric' or 'uniform', got {self.future!r}.")
-    # a swept discount (goalax.sweep) is an array while the agent is traced: checked before
+    # a swept discount (goalax.parallel.sweep) is an array while the agent is traced: checked before
     if isinstance(self.discount, (int, float)) and not 0.0 <= self.discount <= 1.0:
       raise ValueError(f"discount must be in [0, 1], got {self.discount}.")
 
@@ -79,7 +79,7 @@ class GoalSampling:
 
   Both mixes label the same transitions ``(state, action)``. When either draws a hindsight goal
   for a transition, the transition comes from a row whose needed later states are all stored
-  (see :mod:`goalax.sampler`).
+  (see :mod:`goalax.replay.sampler`).
   """
 
   value: GoalMix = GoalMix()

@@ -76,7 +76,7 @@ from goalax.loops.off_policy import OffPolicyConfig
 class CRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
   """Contrastive RL (CRL). Defaults follow JaxGCRL unless stated otherwise."""
 
-  SWEEPABLE = (  # leaves of the state under --sweep (goalax.sweep)
+  SWEEPABLE = (  # leaves of the state under --sweep (goalax.parallel.sweep)
     "critic_lr",
     "actor_lr",
     "alpha_lr",

@@ -10,7 +10,7 @@ The algorithm, in one screen
 A trajectory is a demonstration of how to reach every state it visited later. A batch holds
 transitions ``(s_t, a_t)`` and, for each, a hindsight goal ``g``: the achieved goal of the state
 ``k >= 1`` steps later in the same trajectory, ``k`` uniform over the rest of the episode (the
-paper's relabelling; the goal sampler, :mod:`goalax.sampler`). The policy maximises the
+paper's relabelling; the goal sampler, :mod:`goalax.replay.sampler`). The policy maximises the
 likelihood of the action that was taken:
 
     loss = −mean_i log π(a_i | s_i, g_i)        (with --horizon: π(a_i | s_i, g_i, h(k_i)))

@@ -2,7 +2,7 @@
 
 Reference: Wang, Torralba, Isola, Zhang 2023, "Optimal Goal-Reaching Reinforcement Learning via
 Quasimetric Learning" (ICML; its code: quasimetric-learning/quasimetric-rl); the quasimetric
-heads are IQE (Wang & Isola 2022) and MRN (Liu et al. 2022), :mod:`goalax.quasimetric`.
+heads are IQE (Wang & Isola 2022) and MRN (Liu et al. 2022), :mod:`goalax.agents.quasimetric`.
 
 The algorithm, in one screen
 ----------------------------
@@ -48,7 +48,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from goalax import networks, quasimetric
+from goalax import networks
+from goalax.agents import quasimetric
 from goalax.agents.base import (
   ActorCriticParams,
   Array,
@@ -75,7 +76,7 @@ from goalax.loops.off_policy import OffPolicyConfig
 class QRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
   """Quasimetric RL (QRL). Defaults follow the paper's online code unless stated otherwise."""
 
-  SWEEPABLE = (  # leaves of the state under --sweep (goalax.sweep)
+  SWEEPABLE = (  # leaves of the state under --sweep (goalax.parallel.sweep)
     "critic_lr",
     "actor_lr",
     "alpha_lr",

@@ -40,7 +40,7 @@ from goalax.agents.base import (
 from goalax.agents.common import check_network_config, check_obs_size, optimizer_step, polyak
 from goalax.errors import ConfigError, require_positive
 from goalax.loops.off_policy import OffPolicyConfig
-from goalax.seed_axis import apply_where
+from goalax.parallel.seed_axis import apply_where
 
 
 @dataclasses.dataclass(frozen=True)

@@ -98,7 +98,7 @@ from goalax.loops.off_policy import OffPolicyConfig
 class TDInfoNCEConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
   """TD InfoNCE. Defaults follow the paper's online experiments unless stated otherwise."""
 
-  SWEEPABLE = (  # leaves of the state under --sweep (goalax.sweep)
+  SWEEPABLE = (  # leaves of the state under --sweep (goalax.parallel.sweep)
     "critic_lr",
     "actor_lr",
     "alpha_lr",

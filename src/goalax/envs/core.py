@@ -44,7 +44,7 @@ import jax.numpy as jnp
 from brax.envs.base import PipelineEnv, State
 
 from goalax.envs.mjx_depth import mjx_depth_barriers
-from goalax.seed_axis import any_across_vmap
+from goalax.parallel.seed_axis import any_across_vmap
 
 BACKENDS = ("generalized", "positional", "spring", "mjx")
 # The backend value that stands for the reference's own backend of each env.

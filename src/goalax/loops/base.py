@@ -1,7 +1,7 @@
 """What a training loop gives the host side: a :class:`Trainer` of pure functions and the run's
 :class:`Schedule` of env steps and gradient steps.
 
-The host loop (:mod:`goalax.host_loop`) drives any loop through these two and knows nothing of
+The host loop (:mod:`goalax.run.host_loop`) drives any loop through these two and knows nothing of
 replay buffers or rollouts: it compiles ``init``, ``prefill`` (when the loop has one) and
 ``run_epoch``, counts env steps with the schedule, and reads ``state.agent`` through the
 :class:`goalax.agents.base.Agent` interface.

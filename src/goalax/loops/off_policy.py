@@ -14,7 +14,7 @@ only through :class:`goalax.agents.base.OffPolicyAgent`; the replay and update s
 
 Besides the agent's metrics and ``train_success``, an agent that draws hindsight goals reports
 ``hindsight_fallback``: the share of batch elements for which no candidate row had its future
-stored, so the goal fell back to the next state (:mod:`goalax.sampler`); near 0 once the buffer
+stored, so the goal fell back to the next state (:mod:`goalax.replay.sampler`); near 0 once the buffer
 holds more than the running episodes.
 """
 
@@ -28,11 +28,11 @@ import flax
 import jax
 import jax.numpy as jnp
 
-from goalax import buffer as replay
-from goalax import devices
 from goalax.errors import ConfigError, require_positive
 from goalax.loops.base import Schedule, Trainer, budget_warning, whole_train_steps_per_epoch
-from goalax.sampler import make_sampler, transition
+from goalax.parallel import devices
+from goalax.replay import buffer as replay
+from goalax.replay.sampler import make_sampler, transition
 
 if TYPE_CHECKING:
   from goalax.config import TrainConfig
@@ -132,8 +132,8 @@ class OffPolicyState:
 
 
 def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
-  from goalax import sweep
   from goalax.envs import VectorGoalEnv  # here: importing the loop's settings stays light
+  from goalax.parallel import sweep
 
   run = config.agent  # replay and schedule settings (OffPolicyConfig)
   plan = schedule(config)
@@ -194,7 +194,7 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
       batch, info = sampler_of(agent_state)(state.buffer, k_sample)
       batch = split_batch(batch)  # data parallel: each device's part of the batch
       agent_state, metrics = agent.update(agent_state, batch, k_update)
-      if hindsight:  # share of the batch whose hindsight goal fell back (see goalax.sampler)
+      if hindsight:  # share of the batch whose hindsight goal fell back (see goalax.replay.sampler)
         metrics["hindsight_fallback"] = 1.0 - jnp.mean(info["found"].astype(jnp.float32))
       return agent_state, metrics
 

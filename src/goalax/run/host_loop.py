@@ -2,7 +2,7 @@
 signals and resume.
 
 ``train(config)`` is the library entry point (``goalax.train``): it builds the run
-(:func:`goalax.programs.build`), opens its directory, compiles its programs and drives them
+(:func:`goalax.run.programs.build`), opens its directory, compiles its programs and drives them
 epoch by epoch; between epochs it evaluates, writes metrics, curves and checkpoints, and stops at
 a safe point on SIGINT/SIGTERM. It knows the loop only through
 :class:`goalax.loops.Trainer` and the agent only through :class:`goalax.agents.base.Agent`.
@@ -20,13 +20,16 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from goalax import checkpoint, devices, distributed, logger, loops, memory, runfiles
+from goalax import loops
 from goalax.config import ConfigError, TrainConfig
 from goalax.evaluation import headline
-from goalax.plotting import run_title
-from goalax.programs import Programs, RunSetup, build
-from goalax.resume import resume_config
-from goalax.stopping import (
+from goalax.outputs import logger
+from goalax.outputs.plotting import run_title
+from goalax.parallel import devices, distributed
+from goalax.run import checkpoint, memory, runfiles
+from goalax.run.programs import Programs, RunSetup, build
+from goalax.run.resume import resume_config
+from goalax.run.stopping import (
   RunInterrupted,
   StopNow,
   StopRequest,
@@ -164,8 +167,8 @@ class HostLoop:
     every, config = self.config.video_every, self.config
     if not (self.run_dir and every and (epoch % every == 0 or epoch == config.num_evals)):
       return
-    from goalax import render
     from goalax.evaluation import make_episode_recorder
+    from goalax.outputs import render
 
     env = self.setup.eval_env
     if self.video_fn is None:
@@ -398,7 +401,7 @@ def train(
   With ``config.resume`` (a run directory) the run continues from its newest checkpoint and
   ends with the same parameters and metrics as if it had never stopped. A stop request (SIGINT
   or SIGTERM in the main thread, or ``stop.request()``) ends the run at the next safe point with
-  a checkpoint and :class:`~goalax.stopping.RunInterrupted`.
+  a checkpoint and :class:`~goalax.run.stopping.RunInterrupted`.
   """
   distributed.initialize(config)  # several processes: before anything touches JAX's devices
   if config.resume:

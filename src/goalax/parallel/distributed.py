@@ -2,7 +2,7 @@
 the few things processes must agree on (the run directory, a stop, values to write).
 
 Every process runs the same program on its own devices; the devices of all processes form one
-mesh (:mod:`goalax.devices`), so ``--devices 0`` with ``--num_seeds`` = the number of devices
+mesh (:mod:`goalax.parallel.devices`), so ``--devices 0`` with ``--num_seeds`` = the number of devices
 trains one seed per device across hosts. Only process 0 writes metrics, curves, videos and
 ``params.msgpack``; every process writes its own part of a checkpoint (orbax's multi-host save).
 

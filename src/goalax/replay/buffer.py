@@ -37,7 +37,7 @@ All functions are pure, jit-able and vmap-able (e.g. over independent seeds,
 each with its own buffer).  For in-place updates jit ``insert`` with the buffer
 donated (``jax.jit(insert, donate_argnums=0)``).
 
-Goals and batches are built on these pieces by :mod:`goalax.sampler`. Sampling
+Goals and batches are built on these pieces by :mod:`goalax.replay.sampler`. Sampling
 from an empty buffer is the caller's responsibility (guard with :func:`can_sample`).
 """
 

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from goalax.errors import UsageError
-from goalax.runfiles import read_rows, replace_file
+from goalax.run.runfiles import read_rows, replace_file
 
 CURVE_METRICS = ("eval/success", "eval/time_near_goal", "eval/final_dist")
 # the same metrics on the env's fixed evaluation tasks (--eval_goals tasks), averaged over tasks

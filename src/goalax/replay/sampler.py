@@ -21,7 +21,7 @@ steps later in the same trajectory: ``obs`` of row ``t + k`` (without ``next_sta
 state it ended in). ``k`` follows the agent's law on ``1..R`` (geometric: ``P(k) ∝ γ^(k−1)``, or
 uniform), where ``R`` is the number of later states of the episode: up to its real end when it
 is over (also when it ended early, by termination: the buffer's episode-end table gives that end
-with one gather, :func:`goalax.buffer.rows_to_episode_end`), up to the time limit while it is
+with one gather, :func:`goalax.replay.buffer.rows_to_episode_end`), up to the time limit while it is
 still running. A pair ``(t, k)`` whose future is not stored — the last row of an episode without
 ``next_state``, or a row of the still-running episode whose ``t + k`` is not collected yet — is
 redrawn as a whole (a new row and a new ``k``) instead of renormalising the law over the short
@@ -42,8 +42,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from goalax import buffer as replay
 from goalax.agents.base import GoalMix, GoalSampling
+from goalax.replay import buffer as replay
 
 Array = jax.Array
 

@@ -94,7 +94,7 @@ def estimate_training_memory(abstract_state, abstract_eval_states, num_seeds: in
   """The parts of a run's memory from abstract shapes: every field of the loop's state (a
   dataclass of ``ShapeDtypeStruct``: the replay buffer, env states and agent, whatever the loop
   holds) and the evaluation envs' states; per device when ``where`` (a
-  :class:`goalax.devices.Placement`) splits the run over several."""
+  :class:`goalax.parallel.devices.Placement`) splits the run over several."""
   split = 1 if where is None else where.num_devices
   per_env = ("replay buffer", "env states")  # split over devices in both placements
   parts: dict[str, int] = {}

@@ -30,7 +30,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from goalax.errors import ConfigError
-from goalax.seed_axis import over_seeds
+from goalax.parallel.seed_axis import over_seeds
 
 SEEDS, DATA = "seeds", "data"
 
@@ -86,7 +86,7 @@ def placement(config) -> Placement:
   if count == 1:
     return Placement("one")
   devices = np.array(available[:count])
-  from goalax import sweep
+  from goalax.parallel import sweep
 
   members = len(sweep.members(config))  # seeds, times swept values
   if members > 1:
@@ -108,7 +108,7 @@ def placement(config) -> Placement:
 
 def over_devices(fn: Callable, num_seeds: int, where: Placement) -> Callable:
   """``fn`` (a function of one seed) over the seed axis of every argument and result, placed:
-  :func:`goalax.seed_axis.over_seeds` on one device or for data parallelism, and per device on
+  :func:`goalax.parallel.seed_axis.over_seeds` on one device or for data parallelism, and per device on
   its own seeds (``shard_map``) when seeds are split."""
   if where.mode != "seeds":
     return over_seeds(fn, num_seeds)

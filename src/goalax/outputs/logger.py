@@ -1,5 +1,5 @@
 """What a run logs at every evaluation: metrics.csv / metrics.jsonl, curves.png, TensorBoard and
-wandb (the run directory itself and its files are :mod:`goalax.runfiles`)."""
+wandb (the run directory itself and its files are :mod:`goalax.run.runfiles`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from goalax.runfiles import output_error, read_rows, replace_file
+from goalax.run.runfiles import output_error, read_rows, replace_file
 
 
 def _clean(value):
@@ -203,7 +203,7 @@ class RunOutputs:
   --plot_curves), TensorBoard event files (--log_tensorboard) and wandb (--log_wandb).
 
   ``metrics`` is a fresh or reopened :class:`MetricsWriter`; ``title`` names the run on
-  curves.png (:func:`goalax.plotting.run_title`); ``purge_step`` the first env step a resumed run
+  curves.png (:func:`goalax.outputs.plotting.run_title`); ``purge_step`` the first env step a resumed run
   writes again. A write that fails (full disk, unwritable folder) raises
   OutputError; the files stay whole.
   """
@@ -229,7 +229,7 @@ class RunOutputs:
     ``<config>/<metric>``)."""
     self._guard("metrics.csv / metrics.jsonl", lambda: self.metrics.write(per_seed + means))
     if self.config.plot_curves:
-      from goalax.plotting import plot_run
+      from goalax.outputs.plotting import plot_run
 
       path = os.path.join(self.run_dir, "curves.png")
       self._guard("curves.png", lambda: plot_run(self.metrics.rows, path, self.title))

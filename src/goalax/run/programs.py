@@ -18,10 +18,12 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from goalax import agents, devices, loops, memory, sweep
+from goalax import agents, loops
 from goalax.config import ConfigError, Derived, TrainConfig, validate
 from goalax.errors import require_module
 from goalax.evaluation import make_run_evaluator, num_eval_episodes
+from goalax.parallel import devices, sweep
+from goalax.run import memory
 
 
 def enable_compilation_cache() -> None:
@@ -79,7 +81,7 @@ class RunSetup:
   estimate: memory.MemoryEstimate
   derived: Derived
   placement: devices.Placement
-  members: list[sweep.Member]  # the member axis: seeds, times swept values (goalax.sweep)
+  members: list[sweep.Member]  # the member axis: seeds, times swept values (goalax.parallel.sweep)
 
   @property
   def init_args(self) -> tuple:
@@ -282,12 +284,12 @@ def build(config: TrainConfig) -> RunSetup:
   if sweep.parse(config)[1]:
     raise ConfigError(
       "--sweep over discrete flags runs one program per combination: run it with 'goalax "
-      "train', or train each of goalax.sweep.runs(config)."
+      "train', or train each of goalax.parallel.sweep.runs(config)."
     )
   where = devices.placement(config)
   _require_output_packages(config)
   if config.video_every:  # fail now, not at the first video, when there is no OpenGL
-    from goalax.render import FrameRenderer
+    from goalax.outputs.render import FrameRenderer
 
     FrameRenderer(eval_env, 16, 16).renderer.close()
   algo = agents.name_of(config.agent)

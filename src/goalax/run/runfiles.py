@@ -6,8 +6,8 @@ Layout of ``RUN_DIR`` (see the README): ``config.yaml`` (the config and its
 :class:`~goalax.config.Derived` record), ``metrics.csv`` / ``metrics.jsonl``, ``curves.png``,
 ``checkpoints/epoch_NNNNNN/`` (complete checkpoints only; ``meta.json`` inside), ``params.msgpack``,
 ``videos/``, ``tensorboard/``, and ``.lock`` while a process writes. Nothing here imports the
-modules that write these files (:mod:`goalax.logger`, :mod:`goalax.plotting`,
-:mod:`goalax.checkpoint`); they import this.
+modules that write these files (:mod:`goalax.outputs.logger`, :mod:`goalax.outputs.plotting`,
+:mod:`goalax.run.checkpoint`); they import this.
 """
 
 from __future__ import annotations

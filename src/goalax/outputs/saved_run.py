@@ -14,12 +14,13 @@ import os
 import jax
 import jax.numpy as jnp
 
-from goalax import logger, runfiles
 from goalax.config import load_run_config
 from goalax.errors import ConfigError, UsageError
+from goalax.outputs import logger
+from goalax.parallel.seed_axis import over_seeds
 from goalax.policy import load_policy_params
-from goalax.programs import jit_for
-from goalax.seed_axis import over_seeds
+from goalax.run import runfiles
+from goalax.run.programs import jit_for
 
 
 def _eval_env(config, env_name: str | None, derived: dict):
@@ -110,8 +111,8 @@ def render_run(
   checkpoint or ``epoch``), or of a random policy when the run has no checkpoint yet, to ``path``
   (frames of ``size`` = width, height pixels)
   (default ``RUN_DIR/videos/render_<epoch|random>.<fmt>``). Returns the path and checkpoint."""
-  from goalax import render
   from goalax.evaluation import make_episode_recorder
+  from goalax.outputs import render
 
   if fmt not in render.VIDEO_FORMATS:
     raise ConfigError(f"--format must be one of {', '.join(render.VIDEO_FORMATS)}, got {fmt}.")

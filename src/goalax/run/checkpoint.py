@@ -4,7 +4,7 @@ A checkpoint holds everything a run needs to continue bit for bit: the training 
 seed (the loop's state pytree: the agent's parameters, optimiser states and targets, the replay
 buffer where the loop has one, the env states, the RNG keys and counters), plus the policy
 parameters alone (what :func:`goalax.policy.load_policy` reads) and the host loop's counters.
-Layout of ``RUN_DIR/checkpoints/`` (listed by :mod:`goalax.runfiles`)::
+Layout of ``RUN_DIR/checkpoints/`` (listed by :mod:`goalax.run.runfiles`)::
 
     epoch_000004/                  a complete checkpoint (only complete ones bear this name)
       state/                       orbax: the training state, leaves stacked over seeds
@@ -32,10 +32,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from goalax import distributed
 from goalax.errors import OutputError, UsageError
-from goalax.memory import tree_bytes
-from goalax.runfiles import Checkpoint, checkpoint_root, list_checkpoints, output_error
+from goalax.parallel import distributed
+from goalax.run.memory import tree_bytes
+from goalax.run.runfiles import Checkpoint, checkpoint_root, list_checkpoints, output_error
 
 _PARTIAL_PREFIX = ".partial-"
 

@@ -1,0 +1,1 @@
+"""Running many at once: devices, processes, the seed axis and sweeps."""

@@ -1,0 +1,1 @@
+"""The replay side: the trajectory buffer and the goal sampler."""

@@ -178,9 +178,9 @@ def run_variant(name: str, args) -> dict:
     import jax
     from maze_reach import replay_by_path_length, success_by_path_length
 
-    from goalax.run import programs
+    from goalax.run.plan import make_plan
 
-    setup = programs.build(config)
+    setup = make_plan(config)
     key = jax.random.PRNGKey(12345)
     extra["success_by_path_length"] = success_by_path_length(setup, result.final_state, key, 512)
     extra["replay_by_path_length"] = replay_by_path_length(setup, result.final_state)

@@ -23,19 +23,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CHILD = """
 import dataclasses, json, sys, time
 import jax
+from goalax.loops.settings import schedule_of
 from goalax.agents.crl import CRLConfig
 from goalax.config import TrainConfig
-from goalax.run.programs import build
+from goalax.run.plan import make_plan
 
 mode, devices, h_dim, train_steps, epochs = sys.argv[1], *map(int, sys.argv[2:6])
 seeds = 4 if mode == "seeds" else 1
 agent = CRLConfig(h_dim=h_dim, min_replay_size=100, max_replay_size=2000)
 config = TrainConfig(env="reacher", num_seeds=seeds, devices=devices, num_evals=epochs,
                      progress=False, agent=agent)
-plan = config.schedule
-config = dataclasses.replace(config, num_timesteps=plan.prefill_env_steps
-                             + epochs * train_steps * plan.env_steps_per_train_step)
-setup = build(config)
+schedule = schedule_of(config)
+config = dataclasses.replace(config, num_timesteps=schedule.prefill_env_steps
+                             + epochs * train_steps * schedule.env_steps_per_train_step)
+setup = make_plan(config)
 t0 = time.perf_counter()
 programs = setup.compile()
 compile_s = time.perf_counter() - t0

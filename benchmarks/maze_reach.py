@@ -106,15 +106,15 @@ def run_one(run: str, env: str, args) -> dict:
     from compare_agents import command_line
 
     from goalax.cli import parse_train_args
-    from goalax.run import programs
     from goalax.run.host_loop import train
+    from goalax.run.plan import make_plan
 
   algo, flags = command_line(run, env, args)
   config = parse_train_args(algo, flags + ["--run_dir", tempfile.mkdtemp(prefix="goalax_reach_")])
   t0 = time.perf_counter()
   result = train(config)
   wall_s = time.perf_counter() - t0
-  setup = programs.build(config)
+  setup = make_plan(config)
   success = [row["eval/success"] for row in result.history]
   return dict(
     run=run,

@@ -23,7 +23,7 @@ from goalax.config import TrainConfig
 from goalax.evaluation import make_episode_recorder
 from goalax.outputs import plotting, render
 from goalax.run import checkpoint, memory
-from goalax.run.programs import build
+from goalax.run.plan import make_plan
 
 
 def _timed(fn):
@@ -37,7 +37,7 @@ def _du(path: str) -> int:
 
 
 def measure(config: TrainConfig, folder: str) -> dict:
-  setup = build(config)
+  setup = make_plan(config)
   agent = setup.agent
   programs = setup.compile()
   state = jax.block_until_ready(programs.prefill(programs.init(setup.seed_keys)))

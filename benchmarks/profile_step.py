@@ -41,6 +41,7 @@ import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 from records import append_record, machine_info  # noqa: E402
 
+from goalax.loops.settings import schedule_of  # noqa: E402
 from goalax.parallel.seed_axis import over_seeds  # noqa: E402
 
 CONFIGS = {
@@ -160,9 +161,9 @@ def build_parts(config_name: str, n_calls: int):
     from goalax.agents.common import optimizer_step, temperature_loss
     from goalax.agents.contrastive import contrastive_metrics
     from goalax.envs import make_env
-    from goalax.loops import make_trainer
     from goalax.replay import buffer as replay
     from goalax.replay.sampler import transition
+    from goalax.run.plan import make_trainer
 
   config = make_config(config_name)
   env = make_env(config.env)
@@ -170,7 +171,7 @@ def build_parts(config_name: str, n_calls: int):
   agent, venv = trainer.agent, trainer.venv
   run = config.agent
   num_envs, unroll = config.num_envs, run.unroll_length
-  updates = config.schedule.gradient_steps_per_train_step
+  updates = schedule_of(config).gradient_steps_per_train_step
   state = jax.jit(jax.vmap(trainer.init))(jax.random.split(jax.random.PRNGKey(0), 1))
   state = jax.block_until_ready(jax.jit(jax.vmap(trainer.prefill))(state))
   one = jax.tree.map(lambda x: x[0], state)
@@ -358,7 +359,7 @@ def build_parts(config_name: str, n_calls: int):
     parts[f"whole update, {label}"] = (seeded(update_many)(*update_args), update_args, updates)
     agent = agent_before
 
-  one_step = dataclasses.replace(config, num_timesteps=config.schedule.prefill_env_steps + 1)
+  one_step = dataclasses.replace(config, num_timesteps=schedule_of(config).prefill_env_steps + 1)
   step_trainer = make_trainer(one_step, env)
   assert one_step.schedule.train_steps_per_epoch == 1
   epoch = jax.jit(over_seeds(step_trainer.run_epoch, 1)).lower(state).compile()

@@ -41,8 +41,9 @@ def run_cell(
     from goalax.agents import REGISTRY
     from goalax.config import TrainConfig
     from goalax.envs import make_env
-    from goalax.loops import make_trainer
+    from goalax.loops.settings import schedule_of
     from goalax.parallel.seed_axis import over_seeds
+    from goalax.run.plan import make_trainer
 
   cfg = TrainConfig(
     env=env_name,
@@ -59,11 +60,11 @@ def run_cell(
       max_replay_size=10000,
     ),
   )
-  plan = cfg.schedule
+  schedule = schedule_of(cfg)
   cfg = dataclasses.replace(
-    cfg, num_timesteps=plan.prefill_env_steps + train_steps * plan.env_steps_per_train_step
+    cfg, num_timesteps=schedule.prefill_env_steps + train_steps * schedule.env_steps_per_train_step
   )
-  plan = cfg.schedule
+  schedule = schedule_of(cfg)
   env = make_env(env_name)
   trainer = make_trainer(cfg, env)
   keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
@@ -77,7 +78,7 @@ def run_cell(
   t0 = time.perf_counter()
   state, metrics = jax.block_until_ready(epoch(state))
   run_s = time.perf_counter() - t0
-  env_steps = plan.env_steps_per_epoch * num_seeds
+  env_steps = schedule.env_steps_per_epoch * num_seeds
   device = jax.devices()[0]
   stats = device.memory_stats() or {}
   return dict(
@@ -89,12 +90,12 @@ def run_cell(
     batch_size=cfg.agent.batch_size,
     unroll_length=cfg.agent.unroll_length,
     h_dim=h_dim,
-    updates_per_train_step=plan.gradient_steps_per_train_step,
-    train_steps=plan.train_steps_per_epoch,
+    gradient_steps_per_train_step=schedule.gradient_steps_per_train_step,
+    train_steps=schedule.train_steps_per_epoch,
     env_steps=env_steps,
     env_steps_per_s=env_steps / run_s,
-    updates_per_s=plan.gradient_steps_per_train_step
-    * plan.train_steps_per_epoch
+    updates_per_s=schedule.gradient_steps_per_train_step
+    * schedule.train_steps_per_epoch
     * num_seeds
     / run_s,
     compile_s=compile_s,

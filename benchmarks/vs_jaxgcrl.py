@@ -321,6 +321,7 @@ def run_goalax(config, layer_norm: bool, seed: int) -> dict:
 
   clock = CompileClock()
   with contextlib.redirect_stdout(io.StringIO()):
+    from goalax.loops.settings import schedule_of
     from goalax.run.host_loop import train
     from goalax.run.programs import enable_compilation_cache
 
@@ -331,9 +332,9 @@ def run_goalax(config, layer_norm: bool, seed: int) -> dict:
     train_config = goalax_ppo_config(config, seed)
   else:
     train_config = goalax_crl_config(config, layer_norm, seed)
-  plan = train_config.schedule
-  assert plan.total_env_steps == config.total_env_steps, "unequal env steps"
-  assert plan.gradient_steps_per_train_step == config.updates_per_train_step, "unequal updates"
+  schedule = schedule_of(train_config)
+  assert schedule.total_env_steps == config.total_env_steps, "unequal env steps"
+  assert schedule.gradient_steps_per_train_step == config.updates_per_train_step, "unequal updates"
   t0 = time.perf_counter()
   result = train(train_config, write_outputs=False)
   wall_s = time.perf_counter() - t0

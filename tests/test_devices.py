@@ -18,7 +18,7 @@ import jax
 sys.path.insert(0, sys.argv[1])
 import conftest  # the suite's persistent compilation cache: seed 1 and a recompile come from it
 from test_training import TINY
-from goalax.run import programs
+from goalax.run.plan import make_plan
 from goalax.run.host_loop import train
 
 # TINY with 8 envs and batch 32: both split over 2 devices.
@@ -34,7 +34,7 @@ runs = {
 def collectives(config):
   \"\"\"The cross-device ops of a run's compiled epoch: [op, [operand shapes]] per op, and the
   number of trainable parameters (critic and actor).\"\"\"
-  setup = programs.build(config)
+  setup = make_plan(config)
   hlo = setup.compile().epoch.compiled.as_text()
   ops = []
   for line in hlo.splitlines():
@@ -136,7 +136,8 @@ from goalax.parallel.devices import placement
 
 for changes in [dict(num_seeds=3, devices=2), dict(devices=2), dict(devices=8), dict(devices=-1)]:
   try:
-    placement(dataclasses.replace(TINY, **changes))
+    config = dataclasses.replace(TINY, **changes)
+    placement(config, config.num_seeds)
     print("accepted", changes)
   except ConfigError as e:
     print(e)

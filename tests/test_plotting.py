@@ -86,7 +86,13 @@ def _write_config(run_dir, agent, env):
   from goalax.run.runfiles import write_config
 
   counts = dict.fromkeys(
-    ("updates_per_train_step", "env_steps_per_train_step", "train_steps_per_epoch", "epochs"), 1
+    (
+      "gradient_steps_per_train_step",
+      "env_steps_per_train_step",
+      "train_steps_per_epoch",
+      "epochs",
+    ),
+    1,
   )
   derived = Derived(
     episode_length=10, algo=type(agent).__name__[: -len("Config")].lower(), env_backend="spring",

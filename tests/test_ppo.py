@@ -31,9 +31,10 @@ from goalax.cli import main, parse_train_args
 from goalax.config import TrainConfig
 from goalax.envs.probes import BootstrapProbe, ReachProbe
 from goalax.jaxgcrl_compat import split_agent, translate
-from goalax.loops import make_trainer
 from goalax.loops.on_policy import with_dense_reward
+from goalax.loops.settings import schedule_of
 from goalax.run.host_loop import train
+from goalax.run.plan import make_trainer
 
 
 # ---- the pure pieces, by hand -----------------------------------------------------------------
@@ -116,11 +117,13 @@ def test_schedule_counts_rollouts_and_minibatch_steps_and_has_no_prefill():
     num_evals=3,
     agent=PPOConfig(unroll_length=9, num_minibatches=4, num_updates_per_batch=3),
   )
-  plan = config.schedule
-  assert plan.env_steps_per_train_step == 7 * 9 * 2 and plan.gradient_steps_per_train_step == 12
-  assert plan.prefill_env_steps == 0
-  assert plan.train_steps_per_epoch == 3  # ceil(ceil(1000 / 126) / 3)
-  assert plan.total_env_steps == 3 * 3 * 126
+  schedule = schedule_of(config)
+  assert (
+    schedule.env_steps_per_train_step == 7 * 9 * 2 and schedule.gradient_steps_per_train_step == 12
+  )
+  assert schedule.prefill_env_steps == 0
+  assert schedule.train_steps_per_epoch == 3  # ceil(ceil(1000 / 126) / 3)
+  assert schedule.total_env_steps == 3 * 3 * 126
   assert config.agent.minibatch_size(config.num_envs) == 15  # 63 // 4; 3 sit out each pass
 
 

@@ -23,7 +23,7 @@ from goalax.cli import main, parse_train_args
 from goalax.config import TrainConfig
 from goalax.envs.probes import ChainProbe
 from goalax.jaxgcrl_compat import split_agent, translate
-from goalax.loops import make_trainer
+from goalax.run.plan import make_trainer
 
 
 # ---- the quasimetrics, by hand --------------------------------------------------------------------

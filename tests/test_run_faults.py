@@ -17,13 +17,12 @@ import numpy as np
 import pytest
 from test_training import TINY, TINY_JAXGCRL_FLAGS
 
-from goalax import loops
 from goalax.cli import main, parse_train_args
 from goalax.config import ConfigError, Derived
 from goalax.errors import OutputError
 from goalax.jaxgcrl_compat import translate
 from goalax.policy import load_policy_params
-from goalax.run import checkpoint, runfiles
+from goalax.run import checkpoint, plan, runfiles
 from goalax.run.stopping import RunInterrupted, StopNow, StopRequest, stop_on_signals
 
 TINY_FLAGS = translate(TINY_JAXGCRL_FLAGS)  # goalax train crl flags of TINY (seed 1)
@@ -64,9 +63,9 @@ def test_memory_estimate_is_the_state_s_exact_size():
   """The estimate comes from ``jax.eval_shape`` of init: the buffer is rows × envs × one
   transition (obs and action float32, trajectory id and time in episode int32) and one entry of
   the episode-end table (int32, for hindsight goals), plus its three counters."""
-  from goalax.run.programs import build
+  from goalax.run.plan import make_plan
 
-  setup = build(TINY)
+  setup = make_plan(TINY)
   obs, act = setup.env.observation_size, setup.env.action_size
   rows, envs = TINY.agent.max_replay_size, TINY.num_envs
   assert setup.estimate.parts["replay buffer"] == rows * envs * (obs + act + 3) * 4 + 3 * 4
@@ -75,10 +74,10 @@ def test_memory_estimate_is_the_state_s_exact_size():
 
 def test_budget_below_the_prefill_is_refused_and_a_large_overshoot_warned():
   with pytest.raises(ConfigError, match="less than the prefill"):
-    loops.check_budget(dataclasses.replace(TINY, num_timesteps=100))  # prefill: 20 × 7 = 140
-  note = loops.check_budget(dataclasses.replace(TINY, num_timesteps=150, num_evals=20))
+    plan.check_budget(dataclasses.replace(TINY, num_timesteps=100))  # prefill: 20 × 7 = 140
+  note = plan.check_budget(dataclasses.replace(TINY, num_timesteps=150, num_evals=20))
   assert "each of the --num_evals 20 epochs takes at least one training step" in note
-  assert loops.check_budget(TINY) is None
+  assert plan.check_budget(TINY) is None
 
 
 def test_an_unwritable_run_dir_is_named(tmp_path, capsys):
@@ -305,7 +304,13 @@ def saved_run(tmp_path):
   run_dir = tmp_path / "saved"
   run_dir.mkdir()
   counts = dict.fromkeys(
-    ("updates_per_train_step", "env_steps_per_train_step", "train_steps_per_epoch", "epochs"), 1
+    (
+      "gradient_steps_per_train_step",
+      "env_steps_per_train_step",
+      "train_steps_per_epoch",
+      "epochs",
+    ),
+    1,
   )
   derived = Derived(
     episode_length=23, algo="crl", env_backend="spring", state_size=10, goal_size=2,

@@ -25,7 +25,8 @@ from test_training import TINY
 
 from goalax.cli import main
 from goalax.run import checkpoint, runfiles
-from goalax.run.host_loop import NonFiniteError, train
+from goalax.run.health import NonFiniteError
+from goalax.run.host_loop import train
 from goalax.run.stopping import RunInterrupted, StopRequest
 
 

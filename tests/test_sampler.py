@@ -23,13 +23,13 @@ from buffer_streams import (
 )
 from scipy import stats
 
-from goalax.agents.base import GoalMix, GoalSampling
 from goalax.agents.crl import CRLConfig
 from goalax.agents.sac import SACConfig
 from goalax.config import TrainConfig
 from goalax.envs.probes import EarlyEndProbe, ReachProbe
-from goalax.loops import make_trainer
+from goalax.replay.goals import GoalMix, GoalSampling
 from goalax.replay.sampler import make_sampler, sample_truncated_geometric
+from goalax.run.plan import make_trainer
 
 ENV = ReachProbe()
 KEY = jax.random.key(12)

@@ -78,11 +78,11 @@ def test_rows_curves_and_plot_carry_the_configuration(swept, tmp_path):
 
 def test_discrete_values_are_runs_of_their_own_and_bad_entries_one_sentence():
   config = dataclasses.replace(TINY, sweep=("energy_fn=l2,cosine", "actor_lr=1e-4,3e-4"))
-  runs = sweep.runs(config)
+  runs = sweep.runs(config, "crl")
   assert [tag for tag, _ in runs] == ["energy_fn=l2", "energy_fn=cosine"]
   assert [one.agent.energy_fn for _, one in runs] == ["l2", "cosine"]
   assert all(one.sweep == ("actor_lr=0.0001,0.0003",) for _, one in runs)
-  assert len(sweep.members(runs[0][1])) == 2 * TINY.num_seeds
+  assert len(sweep.members(runs[0][1], sweep.parse(runs[0][1])[0])) == 2 * TINY.num_seeds
   for entry, message in [
     ("critic_lr", "write NAME=V1,V2,..."),
     ("critc_lr=1e-4,3e-4", "--sweep critc_lr: not a flag of this agent"),
@@ -91,7 +91,7 @@ def test_discrete_values_are_runs_of_their_own_and_bad_entries_one_sentence():
     ("critic_lr=-1,1e-4", "--sweep critic_lr=-1: --critic_lr must be positive"),
   ]:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
-      sweep.validate(dataclasses.replace(TINY, sweep=(entry,)))
+      sweep.check(dataclasses.replace(TINY, sweep=(entry,)))
 
 
 # Run in a child process: importing wandb here would put it in this process's sys.modules, where

@@ -18,7 +18,7 @@ from goalax.agents.sac import SACConfig
 from goalax.agents.td3 import TD3Config
 from goalax.config import TrainConfig
 from goalax.envs.probes import BootstrapProbe, ReachProbe
-from goalax.loops import make_trainer
+from goalax.run.plan import make_trainer
 
 GAMMA = 0.5
 SMALL = dict(

@@ -24,8 +24,8 @@ from goalax.cli import main, parse_train_args
 from goalax.config import TrainConfig
 from goalax.envs.probes import EarlyEndProbe, ReachProbe
 from goalax.jaxgcrl_compat import split_agent, translate
-from goalax.loops import make_trainer
 from goalax.replay.sampler import make_sampler
+from goalax.run.plan import make_trainer
 
 # ---- the loss, by hand -------------------------------------------------------------------------
 # Rows i, futures j (the next state of row j). L: the critic's logits; N: the target critic's

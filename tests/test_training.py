@@ -16,9 +16,9 @@ from goalax.agents.crl import CRLConfig
 from goalax.agents.sac import SACConfig
 from goalax.cli import parse_train_args
 from goalax.config import ConfigError, TrainConfig
-from goalax.loops import off_policy
+from goalax.loops.settings import schedule_of
 from goalax.run.host_loop import train
-from goalax.run.programs import OUTPUT_FIELDS, program_key
+from goalax.run.programs import program_key
 
 # Odd sizes that JaxGCRL rejects (num_envs·(episode_length−1) % batch_size = 7·22 % 33 != 0):
 # every run here is also a check that there are no divisibility traps. --fast_compile: these
@@ -102,9 +102,8 @@ def two_seed_run(tiny_runs):
 
 
 def test_runs_differing_only_in_seed_names_and_outputs_share_compiled_programs():
-  """A process compiles a config's programs once (programs.RunSetup.compile): the key leaves
+  """A process compiles a config's programs once (programs.compile_programs): the key leaves
   out only fields that change no program, and every other difference changes it."""
-  assert set(OUTPUT_FIELDS) <= {field.name for field in dataclasses.fields(TrainConfig)}
   outputs = dict(seed=5, run_dir="elsewhere", exp_name="x", progress=True, checkpoint_every=0)
   outputs.update(plot_curves=True, resume="runs/x", video_every=1, log_tensorboard=True)
   assert program_key(dataclasses.replace(TINY, **outputs)) == program_key(TINY)
@@ -124,10 +123,13 @@ def test_runs_differing_only_in_seed_names_and_outputs_share_compiled_programs()
 
 def test_exact_accounting(single_run):
   cfg, result = single_run
-  assert result.total_env_steps == cfg.schedule.total_env_steps >= cfg.num_timesteps
+  assert result.total_env_steps == schedule_of(cfg).total_env_steps >= cfg.num_timesteps
   expected = (
     cfg.agent.min_replay_size * cfg.num_envs
-    + cfg.num_evals * cfg.schedule.train_steps_per_epoch * cfg.num_envs * cfg.agent.unroll_length
+    + cfg.num_evals
+    * schedule_of(cfg).train_steps_per_epoch
+    * cfg.num_envs
+    * cfg.agent.unroll_length
   )
   assert result.total_env_steps == expected
   assert [row["env_steps"] for row in result.history][-1] == result.total_env_steps
@@ -136,10 +138,10 @@ def test_exact_accounting(single_run):
 
 def test_update_ratio_defaults_to_one_per_sixteen_env_steps():
   cfg = TrainConfig(num_envs=256, agent=CRLConfig(unroll_length=62))
-  assert cfg.schedule.gradient_steps_per_train_step == 992  # 256 * 62 / 16
+  assert schedule_of(cfg).gradient_steps_per_train_step == 992  # 256 * 62 / 16
   # never zero
   small = TrainConfig(num_envs=3, agent=CRLConfig(unroll_length=5))
-  assert small.schedule.gradient_steps_per_train_step == 1
+  assert schedule_of(small).gradient_steps_per_train_step == 1
 
 
 def test_no_divisibility_traps(single_run):
@@ -192,8 +194,8 @@ def test_seed_k_of_multi_seed_run_matches_single_run(single_run, two_seed_run):
   """
   _, alone = single_run
   _, pair = two_seed_run
-  plan = off_policy.schedule(TINY)
-  batches = plan.train_steps_per_epoch * plan.gradient_steps_per_train_step
+  schedule = schedule_of(TINY)
+  batches = schedule.train_steps_per_epoch * schedule.gradient_steps_per_train_step
   two_flips = 2.0 / (TINY.agent.batch_size * batches)
   for a, b in zip(alone.per_seed[0], pair.per_seed[1]):
     assert a["seed"] == b["seed"] == 1

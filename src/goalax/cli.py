@@ -459,6 +459,7 @@ def run_config(config):
   """Runs ``train(config)`` for the command line: a NaN ends with exit code 1, a stop signal
   with one line on how to resume and exit code 128 + signal. A sweep over discrete flags trains
   each combination's run, one after the other (their results, in order)."""
+  from goalax import agents
   from goalax.parallel import sweep
   from goalax.run.host_loop import train
   from goalax.run.programs import enable_compilation_cache
@@ -466,7 +467,7 @@ def run_config(config):
 
   enable_compilation_cache()
   try:
-    runs = sweep.runs(config)
+    runs = sweep.runs(config, agents.name_of(config.agent))
     if len(runs) == 1:
       return train(config)
     results = []

@@ -13,12 +13,13 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 import tyro
 
-from goalax.agents.crl import CRLConfig
 from goalax.errors import ConfigError, require_positive
 from goalax.helptext import default_is
+from goalax.run.derived import Derived
 
 __all__ = [
   "ConfigError",
+  "Role",
   "Derived",
   "TrainConfig",
   "load_config_file",
@@ -29,7 +30,63 @@ __all__ = [
 AgentConfigT = TypeVar("AgentConfigT")
 
 
+# ---- what a field is to a run ------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
+class Role:
+  """What a run field is to the run: whether the compiled programs depend on it, what a resumed
+  run does with it, and whether it is read from a ``--config`` file. A field's role is in its
+  metadata (:func:`role`); a field without one is a ``SETTING``. The compile-cache key
+  (:func:`program_fields`), the resume check (:func:`resume_fields`) and the fields a config
+  file may not give (:func:`launch_fields`) are read from the roles, so a new field is classified
+  where it is declared."""
+
+  compiled: bool
+  """Whether the compiled programs depend on it (it is part of their cache key)."""
+  on_resume: Literal["fixed", "given", "the run's"]
+  """'fixed': a resumed run refuses a different value; 'given': the value given on resume is
+  used (outputs and logging); "the run's": ignored, the run's own is kept (where, not what)."""
+  from_file: bool = True
+  """Whether a ``--config`` file (or a saved config.yaml) gives it."""
+
+
+SETTING = Role(compiled=True, on_resume="fixed")  # what is computed: env, sizes, budget, agent
+SEED = Role(compiled=False, on_resume="fixed")  # an argument of the programs, not part of them
+OUTPUT = Role(compiled=False, on_resume="given")  # what is written or shown, not what is computed
+PLACE = Role(compiled=False, on_resume="the run's")  # where the run's folder is
+LAUNCH = Role(compiled=False, on_resume="the run's", from_file=False)  # how it was started
+ROLE_KEY = "goalax_role"
+
+
+def role(kind: Role, default):
+  """A dataclass field with ``default`` and the role ``kind``."""
+  return dataclasses.field(default=default, metadata={ROLE_KEY: kind})
+
+
+def role_of(field: dataclasses.Field) -> Role:
+  """The role of a config field (``SETTING`` when its metadata names none)."""
+  return field.metadata.get(ROLE_KEY, SETTING)
+
+
+def _fields_where(cls, test) -> tuple[str, ...]:
+  return tuple(f.name for f in dataclasses.fields(cls) if test(role_of(f)))
+
+
+def program_fields(cls) -> tuple[str, ...]:
+  """Fields of a run config class (agent included) the compiled programs depend on."""
+  return _fields_where(cls, lambda r: r.compiled)
+
+
+def resume_fields(cls, on_resume: str) -> tuple[str, ...]:
+  """Fields of a run config class whose role on resume is ``on_resume``."""
+  return _fields_where(cls, lambda r: r.on_resume == on_resume)
+
+
+def launch_fields(cls) -> tuple[str, ...]:
+  """Fields that say how a run was launched: never read from a config file."""
+  return _fields_where(cls, lambda r: not r.from_file)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class TrainConfig(Generic[AgentConfigT]):
   """Train a goal-conditioned agent."""
 
@@ -43,7 +100,7 @@ class TrainConfig(Generic[AgentConfigT]):
   'goalax envs')."""
   eval_env: Annotated[str | None, default_is("the training env")] = None
   """Environment to evaluate on (e.g. ant_u_maze_eval)."""
-  seed: int = 0
+  seed: int = role(SEED, 0)
   """Random seed of the first agent; seed k of a --num_seeds K run uses seed + k."""
   num_seeds: int = 1
   """Independent agents trained at once in one process (vmap over the whole training state)."""
@@ -72,82 +129,81 @@ class TrainConfig(Generic[AgentConfigT]):
   envs, replay columns and gradient batches are (data parallel: --num_envs, --num_eval_envs and
   --batch_size multiples of the count; results as on one device up to float rounding). With
   several processes (--num_processes) every device of every process is used."""
-  agent: Annotated[AgentConfigT, tyro.conf.OmitArgPrefixes] = CRLConfig()
-  """The agent's settings: networks, replay, losses, learning rates."""
+  agent: Annotated[AgentConfigT, tyro.conf.OmitArgPrefixes]
+  """The agent's settings: networks, replay, losses, learning rates (one of
+  ``goalax.agents.REGISTRY``'s config classes; every field of it is a SETTING)."""
   sweep: Annotated[tuple[str, ...], default_is("no sweep")] = ()
   """Train several configurations at once: NAME=V1,V2,... per agent flag (e.g. --sweep
   critic_lr=1e-4,3e-4 energy_fn=l2,cosine). Continuous flags (learning rates, coefficients,
   discounts) train every combination × --num_seeds in one compiled program; each combination of
   discrete ones (energy, loss, sizes) is a run of its own, one after the other. Rows carry the
   configuration (column config); curves.png and goalax plot draw one line per configuration."""
-  run_dir: str = "runs"
+  run_dir: str = role(PLACE, "runs")
   """Parent folder of run directories; each run writes a new one, never overwriting."""
-  exp_name: Annotated[str | None, default_is("<env>_<algorithm>_s<seed>_<time>")] = None
+  exp_name: Annotated[str | None, default_is("<env>_<algorithm>_s<seed>_<time>")] = role(
+    LAUNCH, None
+  )
   """Run name, the run's folder under --run_dir. A name that exists already gets a suffix (-2,
   -3, ...; said on the first line of output), so a script may repeat it; continue a run with
   --resume."""
-  project_name: str = "goalax"
+  project_name: str = role(OUTPUT, "goalax")
   """Weights & Biases project (with --log_wandb)."""
-  group_name: Annotated[str | None, default_is("none")] = None
+  group_name: Annotated[str | None, default_is("none")] = role(OUTPUT, None)
   """Weights & Biases group (with --log_wandb)."""
-  log_wandb: bool = False
+  log_wandb: bool = role(OUTPUT, False)
   """Log to Weights & Biases (see --wandb_mode)."""
   wandb_mode: Annotated[
     Literal["online", "offline"] | None, default_is("WANDB_MODE, else online")
-  ] = None
+  ] = role(OUTPUT, None)
   """With --log_wandb: 'online' sends the metrics to Weights & Biases as they come; 'offline'
   writes them to RUN_DIR/wandb without an account or a network ('wandb sync' uploads them
   later)."""
-  progress: bool = True
+  progress: bool = role(OUTPUT, True)
   """Print a progress line per evaluation."""
   fast_compile: bool = False
   """Compile with XLA's cheapest settings (CPU only: no LLVM optimisation, no fusion emitters):
   a small reacher run compiles in 14 s instead of 26 s, but trains about 3× slower. For smoke
   tests and debugging short runs; ignored on GPU and TPU."""
   coordinator_address: Annotated[str | None, default_is("JAX_COORDINATOR_ADDRESS, or SLURM's")] = (
-    None
+    role(LAUNCH, None)
   )
   """Several processes (hosts) in one run: host:port of process 0's coordinator (in a SLURM job
   with several tasks, SLURM's own variables give it). Process 0 writes the run's files
   (docs/scale_out.md)."""
-  num_processes: Annotated[int | None, default_is("JAX_NUM_PROCESSES, or SLURM's")] = None
+  num_processes: Annotated[int | None, default_is("JAX_NUM_PROCESSES, or SLURM's")] = role(
+    LAUNCH, None
+  )
   """Several processes: how many."""
-  process_id: Annotated[int | None, default_is("JAX_PROCESS_ID, or SLURM's")] = None
+  process_id: Annotated[int | None, default_is("JAX_PROCESS_ID, or SLURM's")] = role(LAUNCH, None)
   """Several processes: this one's index from 0."""
-  config_file: Annotated[str | None, tyro.conf.arg(name="config"), default_is("none")] = None
+  config_file: Annotated[str | None, tyro.conf.arg(name="config"), default_is("none")] = role(
+    LAUNCH, None
+  )
   """Read flags from this YAML file: a run's config.yaml, or a mapping of flag names to values.
   Flags given on the command line override it; the run name (--exp_name) is not taken from it."""
-  resume: Annotated[str | None, default_is("a new run")] = None
+  resume: Annotated[str | None, default_is("a new run")] = role(LAUNCH, None)
   """Continue the run in this run directory from its newest checkpoint, ending exactly as the
   uninterrupted run would ('goalax resume RUN_DIR' does the same). Only output and logging flags
   may differ from the run's own."""
-  checkpoint_every: int = 1
+  checkpoint_every: int = role(OUTPUT, 1)
   """Checkpoint the whole training state (every seed's agent and optimiser states, replay buffer,
   env states, keys) every this many evaluations, after the prefill, at the last evaluation and
   when stopped by Ctrl-C or SIGTERM; 0: only at the last evaluation and when stopped."""
-  keep_checkpoints: int = 2
+  keep_checkpoints: int = role(OUTPUT, 2)
   """Newest checkpoints kept; older ones are deleted once a newer one is complete."""
-  video_every: int = 0
+  video_every: int = role(OUTPUT, 0)
   """Render one evaluation episode of the first seed every this many evaluations into
   RUN_DIR/videos/ (and to wandb with --log_wandb); 0: no videos. MuJoCo renders in software on a
   CPU-only machine, see the README for the measured cost."""
-  video_format: Literal["mp4", "gif"] = "mp4"
+  video_format: Literal["mp4", "gif"] = role(OUTPUT, "mp4")
   """Format of the training videos."""
-  video_size: tuple[int, int] = (640, 480)
+  video_size: tuple[int, int] = role(OUTPUT, (640, 480))
   """Width and height of the training videos in pixels."""
-  log_tensorboard: bool = False
+  log_tensorboard: bool = role(OUTPUT, False)
   """Also write TensorBoard event files to RUN_DIR/tensorboard/ (tensorboardX, no TensorFlow)."""
-  plot_curves: bool = True
+  plot_curves: bool = role(OUTPUT, True)
   """Redraw RUN_DIR/curves.png at every evaluation: success, time near goal and final distance
   against env steps (mean and range over seeds)."""
-
-  @property
-  def schedule(self):
-    """The run's env steps and gradient steps (:class:`goalax.loops.Schedule`), derived by the
-    loop of its agent from that loop's own settings."""
-    from goalax import loops
-
-    return loops.schedule(self)
 
 
 def check_video_size(size: tuple[int, int], flag: str) -> None:
@@ -176,77 +232,7 @@ def validate(config: TrainConfig) -> None:
   config.agent.validate(config.num_envs)
 
 
-# ---- what a run derived when it started ----------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class Derived:
-  """What a run derived from its config when it started, saved under ``derived:`` in
-  ``RUN_DIR/config.yaml``. With the config it rebuilds the run's agent and reads its checkpoints
-  without the env or the training script (``load_policy``, ``goalax eval``, ``goalax resume``)."""
-
-  episode_length: int
-  """Time limit of the training episodes (``--episode_length`` or the env's own)."""
-  algo: str
-  """Registered name of the algorithm (``goalax train <algo>``)."""
-  env_backend: str
-  """Physics pipeline of the training env."""
-  state_size: int
-  """Width of the state part of an observation."""
-  goal_size: int
-  """Width of the goal part of an observation (``obs = concat(state, goal)``)."""
-  action_size: int
-  """Width of an action."""
-  updates_per_train_step: int
-  """Gradient steps per training step (:attr:`goalax.loops.Schedule.gradient_steps_per_train_step`)."""
-  env_steps_per_train_step: int
-  """Env steps collected per training step, every env and action repeat included."""
-  train_steps_per_epoch: int
-  """Training steps between two evaluations."""
-  epochs: int
-  """Epochs (evaluations after the one before training)."""
-  prefill_env_steps: int
-  """Random-action env steps before training (0 for loops without a prefill)."""
-  total_env_steps: int
-  """Env steps per seed of the whole run."""
-  gradient_steps_per_env_step: float
-  """The update-to-data ratio."""
-  seeds: list[int]
-  """The seeds of the run's agents, in the order of the seed axis of every saved array."""
-  state_bytes: int
-  """Bytes of the training state of every seed (replay buffer, env states, agent, ...)."""
-  jax_backend: str
-  """JAX's default backend when the run started (cpu, gpu, tpu)."""
-  jax_version: str
-  """JAX's version when the run started."""
-  loop: str = "off_policy"
-  """Training loop of the algorithm (runs saved before the on-policy loop existed lack it)."""
-  configs: list[str] | None = None
-  """With --sweep: each member's swept values (``critic_lr=0.0001``), in the order of
-  ``seeds``; None without."""
-
-  @classmethod
-  def from_mapping(cls, values: dict, where: str) -> Derived:
-    """The record from ``config.yaml``'s ``derived:`` mapping; keys it does not know are left
-    out (a newer goalax may save more), missing ones are a ConfigError naming the file."""
-    fields = {f.name for f in dataclasses.fields(cls)}
-    try:
-      return cls(**{k: v for k, v in values.items() if k in fields})
-    except TypeError as e:
-      raise ConfigError(f"{where} has an incomplete 'derived' record ({e}).") from None
-
-  def as_mapping(self) -> dict:
-    return dataclasses.asdict(self)
-
-
 # ---- configs saved in YAML ------------------------------------------------------------------
-# Run fields that describe how a run was launched, not the run: never taken from a file.
-LAUNCH_FIELDS = (
-  "config_file",
-  "resume",
-  "exp_name",
-  "coordinator_address",
-  "num_processes",
-  "process_id",
-)
 
 
 # ---- renamed flags ----------------------------------------------------------------------------
@@ -291,8 +277,8 @@ def current_keys(cls, values: dict, where: str) -> dict:
   return out
 
 
-def _from_mapping(cls, values: dict, where: str, skip: tuple[str, ...] = ()):
-  """``cls(**values)`` with lists turned back into tuples and old keys renamed
+def _from_mapping(cls, values: dict, where: str, skip: tuple[str, ...] = (), **given):
+  """``cls(**values, **given)`` with lists turned back into tuples and old keys renamed
   (:func:`current_keys`); unknown keys are a ConfigError."""
   values = current_keys(cls, values, where)
   fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -308,7 +294,7 @@ def _from_mapping(cls, values: dict, where: str, skip: tuple[str, ...] = ()):
       continue
     default = fields[name].default
     kwargs[name] = tuple(value) if isinstance(value, list) and isinstance(default, tuple) else value
-  return cls(**kwargs)
+  return cls(**kwargs, **given)
 
 
 def config_from_mapping(data: dict, algo: str, where: str) -> TrainConfig:
@@ -317,9 +303,7 @@ def config_from_mapping(data: dict, algo: str, where: str) -> TrainConfig:
 
   data = dict(data)
   agent = _from_mapping(agents.REGISTRY[algo].config_class, data.pop("agent", None) or {}, where)
-  return dataclasses.replace(
-    _from_mapping(TrainConfig, data, where, skip=LAUNCH_FIELDS), agent=agent
-  )
+  return _from_mapping(TrainConfig, data, where, skip=launch_fields(TrainConfig), agent=agent)
 
 
 def read_yaml(path: str, flag: str) -> dict:

@@ -3,8 +3,8 @@ loop)``.
 
 Every constructor has the signature ``make(config, state_size, goal_size, action_size) -> Agent``
 (:class:`goalax.agents.base.Agent`), so the loops, evaluation, saving and the CLI build any agent
-the same way; ``loop`` names the training loop it runs on (:data:`goalax.loops.LOOPS`:
-``off_policy`` or ``on_policy``). Adding an agent: a file ``agents/<name>.py`` with its config
+the same way; its config names the training loop it runs on (``LOOP``: ``off_policy`` or
+``on_policy``, inherited from the loop's settings). Adding an agent: a file ``agents/<name>.py`` with its config
 class and ``make_*``, and one entry here.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,14 +22,18 @@ class AgentSpec:
   config_class_name: str
   make_name: str
   description: str
-  loop: Literal["off_policy", "on_policy"] = "off_policy"
-  """The training loop of the algorithm (:data:`goalax.loops.LOOPS`)."""
   label: str = ""
   """How a person names the algorithm in titles (default: the registered name in capitals)."""
 
   @property
   def config_class(self) -> type:
     return getattr(importlib.import_module(self.module), self.config_class_name)
+
+  @property
+  def loop(self) -> str:
+    """The training loop of the algorithm (:data:`goalax.loops.LOOPS`), named by its config's
+    loop settings (:mod:`goalax.loops.settings`)."""
+    return self.config_class.LOOP
 
   @property
   def make(self) -> Callable[..., Any]:
@@ -72,7 +76,6 @@ REGISTRY: dict[str, AgentSpec] = {
     "PPOConfig",
     "make_ppo",
     "proximal policy optimisation (on-policy; sparse reward, --dense_reward for -dist)",
-    loop="on_policy",
   ),
 }
 
@@ -89,9 +92,10 @@ def name_of(config: Any) -> str:
   raise ValueError(f"{type(config).__name__} is not a registered agent config.")
 
 
-def label_of(config: Any) -> str:
-  """The algorithm of an agent config as a person names it: ``CRL``, ``SAC+HER``, ``TD3``."""
-  name = name_of(config)
+def label_of(config: Any, name: str | None = None) -> str:
+  """The algorithm of an agent config as a person names it: ``CRL``, ``SAC+HER``, ``TD3``
+  (``name``: its registered name, when known)."""
+  name = name or name_of(config)
   label = REGISTRY[name].label or name.upper()
   return f"{label}+HER" if getattr(config, "use_her", False) else label
 

@@ -69,7 +69,8 @@ from goalax.agents.contrastive import (
 )
 from goalax.errors import ConfigError, require_in_unit_interval, require_positive
 from goalax.helptext import choices, default_is
-from goalax.loops.off_policy import OffPolicyConfig
+from goalax.loops.checks import check_replay
+from goalax.loops.settings import OffPolicyConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +131,7 @@ class CRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
 
   def validate(self, num_envs: int) -> None:
     """Raises ConfigError with one sentence naming the flag when a value cannot work."""
-    self.validate_replay(num_envs)
+    check_replay(self, num_envs)
     self.validate_network()
     require_positive(self, "repr_dim", "critic_lr", "actor_lr", "alpha_lr")
     if self.energy_temperature is not None:

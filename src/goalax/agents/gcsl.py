@@ -64,10 +64,12 @@ import jax.numpy as jnp
 import optax
 
 from goalax import networks
-from goalax.agents.base import Array, Batch, GoalMix, GoalSampling, Metrics, NetworkConfig, Params
+from goalax.agents.base import Array, Batch, Metrics, NetworkConfig, Params
 from goalax.agents.common import check_network_config, check_obs_size, optimizer_step
 from goalax.errors import ConfigError, require_in_unit_interval, require_positive
-from goalax.loops.off_policy import OffPolicyConfig
+from goalax.loops.checks import check_replay
+from goalax.loops.settings import OffPolicyConfig
+from goalax.replay.goals import GoalMix, GoalSampling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +102,7 @@ class GCSLConfig(NetworkConfig, OffPolicyConfig):
 
   def validate(self, num_envs: int) -> None:
     """Raises ConfigError with one sentence naming the flag when a value cannot work."""
-    self.validate_replay(num_envs)
+    check_replay(self, num_envs)
     self.validate_network()
     require_positive(self, "actor_lr")
     require_in_unit_interval(self, "discounting")

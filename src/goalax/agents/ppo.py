@@ -55,7 +55,8 @@ from goalax.agents.base import Array, Metrics, NetworkConfig, Params
 from goalax.agents.common import check_network_config, check_obs_size, optimizer_step
 from goalax.errors import ConfigError, require_in_unit_interval, require_positive
 from goalax.helptext import default_is
-from goalax.loops.on_policy import OnPolicyConfig
+from goalax.loops.checks import check_rollout
+from goalax.loops.settings import OnPolicyConfig
 
 Rollout = Mapping[str, Array]
 
@@ -106,7 +107,7 @@ class PPOConfig(NetworkConfig, OnPolicyConfig):
 
   def validate(self, num_envs: int) -> None:
     """Raises ConfigError with one sentence naming the flag when a value cannot work."""
-    self.validate_rollout(num_envs)
+    check_rollout(self, num_envs)
     self.validate_network()
     require_positive(self, "learning_rate", "clipping_epsilon", "vf_loss_coefficient")
     require_positive(self, "reward_scaling")

@@ -69,7 +69,8 @@ from goalax.agents.common import (
   temperature_step,
 )
 from goalax.errors import ConfigError, require_in_unit_interval, require_positive
-from goalax.loops.off_policy import OffPolicyConfig
+from goalax.loops.checks import check_replay
+from goalax.loops.settings import OffPolicyConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +128,7 @@ class QRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
 
   def validate(self, num_envs: int) -> None:
     """Raises ConfigError with one sentence naming the flag when a value cannot work."""
-    self.validate_replay(num_envs)
+    check_replay(self, num_envs)
     self.validate_network()
     require_positive(
       self,

@@ -47,7 +47,8 @@ from goalax.agents.common import (
   target_entropy_for,
 )
 from goalax.errors import require_positive
-from goalax.loops.off_policy import OffPolicyConfig
+from goalax.loops.checks import check_replay
+from goalax.loops.settings import OffPolicyConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +62,7 @@ class SACConfig(NetworkConfig, OffPolicyConfig, TDConfig, MaxEntActorConfig):
 
   def validate(self, num_envs: int) -> None:
     """Raises ConfigError with one sentence naming the flag when a value cannot work."""
-    self.validate_replay(num_envs)
+    check_replay(self, num_envs)
     self.validate_network()
     self.validate_td()
     require_positive(self, "alpha_lr")

@@ -39,7 +39,8 @@ from goalax.agents.base import (
 )
 from goalax.agents.common import check_network_config, check_obs_size, optimizer_step, polyak
 from goalax.errors import ConfigError, require_positive
-from goalax.loops.off_policy import OffPolicyConfig
+from goalax.loops.checks import check_replay
+from goalax.loops.settings import OffPolicyConfig
 from goalax.parallel.seed_axis import apply_where
 
 
@@ -61,7 +62,7 @@ class TD3Config(NetworkConfig, OffPolicyConfig, TDConfig):
 
   def validate(self, num_envs: int) -> None:
     """Raises ConfigError with one sentence naming the flag when a value cannot work."""
-    self.validate_replay(num_envs)
+    check_replay(self, num_envs)
     self.validate_network()
     self.validate_td()
     require_positive(self, "policy_delay")

@@ -5,31 +5,32 @@ env) and epochs of ``run_epoch(state)``. One epoch is a ``lax.scan`` over traini
 training step is
 
     collect unroll_length steps in num_envs envs with the current policy  →  insert into the
-    replay buffer  →  updates_per_train_step × [sample a batch (goal sampler) → agent.update]
+    replay buffer  →  gradient_steps_per_train_step × [sample a batch (goal sampler) →
+    agent.update]
 
 all inside compiled JAX, with no host round trip. The state is one pytree, so the host vmaps
 these functions over seeds (``--num_seeds``) and nothing else changes. The loop knows the agent
-only through :class:`goalax.agents.base.OffPolicyAgent`; the replay and update schedule
-(:class:`OffPolicyConfig`, :func:`schedule`) belong to this loop.
+only through :class:`goalax.agents.base.OffPolicyAgent`, which the run's plan builds and hands
+it; its settings and schedule are :class:`goalax.loops.settings.OffPolicyConfig`.
 
 Besides the agent's metrics and ``train_success``, an agent that draws hindsight goals reports
 ``hindsight_fallback``: the share of batch elements for which no candidate row had its future
-stored, so the goal fell back to the next state (:mod:`goalax.replay.sampler`); near 0 once the buffer
-holds more than the running episodes.
+stored, so the goal fell back to the next state (:mod:`goalax.replay.sampler`); near 0 once the
+buffer holds more than the running episodes.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from typing import TYPE_CHECKING, Any
 
 import flax
 import jax
 import jax.numpy as jnp
 
-from goalax.errors import ConfigError, require_positive
-from goalax.loops.base import Schedule, Trainer, budget_warning, whole_train_steps_per_epoch
+from goalax.envs import VectorGoalEnv
+from goalax.errors import ConfigError
+from goalax.loops.base import Trainer, budget_warning
+from goalax.loops.settings import Schedule
 from goalax.parallel import devices
 from goalax.replay import buffer as replay
 from goalax.replay.sampler import make_sampler, transition
@@ -39,87 +40,18 @@ if TYPE_CHECKING:
   from goalax.envs import GoalEnv
 
 
-@dataclasses.dataclass(frozen=True)
-class OffPolicyConfig:
-  """Replay and update schedule of the off-policy loop, inherited by every off-policy agent's
-  config (flags keep JaxGCRL's names)."""
-
-  unroll_length: int = 62
-  """Steps each env takes per training step, before the gradient updates of that step."""
-  batch_size: int = 256
-  """Transitions per gradient step."""
-  min_replay_size: int = 1000
-  """Rows (time steps per env) collected with random actions before the first update."""
-  max_replay_size: int = 10000
-  """Replay capacity in rows (time steps per env); memory = rows × num_envs × transition size."""
-  env_steps_per_update: float = 16.0
-  """Env steps per gradient step (the update-to-data ratio); 16 matches JaxGCRL's default ≈ 1:16.
-  Gradient steps per training step = round(num_envs × unroll_length × action_repeat ×
-  multiplier_num_sgd_steps / env_steps_per_update), at least 1."""
-  multiplier_num_sgd_steps: float = 1.0
-  """Multiplies the gradient steps per training step (JaxGCRL's flag)."""
-
-  def validate_replay(self, num_envs: int) -> None:
-    """Raises ConfigError with one sentence naming the flag when a value cannot work."""
-    require_positive(
-      self,
-      "unroll_length",
-      "batch_size",
-      "min_replay_size",
-      "max_replay_size",
-      "env_steps_per_update",
-      "multiplier_num_sgd_steps",
-    )
-    if self.min_replay_size > self.max_replay_size:
-      raise ConfigError(
-        f"--min_replay_size ({self.min_replay_size}) must not exceed --max_replay_size "
-        f"({self.max_replay_size}); e.g. --min_replay_size {self.max_replay_size // 10}."
-      )
-    if self.unroll_length > self.max_replay_size:
-      raise ConfigError(
-        f"--unroll_length ({self.unroll_length}) must not exceed --max_replay_size "
-        f"({self.max_replay_size}): one unroll has to fit in the buffer."
-      )
-    if self.min_replay_size < 2:
-      raise ConfigError(
-        f"--min_replay_size must be at least 2 (a transition and a later state), "
-        f"got {self.min_replay_size}."
-      )
-    if self.batch_size > self.min_replay_size * num_envs:
-      raise ConfigError(
-        f"--batch_size ({self.batch_size}) is larger than the buffer holds when updates start "
-        f"(--min_replay_size {self.min_replay_size} × --num_envs {num_envs} = "
-        f"{self.min_replay_size * num_envs} transitions); lower --batch_size or raise "
-        f"--min_replay_size to at least {math.ceil(self.batch_size / num_envs)}."
-      )
-
-
-def schedule(config: TrainConfig) -> Schedule:
-  """Prefill, then training steps of ``num_envs × unroll_length × action_repeat`` env steps and
-  ``round(that × multiplier_num_sgd_steps / env_steps_per_update)`` (at least 1) gradient steps."""
-  run = config.agent
-  env_steps = config.num_envs * run.unroll_length * config.action_repeat
-  gradient_steps = max(
-    1, round(env_steps * run.multiplier_num_sgd_steps / run.env_steps_per_update)
-  )
-  prefill = run.min_replay_size * config.num_envs * config.action_repeat
-  steps = whole_train_steps_per_epoch(config.num_timesteps, prefill, env_steps, config.num_evals)
-  return Schedule(env_steps, gradient_steps, steps, config.num_evals, prefill)
-
-
-def check_budget(config: TrainConfig) -> str | None:
+def check_budget(config: TrainConfig, schedule: Schedule) -> str | None:
   """Raises ConfigError when ``--num_timesteps`` is below the prefill alone; returns a warning
   when the run takes far more env steps than asked, else None."""
-  plan = schedule(config)
-  if config.num_timesteps < plan.prefill_env_steps:
+  if config.num_timesteps < schedule.prefill_env_steps:
     raise ConfigError(
       f"--num_timesteps {config.num_timesteps:,} is less than the prefill alone "
       f"(--min_replay_size {config.agent.min_replay_size} × --num_envs {config.num_envs} × "
-      f"--action_repeat {config.action_repeat} = {plan.prefill_env_steps:,} random-action env "
-      f"steps), so the run would take {plan.total_env_steps:,} env steps; raise --num_timesteps "
-      f"to at least {plan.total_env_steps:,} or lower --min_replay_size or --num_envs."
+      f"--action_repeat {config.action_repeat} = {schedule.prefill_env_steps:,} random-action env "
+      f"steps), so the run would take {schedule.total_env_steps:,} env steps; raise --num_timesteps "
+      f"to at least {schedule.total_env_steps:,} or lower --min_replay_size or --num_envs."
     )
-  return budget_warning(config, plan)
+  return budget_warning(config, schedule)
 
 
 @flax.struct.dataclass
@@ -131,14 +63,14 @@ class OffPolicyState:
   train_steps: jax.Array  # int32: training steps done (excludes the prefill)
 
 
-def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
-  from goalax.envs import VectorGoalEnv  # here: importing the loop's settings stays light
-  from goalax.parallel import sweep
-
+def make_trainer(
+  config: TrainConfig, env: GoalEnv, agent, schedule: Schedule, placement: devices.Placement
+) -> Trainer:
+  """The pure functions of a run of ``config`` on ``env`` training ``agent`` (an
+  :class:`~goalax.agents.base.OffPolicyAgent`, built by the run's plan, wrapped there for a
+  sweep) on ``schedule``; with a ``data`` placement each device samples its part of a batch."""
   run = config.agent  # replay and schedule settings (OffPolicyConfig)
-  plan = schedule(config)
   venv = VectorGoalEnv(env, config.num_envs, config.episode_length, config.action_repeat)
-  agent = sweep.agent_for(config, env.state_size, env.goal_size, env.action_size)
   num_envs = config.num_envs
   td = agent.sampling.td
   hindsight = agent.sampling.hindsight  # hindsight goals need the buffer's episode ends
@@ -151,7 +83,7 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
     sampling = agent.sampling_of(agent_state)
     return make_sampler(env, sampling, run.batch_size, venv.episode_length)
 
-  split_batch = devices.split_batch(devices.placement(config))
+  split_batch = devices.split_batch(placement)
 
   def init(key: jax.Array) -> OffPolicyState:
     k_agent, k_env, k_run = jax.random.split(key, 3)
@@ -200,14 +132,14 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
 
     key, k_updates = jax.random.split(state.key)
     agent_state, metrics = jax.lax.scan(
-      sgd_step, state.agent, jax.random.split(k_updates, plan.gradient_steps_per_train_step)
+      sgd_step, state.agent, jax.random.split(k_updates, schedule.gradient_steps_per_train_step)
     )
     metrics = jax.tree.map(jnp.mean, metrics)
     metrics["train_success"] = train_success
     return state.replace(agent=agent_state, key=key, train_steps=state.train_steps + 1), metrics
 
   def run_epoch(state: OffPolicyState) -> tuple[OffPolicyState, dict]:
-    state, metrics = jax.lax.scan(train_step, state, None, length=plan.train_steps_per_epoch)
+    state, metrics = jax.lax.scan(train_step, state, None, length=schedule.train_steps_per_epoch)
     return state, jax.tree.map(jnp.mean, metrics)
 
-  return Trainer(init, prefill, run_epoch, agent, venv, plan)
+  return Trainer(init, prefill, run_epoch, agent, venv, schedule)

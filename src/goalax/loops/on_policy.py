@@ -26,84 +26,32 @@ num_envs, ...]`` arrays (see :func:`collect_rollout`):
 
 The state is one pytree (:class:`OnPolicyState`), so the host vmaps these functions over seeds
 (``--num_seeds``) and checkpoints it whole. The loop knows the agent only through
-:class:`goalax.agents.base.OnPolicyAgent`; the rollout schedule (:class:`OnPolicyConfig`,
-:func:`schedule`) belongs to this loop.
+:class:`goalax.agents.base.OnPolicyAgent`, which the run's plan builds and hands it; its
+settings and schedule are :class:`goalax.loops.settings.OnPolicyConfig`.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import flax
 import jax
 import jax.numpy as jnp
 
-from goalax.errors import ConfigError, require_positive
-from goalax.loops.base import Schedule, Trainer, budget_warning, whole_train_steps_per_epoch
+from goalax.envs import VectorGoalEnv
+from goalax.loops.base import Trainer, budget_warning
+from goalax.loops.settings import Schedule
 
 if TYPE_CHECKING:
   from goalax.config import TrainConfig
   from goalax.envs import GoalEnv
 
 
-@dataclasses.dataclass(frozen=True)
-class OnPolicyConfig:
-  """Rollout and update schedule of the on-policy loop, inherited by every on-policy agent's
-  config (flags keep Brax PPO's and JaxGCRL's names)."""
-
-  unroll_length: int = 10
-  """Steps each env takes per rollout (one rollout per training step; Brax PPO's and JaxGCRL's
-  default)."""
-  num_minibatches: int = 16
-  """Minibatches per pass over a rollout; each holds num_envs × unroll_length // num_minibatches
-  transitions drawn without replacement (Brax PPO's and JaxGCRL's default count). When the
-  rollout does not divide evenly, the few transitions left over sit out that pass (a different
-  random few each pass). JaxGCRL also has --batch_size (unrolls per minibatch, collecting
-  batch_size × num_minibatches / num_envs unrolls per training step, which must divide); goalax
-  derives the minibatch from the rollout instead, so there is nothing to divide."""
-  num_updates_per_batch: int = 4
-  """Passes (epochs) of minibatch steps over each rollout; gradient steps per training step =
-  num_updates_per_batch × num_minibatches. Brax PPO and JaxGCRL: 2; goalax: 4 (the PPO paper's
-  10 for MuJoCo is more than a CPU affords; every PPO run measured in benchmarks/ used 4, 2 was
-  not compared)."""
-  dense_reward: bool = False
-  """Train on the env's distance reward ``-dist`` (summed over --action_repeat) instead of its
-  sparse success reward (1 within the goal threshold, else 0, the default). Evaluation reports
-  success and distance either way."""
-
-  def validate_rollout(self, num_envs: int) -> None:
-    """Raises ConfigError with one sentence naming the flag when a value cannot work."""
-    require_positive(self, "unroll_length", "num_minibatches", "num_updates_per_batch")
-    transitions = num_envs * self.unroll_length
-    if self.num_minibatches > transitions:
-      raise ConfigError(
-        f"--num_minibatches ({self.num_minibatches}) is more than a rollout's "
-        f"{transitions} transitions (--num_envs {num_envs} × --unroll_length "
-        f"{self.unroll_length}); use at most {transitions}, or raise --num_envs or "
-        f"--unroll_length to at least {-(-self.num_minibatches // num_envs)}."
-      )
-
-  def minibatch_size(self, num_envs: int) -> int:
-    """Transitions per minibatch: ``num_envs × unroll_length // num_minibatches``."""
-    return num_envs * self.unroll_length // self.num_minibatches
-
-
-def schedule(config: TrainConfig) -> Schedule:
-  """Training steps of ``num_envs × unroll_length × action_repeat`` env steps and
-  ``num_updates_per_batch × num_minibatches`` gradient steps; no prefill."""
-  run = config.agent
-  env_steps = config.num_envs * run.unroll_length * config.action_repeat
-  gradient_steps = run.num_updates_per_batch * run.num_minibatches
-  steps = whole_train_steps_per_epoch(config.num_timesteps, 0, env_steps, config.num_evals)
-  return Schedule(env_steps, gradient_steps, steps, config.num_evals)
-
-
-def check_budget(config: TrainConfig) -> str | None:
+def check_budget(config: TrainConfig, schedule: Schedule) -> str | None:
   """Nothing comes before training here; returns a warning when the run takes far more env
   steps than asked, else None."""
-  return budget_warning(config, schedule(config))
+  return budget_warning(config, schedule)
 
 
 def with_dense_reward(env: GoalEnv) -> GoalEnv:
@@ -146,15 +94,15 @@ def collect_rollout(agent, venv, agent_state, env_state, key: jax.Array, length:
   return env_state, rollout, success
 
 
-def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
-  from goalax.agents import make_agent
-  from goalax.envs import VectorGoalEnv  # here: importing the loop's settings stays light
-
+def make_trainer(
+  config: TrainConfig, env: GoalEnv, agent, schedule: Schedule, placement
+) -> Trainer:
+  """The pure functions of a run of ``config`` on ``env`` training ``agent`` (an
+  :class:`~goalax.agents.base.OnPolicyAgent`, built by the run's plan) on ``schedule``
+  (``placement`` is taken for the loops' common signature; rollouts are not split)."""
   run = config.agent  # rollout and schedule settings (OnPolicyConfig)
-  plan = schedule(config)
   train_env = with_dense_reward(env) if run.dense_reward else env
   venv = VectorGoalEnv(train_env, config.num_envs, config.episode_length, config.action_repeat)
-  agent = make_agent(config.agent, env.state_size, env.goal_size, env.action_size)
 
   def init(key: jax.Array) -> OnPolicyState:
     k_agent, k_env, k_run = jax.random.split(key, 3)
@@ -173,7 +121,7 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
     return new_state, metrics
 
   def run_epoch(state: OnPolicyState) -> tuple[OnPolicyState, dict]:
-    state, metrics = jax.lax.scan(train_step, state, None, length=plan.train_steps_per_epoch)
+    state, metrics = jax.lax.scan(train_step, state, None, length=schedule.train_steps_per_epoch)
     return state, jax.tree.map(jnp.mean, metrics)
 
-  return Trainer(init, None, run_epoch, agent, venv, plan)
+  return Trainer(init, None, run_epoch, agent, venv, schedule)

@@ -66,9 +66,9 @@ def _require_multiple(flag: str, value: int, count: int, what: str) -> None:
     )
 
 
-def placement(config) -> Placement:
-  """The placement of a run of ``config`` (``config.devices``), or ConfigError naming the
-  values that divide."""
+def placement(config, members: int) -> Placement:
+  """The placement of a run of ``config`` (``config.devices``) with ``members`` members (seeds,
+  times swept values), or ConfigError naming the values that divide."""
   available = jax.devices()
   count = config.devices or len(available)
   if jax.process_count() > 1:  # one mesh over every device of every process
@@ -86,9 +86,6 @@ def placement(config) -> Placement:
   if count == 1:
     return Placement("one")
   devices = np.array(available[:count])
-  from goalax.parallel import sweep
-
-  members = len(sweep.members(config))  # seeds, times swept values
   if members > 1:
     if members == config.num_seeds:
       _require_multiple("--num_seeds", config.num_seeds, count, "seeds split over devices")

@@ -24,6 +24,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from goalax.agents import spec_of
+from goalax.config import current_name
 from goalax.errors import ConfigError
 
 
@@ -56,7 +58,6 @@ def _parse_value(name: str, text: str, default: Any):
 def parse(config) -> tuple[dict[str, tuple], dict[str, tuple]]:
   """``(continuous, discrete)``: ``{flag: values}`` of ``config.sweep`` (a flag given by an old
   name under its current one), or ConfigError naming the entry and what would work."""
-  from goalax.config import current_name
 
   fields = {f.name: f for f in dataclasses.fields(config.agent)}
   sweepable = getattr(type(config.agent), "SWEEPABLE", ())
@@ -80,26 +81,24 @@ def parse(config) -> tuple[dict[str, tuple], dict[str, tuple]]:
   return continuous, discrete
 
 
-def members(config) -> list[Member]:
-  """The run's members: every combination of the continuous sweep's values (in the order given,
-  the last flag changing fastest) times the seeds ``seed .. seed + num_seeds - 1``."""
-  continuous, _ = parse(config)
+def members(config, continuous: dict[str, tuple]) -> list[Member]:
+  """The run's members: every combination of the ``continuous`` sweep's values (:func:`parse`;
+  in the order given, the last flag changing fastest) times the seeds ``seed .. seed +
+  num_seeds - 1``."""
   combos = [dict(zip(continuous, v)) for v in itertools.product(*continuous.values())]
   seeds = [config.seed + k for k in range(config.num_seeds)]
   return [Member(seed, combo) for combo in combos for seed in seeds]
 
 
-def runs(config) -> list[tuple[str, Any]]:
+def runs(config, algo: str) -> list[tuple[str, Any]]:
   """``[(tag, config)]``: one run per combination of the discrete sweep's values, named
-  ``<exp_name or env_algo_sSEED>_<flag>=<value>`` and keeping only the continuous part of the
-  sweep; ``[("", config)]`` without a discrete sweep."""
-  from goalax import agents
-
+  ``<exp_name or env_algo_sSEED>_<flag>=<value>`` (``algo``: the registered name) and keeping
+  only the continuous part of the sweep; ``[("", config)]`` without a discrete sweep."""
   continuous, discrete = parse(config)
   if not discrete:
     return [("", config)]
   kept = tuple(f"{k}={','.join(f'{v:g}' for v in vs)}" for k, vs in continuous.items())
-  base = config.exp_name or f"{config.env}_{agents.name_of(config.agent)}_s{config.seed}"
+  base = config.exp_name or f"{config.env}_{algo}_s{config.seed}"
   out = []
   for combo in itertools.product(*discrete.values()):
     values = dict(zip(discrete, combo))
@@ -111,18 +110,33 @@ def runs(config) -> list[tuple[str, Any]]:
   return out
 
 
-def validate(config) -> None:
+def validate(config, group: list[Member]) -> None:
   """Every member's agent config must be valid: ConfigError naming the value otherwise."""
-  for member in members(config)[:: config.num_seeds]:
+  for member in group[:: config.num_seeds]:
     try:
       dataclasses.replace(config.agent, **member.values).validate(config.num_envs)
     except ConfigError as e:
       raise ConfigError(f"--sweep {member.label}: {e}") from None
 
 
-def member_values(config) -> dict[str, jax.Array]:
+def check(config) -> None:
+  """Parses the whole sweep and validates every member's agent config, the continuous values'
+  and each discrete combination's: ConfigError in one sentence otherwise (before any run
+  starts)."""
+  continuous, discrete = parse(config)
+  for values in itertools.product(*discrete.values()):
+    one = dataclasses.replace(
+      config, agent=dataclasses.replace(config.agent, **dict(zip(discrete, values)))
+    )
+    try:
+      validate(one, members(one, continuous))
+    except ConfigError as e:
+      label = " ".join(f"{k}={v}" for k, v in zip(discrete, values))
+      raise ConfigError(f"--sweep {label}: {e}" if label else str(e)) from None
+
+
+def member_values(group: list[Member]) -> dict[str, jax.Array]:
   """``{flag: [num_members] float32}``: each member's continuous values (empty without)."""
-  group = members(config)
   names = list(group[0].values)
   return {n: jnp.asarray([m.values[n] for m in group], jnp.float32) for n in names}
 
@@ -141,11 +155,10 @@ class SweptAgent:
   config: Any
   sizes: tuple[int, int, int]
   names: tuple[str, ...]
+  make: Any  # the registered constructor, make(config, state_size, goal_size, action_size)
 
   def _agent(self, hparams: Mapping[str, jax.Array]):
-    from goalax.agents import make_agent
-
-    return make_agent(dataclasses.replace(self.config, **hparams), *self.sizes)
+    return self.make(dataclasses.replace(self.config, **hparams), *self.sizes)
 
   @property
   def headline_metrics(self):
@@ -180,17 +193,13 @@ class SweptAgent:
     return getattr(self.base, name)
 
 
-def agent_for(config, state_size: int, goal_size: int, action_size: int):
-  """The agent of a run: the registered agent, wrapped as a :class:`SweptAgent` when the run
-  sweeps continuous values."""
-  from goalax.agents import make_agent
-
-  base = make_agent(config.agent, state_size, goal_size, action_size)
-  continuous, _ = parse(config)
-  if not continuous:
-    return base
-  sizes = (state_size, goal_size, action_size)
-  return SweptAgent(base, config.agent, sizes, tuple(continuous))
+def agent_for(agent_config, sizes: tuple[int, int, int], swept: tuple[str, ...]):
+  """The agent a run trains: the registered agent of ``agent_config`` for ``sizes`` (state,
+  goal, action), wrapped as a :class:`SweptAgent` when the run sweeps the continuous flags
+  ``swept``."""
+  make = spec_of(agent_config).make
+  base = make(agent_config, *sizes)
+  return SweptAgent(base, agent_config, sizes, swept, make) if swept else base
 
 
 def with_member_values(state, values: Mapping[str, jax.Array]):

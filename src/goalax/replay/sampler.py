@@ -1,6 +1,6 @@
 """The goal sampler: what the replay buffer stores per env step, and the batches agents learn from.
 
-One sampler serves every off-policy agent; an agent's :class:`goalax.agents.base.GoalSampling`
+One sampler serves every off-policy agent; an agent's :class:`goalax.replay.goals.GoalSampling`
 says where its goals come from: a mix of commanded, hindsight and random goals for the critic
 (``goal``) and, optionally, another mix for the actor (``actor_goal``), drawn independently for
 the same transitions (OGBench's ``value_p_*`` / ``actor_p_*``).
@@ -42,8 +42,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from goalax.agents.base import GoalMix, GoalSampling
 from goalax.replay import buffer as replay
+from goalax.replay.goals import GoalMix, GoalSampling
 
 Array = jax.Array
 

@@ -277,3 +277,15 @@ class BackgroundSaver:
       error, self._error = self._error, None
       raise error
     return self.completed
+
+
+def save_params(run_dir: str, params: dict) -> str:
+  """Writes the agent's final parameters of every seed (``agent.saved_params``, leaves stacked
+  over seeds) to ``params.msgpack``."""
+  from flax import serialization
+
+  payload = jax.device_get(params)
+  path = os.path.join(run_dir, "params.msgpack")
+  with open(path, "wb") as f:
+    f.write(serialization.to_bytes(payload))
+  return path

@@ -1,8 +1,8 @@
 """The host loop of a run, the same for every agent and loop: epochs, evaluation, outputs, stop
 signals and resume.
 
-``train(config)`` is the library entry point (``goalax.train``): it builds the run
-(:func:`goalax.run.programs.build`), opens its directory, compiles its programs and drives them
+``train(config)`` is the library entry point (``goalax.train``): it plans the run
+(:func:`goalax.run.plan.make_plan`), opens its directory, compiles its programs and drives them
 epoch by epoch; between epochs it evaluates, writes metrics, curves and checkpoints, and stops at
 a safe point on SIGINT/SIGTERM. It knows the loop only through
 :class:`goalax.loops.Trainer` and the agent only through :class:`goalax.agents.base.Agent`.
@@ -18,17 +18,17 @@ import time
 from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 
-from goalax import loops
 from goalax.config import ConfigError, TrainConfig
 from goalax.evaluation import headline
 from goalax.outputs import logger
 from goalax.outputs.plotting import run_title
+from goalax.outputs.videos import VideoRecorder
 from goalax.parallel import devices, distributed
 from goalax.run import checkpoint, memory, runfiles
-from goalax.run.programs import Programs, RunSetup, build
-from goalax.run.resume import resume_config
+from goalax.run.health import NonFiniteError, all_finite, non_finite_message
+from goalax.run.plan import RunPlan, make_plan
+from goalax.run.programs import Programs
 from goalax.run.stopping import (
   RunInterrupted,
   StopNow,
@@ -55,21 +55,11 @@ class RunResult:
   train_seconds: float
 
 
-class NonFiniteError(FloatingPointError):
-  """NaN or inf in a run's metrics or agent state; the last good checkpoint is named."""
-
-
-@jax.jit
-def _all_finite(tree) -> jax.Array:
-  leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else True
-
-
 class HostLoop:
   """One run's host side: outputs, checkpoints, stopping, and the epochs themselves."""
 
-  def __init__(self, setup: RunSetup, write_outputs: bool, stop: StopRequest, progress_fn):
-    self.setup, self.config, self.agent = setup, setup.config, setup.agent
+  def __init__(self, plan: RunPlan, write_outputs: bool, stop: StopRequest, progress_fn):
+    self.plan, self.config, self.agent = plan, plan.config, plan.agent
     self.stop, self.progress_fn = stop, progress_fn
     speak = self.config.progress and distributed.is_main()  # one voice for many processes
     self.say = print if speak else (lambda *a, **k: None)
@@ -84,9 +74,9 @@ class HostLoop:
     self.resumed_at = (self.env_steps, self.train_seconds)  # speed counts this process only
     self.compile_seconds = 0.0
     self.state = None
-    self.video_fn = None
-    self.history, self.per_seed = [], [[] for _ in setup.seeds]
-    members = list(zip(setup.member_labels or [None] * len(setup.seeds), setup.seeds))
+    self.videos = VideoRecorder(plan)
+    self.history, self.per_seed = [], [[] for _ in plan.seeds]
+    members = list(zip(plan.member_labels or [None] * len(plan.seeds), plan.seeds))
     for row in self.outputs.metrics.rows if self.outputs else []:  # a resumed run's rows so far
       if row["seed"] == "mean":
         self.history.append(row)
@@ -102,7 +92,7 @@ class HostLoop:
       self.run_dir = config.resume
       self.resume_from = runfiles.latest_checkpoint(self.run_dir)
     else:
-      name = config.exp_name or runfiles.default_run_name(config.env, self.setup.algo, config.seed)
+      name = config.exp_name or runfiles.default_run_name(config.env, self.plan.algo, config.seed)
       made = runfiles.new_run_dir(config.run_dir, name) if distributed.is_main() else ""
       self.run_dir = distributed.broadcast_text(made)
       wanted = os.path.join(config.run_dir, name)
@@ -117,9 +107,9 @@ class HostLoop:
         purge = self.resume_from.env_steps + 1 if self.resume_from else 0
       else:
         saved = dataclasses.replace(config, resume=None)
-        runfiles.write_config(self.run_dir, saved, self.setup.derived)
+        runfiles.write_config(self.run_dir, saved, self.plan.derived)
         metrics, purge = logger.MetricsWriter(self.run_dir), None
-      title = run_title(self.setup.algo_label, config.env, self.run_dir)
+      title = run_title(self.plan.label, config.env, self.run_dir)
       self.outputs = logger.RunOutputs(self.run_dir, config, metrics, title, purge_step=purge)
     except OSError as e:
       self.lock.release()
@@ -131,9 +121,9 @@ class HostLoop:
   def record(self, epoch: int, metrics: dict) -> list[dict]:
     """Rows of one evaluation, written; returns the mean rows (one, or one per configuration of
     a sweep)."""
-    setup = self.setup
+    plan = self.plan
     per_seed, means = logger.metric_rows(
-      metrics, setup.seeds, self.env_steps, epoch, setup.member_labels
+      metrics, plan.seeds, self.env_steps, epoch, plan.member_labels
     )
     for k, row in enumerate(per_seed):
       self.per_seed[k].append(row)
@@ -144,7 +134,6 @@ class HostLoop:
       for mean in means:
         self.progress_fn(mean)
     return means
-    return mean
 
   def policy_params(self):
     return jax.vmap(self.agent.policy_params)(self.state.agent)
@@ -155,8 +144,8 @@ class HostLoop:
     meta = dict(
       env_steps=self.env_steps,
       train_seconds=self.train_seconds,
-      seeds=self.setup.seeds,
-      algo=self.setup.algo,
+      seeds=self.plan.seeds,
+      algo=self.plan.algo,
     )
     self.saver.submit(
       self.run_dir, epoch, self.state, self.policy_params(), meta, self.config.keep_checkpoints
@@ -164,29 +153,8 @@ class HostLoop:
 
   def maybe_video(self, epoch: int) -> None:
     """With --video_every N: one evaluation episode of the first seed, every N evaluations."""
-    every, config = self.config.video_every, self.config
-    if not (self.run_dir and every and (epoch % every == 0 or epoch == config.num_evals)):
-      return
-    from goalax.evaluation import make_episode_recorder
-    from goalax.outputs import render
-
-    env = self.setup.eval_env
-    if self.video_fn is None:
-      record = make_episode_recorder(
-        env, self.agent.act, 1, self.setup.eval_episode_length, config.action_repeat
-      )
-      self.video_fn = jax.jit(record)
-    policy = jax.tree.map(lambda x: x[0], distributed.fetch(self.policy_params()))
-    if not distributed.is_main():
-      return
-    key = jax.random.fold_in(jax.random.PRNGKey(self.setup.seeds[0]), 2_000_003 + epoch)
-    first, states = self.video_fn(policy, key)
-    path = os.path.join(self.run_dir, "videos", f"epoch_{epoch:04d}.{config.video_format}")
-    try:
-      render.write_rollouts(env, first, states, path, config.action_repeat, config.video_size)
-    except OSError as e:
-      raise runfiles.output_error(e, path, self.run_dir) from None
-    self.outputs.log_video(path, self.env_steps)
+    if self.run_dir and self.videos.due(epoch):
+      self.videos.record(epoch, self.policy_params(), self.run_dir, self.outputs, self.env_steps)
 
   # ---- stopping --------------------------------------------------------------------------
 
@@ -200,11 +168,11 @@ class HostLoop:
   def _restore(self):
     """The newest checkpoint's state, placed as the run's programs expect it (with several
     processes every one reads its own part)."""
-    setup = self.setup
+    plan = self.plan
     if distributed.many():
-      return checkpoint.restore_state(self.resume_from, setup.abstract_state, setup.state_shardings)
-    restored = checkpoint.restore_state(self.resume_from, setup.abstract_state)
-    return devices.put(restored, setup.state_shardings)
+      return checkpoint.restore_state(self.resume_from, plan.abstract_state, plan.state_shardings)
+    restored = checkpoint.restore_state(self.resume_from, plan.abstract_state)
+    return devices.put(restored, plan.state_shardings)
 
   def interrupted(self, where: str, in_flight: bool = False, at_once: bool = False):
     """RunInterrupted with its one line; waits for a checkpoint being written, unless the stop
@@ -243,7 +211,7 @@ class HostLoop:
         params = distributed.fetch(self.agent.saved_params(self.state.agent))
         try:
           if distributed.is_main():
-            save_params(self.run_dir, params)
+            checkpoint.save_params(self.run_dir, params)
         except OSError as e:
           raise runfiles.output_error(e, "params.msgpack", self.run_dir) from None
     finally:
@@ -254,7 +222,7 @@ class HostLoop:
     steps, seconds = self.env_steps, self.train_seconds
     self.say(
       f"  done: {steps:,} env steps per seed in {_format_seconds(seconds)} of training "
-      f"({steps * len(self.setup.seeds) / max(seconds, 1e-9):,.0f} env steps/s over all seeds) "
+      f"({steps * len(self.plan.seeds) / max(seconds, 1e-9):,.0f} env steps/s over all seeds) "
       f"+ {self.compile_seconds:.1f} s compile"
     )
     return RunResult(
@@ -268,17 +236,17 @@ class HostLoop:
     )
 
   def _run(self) -> None:
-    setup, config, num_evals = self.setup, self.config, self.config.num_evals
+    plan, config, num_evals = self.plan, self.config, self.config.num_evals
     if self.resume_from and self.resume_from.epoch >= num_evals:
       self.say(f"  {self.run_dir} is complete (epoch {num_evals} of {num_evals}); nothing to do.")
       self.state = self._restore()
       return
     t0 = time.perf_counter()
-    programs = run_in_thread(lambda: setup.compile(fresh=self.resume_from is None), self.stop)
+    programs = run_in_thread(lambda: plan.compile(fresh=self.resume_from is None), self.stop)
     if programs is None:
       raise self.interrupted("while compiling", in_flight=True)
     self.compile_seconds = time.perf_counter() - t0
-    estimate = setup.estimate.with_part("XLA temporaries", programs.temp_bytes)
+    estimate = plan.estimate.with_part("XLA temporaries", programs.temp_bytes)
     memory.check_fits(estimate, config, *memory.device_capacity())
     self.say(f"  compiled in {self.compile_seconds:.1f} s | memory {estimate.describe()}")
 
@@ -304,9 +272,9 @@ class HostLoop:
 
   def _start(self, programs: Programs) -> None:
     """Init, the evaluation before training, the prefill and checkpoint 0."""
-    setup, config = self.setup, self.config
-    self.state = programs.init(*setup.init_args)
-    metrics = programs.evaluate(self.policy_params(), setup.eval_keys(0))
+    plan, config = self.plan, self.config
+    self.state = programs.init(*plan.init_args)
+    metrics = programs.evaluate(self.policy_params(), plan.eval_keys(0))
     for row in self.record(0, distributed.fetch(metrics)):
       self.say(f"  [0/{config.num_evals}] before training: {headline(row)}" + _of_config(row))
     self.maybe_video(0)
@@ -314,7 +282,7 @@ class HostLoop:
       t_start = time.perf_counter()
       self.state = jax.block_until_ready(programs.prefill(self.state))
       self.train_seconds += time.perf_counter() - t_start
-      self.env_steps = setup.schedule.prefill_env_steps
+      self.env_steps = plan.schedule.prefill_env_steps
     if config.checkpoint_every:
       self.save_checkpoint(0)
 
@@ -350,9 +318,9 @@ class HostLoop:
     train_metrics = distributed.fetch(train_metrics)
     seconds = time.perf_counter() - t_start
     self.train_seconds += seconds
-    self.env_steps += self.setup.schedule.env_steps_per_epoch
+    self.env_steps += self.plan.schedule.env_steps_per_epoch
     eval_metrics = distributed.fetch(
-      programs.evaluate(self.policy_params(), self.setup.eval_keys(epoch))
+      programs.evaluate(self.policy_params(), self.plan.eval_keys(epoch))
     )
     metrics = {**{f"train/{k}": v for k, v in train_metrics.items()}, **eval_metrics}
     means = self.record(epoch, metrics)
@@ -361,8 +329,8 @@ class HostLoop:
     bad = sorted(
       {k for row in means for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)}
     )
-    if bad or not bool(distributed.fetch(_all_finite(self.state.agent))):
-      raise NonFiniteError(_non_finite_message(epoch, bad, self.run_dir, self.saver.wait()))
+    if bad or not bool(distributed.fetch(all_finite(self.state.agent))):
+      raise NonFiniteError(non_finite_message(epoch, bad, self.run_dir, self.saver.wait()))
     every = config.checkpoint_every
     if epoch == num_evals or self._stopping() or (every and epoch % every == 0):
       self.save_checkpoint(epoch)
@@ -370,7 +338,7 @@ class HostLoop:
     return seconds
 
   def _progress_line(self, epoch: int, row: dict) -> None:
-    config, total = self.config, self.setup.schedule.total_env_steps
+    config, total = self.config, self.plan.schedule.total_env_steps
     steps0, seconds0 = self.resumed_at
     sps = (self.env_steps - steps0) / max(self.train_seconds - seconds0, 1e-9)
     eta = (total - self.env_steps) / max(sps, 1e-9)
@@ -404,48 +372,18 @@ def train(
   a checkpoint and :class:`~goalax.run.stopping.RunInterrupted`.
   """
   distributed.initialize(config)  # several processes: before anything touches JAX's devices
-  if config.resume:
-    if not write_outputs:
-      raise ConfigError("--resume continues a run in its directory; it needs write_outputs=True.")
-    config = resume_config(config)
-  setup = build(config)
-  budget_note = loops.check_budget(config)
-  loop = HostLoop(setup, write_outputs, stop or StopRequest(), progress_fn)
-  c = config
+  if config.resume and not write_outputs:
+    raise ConfigError("--resume continues a run in its directory; it needs write_outputs=True.")
+  plan = make_plan(config)
+  loop = HostLoop(plan, write_outputs, stop or StopRequest(), progress_fn)
+  c = plan.config
   moved = f" ({loop.wanted_dir} exists: a new run beside it)" if loop.wanted_dir else ""
   loop.say(
-    f"goalax | {setup.algo_label} on {c.env} ({setup.env.backend}) | {len(setup.seeds)} "
-    f"seed(s) {setup.seeds} | {c.num_envs} envs | episode {setup.derived.episode_length} | "
+    f"goalax | {plan.label} on {c.env} ({plan.env.backend}) | {len(plan.seeds)} "
+    f"seed(s) {plan.seeds} | {c.num_envs} envs | episode {plan.derived.episode_length} | "
     f"run dir {loop.run_dir or '-'}{moved}"
   )
-  loop.say(f"  {setup.schedule.describe()}")
-  if budget_note:
-    print(f"goalax: warning: {budget_note}", file=sys.stderr)
+  loop.say(f"  {plan.schedule.describe()}")
+  if plan.budget_note:
+    print(f"goalax: warning: {plan.budget_note}", file=sys.stderr)
   return loop.run()
-
-
-def _non_finite_message(epoch: int, bad: list[str], run_dir: str, last_saved) -> str:
-  where = f"in {', '.join(sorted(bad))}" if bad else "in the agent's parameters"
-  if last_saved is not None:
-    kept = (
-      f"the last good checkpoint, {last_saved.path} (epoch {last_saved.epoch}), is kept and "
-      "nothing later was saved"
-    )
-  else:
-    kept = "no checkpoint was saved before"
-  return (
-    f"non-finite values at epoch {epoch} {where}; stopping: {kept}; the metrics up to here are "
-    f"in {run_dir or '(no run dir)'}. Try lower learning rates or --use_layer_norm."
-  )
-
-
-def save_params(run_dir: str, params: dict) -> str:
-  """Writes the agent's final parameters of every seed (``agent.saved_params``, leaves stacked
-  over seeds) to ``params.msgpack``."""
-  from flax import serialization
-
-  payload = jax.device_get(params)
-  path = os.path.join(run_dir, "params.msgpack")
-  with open(path, "wb") as f:
-    f.write(serialization.to_bytes(payload))
-  return path

@@ -8,25 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 
-from goalax import agents
-from goalax.config import LAUNCH_FIELDS, ConfigError, TrainConfig, load_run_config
-
-# Flags that may differ when a run is resumed: outputs and logging, not what is computed.
-OUTPUT_FLAGS = (
-  "progress",
-  "log_wandb",
-  "wandb_mode",
-  "log_tensorboard",
-  "project_name",
-  "group_name",
-  "checkpoint_every",
-  "keep_checkpoints",
-  "video_every",
-  "video_format",
-  "video_size",
-  "plot_curves",
+from goalax.config import (
+  ConfigError,
+  TrainConfig,
+  load_run_config,
+  resume_fields,
 )
-RESUMABLE_FLAGS = (*OUTPUT_FLAGS, "run_dir", *LAUNCH_FIELDS)  # the last: where, not what
+
+#: Flags that may differ when a run is resumed: outputs and logging, not what is computed (the
+#: fields whose role says so, goalax.config.Role).
+OUTPUT_FLAGS = resume_fields(TrainConfig, "given")
 
 
 def saved_run_config(run_dir: str, algo: str) -> TrainConfig:
@@ -39,18 +30,19 @@ def saved_run_config(run_dir: str, algo: str) -> TrainConfig:
   return saved
 
 
-def resume_config(given: TrainConfig) -> TrainConfig:
-  """The config of the run in ``given.resume``, with ``given``'s output and logging flags.
+def resume_config(given: TrainConfig, algo: str) -> TrainConfig:
+  """The config of the run of ``algo`` in ``given.resume``, with ``given``'s output and logging
+  flags.
 
   Any other flag that differs from the run's own is a ConfigError: a resumed run must compute
   exactly what the uninterrupted run would have."""
   run_dir = given.resume
-  saved = saved_run_config(run_dir, agents.name_of(given.agent))
+  saved = saved_run_config(run_dir, algo)
+  fixed, given_anew = resume_fields(type(given), "fixed"), resume_fields(type(given), "given")
   changed = [
     (f.name, getattr(saved, f.name), getattr(given, f.name))
-    for f in dataclasses.fields(TrainConfig)
-    if f.name not in RESUMABLE_FLAGS + ("agent",)
-    and getattr(saved, f.name) != getattr(given, f.name)
+    for f in dataclasses.fields(given)
+    if f.name in fixed and f.name != "agent" and getattr(saved, f.name) != getattr(given, f.name)
   ] + [
     (f.name, getattr(saved.agent, f.name), getattr(given.agent, f.name))
     for f in dataclasses.fields(saved.agent)
@@ -61,7 +53,7 @@ def resume_config(given: TrainConfig) -> TrainConfig:
     raise ConfigError(
       f"--{flag} cannot change when resuming {run_dir} (the run has {old}, not {new}): a resumed "
       f"run continues exactly; start a new run with --config {run_dir}/config.yaml instead. "
-      f"Flags that may change: {', '.join('--' + f for f in OUTPUT_FLAGS)}."
+      f"Flags that may change: {', '.join('--' + f for f in given_anew)}."
     )
-  keep = {name: getattr(given, name) for name in OUTPUT_FLAGS}
+  keep = {name: getattr(given, name) for name in given_anew}
   return dataclasses.replace(saved, **keep, resume=run_dir)

@@ -112,12 +112,17 @@ def runs(config) -> list[tuple[str, Any]]:
 
 
 def validate(config) -> None:
-  """Every member's agent config must be valid: ConfigError naming the value otherwise."""
-  for member in members(config)[:: config.num_seeds]:
-    try:
-      dataclasses.replace(config.agent, **member.values).validate(config.num_envs)
-    except ConfigError as e:
-      raise ConfigError(f"--sweep {member.label}: {e}") from None
+  """Every configuration's agent config must be valid, the discrete values' included (so that
+  none fails after others have trained): ConfigError naming the values otherwise."""
+  _, discrete = parse(config)
+  for combo in itertools.product(*discrete.values()):
+    fixed = dict(zip(discrete, combo))
+    for member in members(config)[:: config.num_seeds]:
+      try:
+        dataclasses.replace(config.agent, **fixed, **member.values).validate(config.num_envs)
+      except ConfigError as e:
+        label = " ".join([*(f"{k}={v}" for k, v in fixed.items()), member.label]).strip()
+        raise ConfigError(f"--sweep {label}: {e}") from None
 
 
 def member_values(config) -> dict[str, jax.Array]:

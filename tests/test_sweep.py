@@ -91,7 +91,7 @@ def test_discrete_values_are_runs_of_their_own_and_bad_entries_one_sentence():
     ("critic_lr=-1,1e-4", "--sweep critic_lr=-1: --critic_lr must be positive"),
   ]:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
-      sweep.check(dataclasses.replace(TINY, sweep=(entry,)))
+      sweep.validate(dataclasses.replace(TINY, sweep=(entry,)))
 
 
 # Run in a child process: importing wandb here would put it in this process's sys.modules, where

@@ -17,6 +17,7 @@ from goalax.agents.sac import SACConfig
 from goalax.cli import parse_train_args
 from goalax.config import ConfigError, TrainConfig
 from goalax.loops.settings import schedule_of
+from goalax.run import host_loop
 from goalax.run.host_loop import train
 from goalax.run.programs import program_key
 
@@ -231,9 +232,10 @@ def test_wandb_is_never_imported_without_the_flag(single_run):
     (["--min_replay_size", "5000", "--max_replay_size", "1000"], "--min_replay_size (5000)"),
   ],
 )
-def test_cli_bad_input_is_one_clear_sentence_and_exit_code_2(flags, message, capsys):
+def test_cli_bad_input_is_one_clear_sentence_and_exit_code_2(flags, message, capsys, monkeypatch):
   from goalax.cli import main
 
+  monkeypatch.setattr(host_loop.HostLoop, "run", lambda self: pytest.fail("accepted: it trains"))
   with pytest.raises(SystemExit) as exit_info:
     main(["train", "crl", *flags])
   stderr = capsys.readouterr().err
@@ -250,12 +252,13 @@ def test_cli_bad_input_is_one_clear_sentence_and_exit_code_2(flags, message, cap
     (["td3", "--discounting", "0"], "--discounting must be in (0, 1], got 0.0."),
     (["td3", "--exploration_noise", "-0.1"], "--exploration_noise must be >= 0"),
     (["sac", "--tau", "1.5"], "--tau must be in (0, 1]"),
-    (["crl", "--random_actor_goals", "2"], "--actor_p_random must be in [0, 1]"),  # old spelling
+    (["crl", "--random_actor_goals", "2"], "--random_actor_goals must be in [0, 1]"),  # as typed
   ],
 )
-def test_cli_bad_agent_flags_are_one_clear_sentence(argv, message, capsys):
+def test_cli_bad_agent_flags_are_one_clear_sentence(argv, message, capsys, monkeypatch):
   from goalax.cli import main
 
+  monkeypatch.setattr(host_loop.HostLoop, "run", lambda self: pytest.fail("accepted: it trains"))
   with pytest.raises(SystemExit) as exit_info:
     main(["train", *argv])
   stderr = capsys.readouterr().err
@@ -284,13 +287,15 @@ def test_each_algorithm_help_lists_only_its_own_flags(algo, capsys):
 def test_jaxgcrl_entry_points_reach_every_algorithm():
   from goalax.jaxgcrl_compat import run_py_argv, split_agent, training_py_argv
 
-  argv, notes = training_py_argv(["--env_name", "reacher", "--agent", "sac", "--use_her"])
+  taken = training_py_argv(["--env_name", "reacher", "--agent", "sac", "--use_her"])
+  argv = taken.argv
   config = parse_train_args(argv[1], argv[2:])
-  assert argv[:2] == ["train", "sac"] and not notes
+  assert argv[:2] == ["train", "sac"] and not taken.notes
+  assert taken.typed["env"] == "--env_name"  # messages name --env as the user typed it
   assert config.env == "reacher" and config.agent.use_her
   assert config.agent.goal_sampling().value.p_future == 0.8
   assert split_agent(["--agent=td3"]) == ("td3", []) and split_agent([]) == ("crl", [])
-  argv, _ = run_py_argv(["td3", "--total_env_steps", "5000", "--wandb_project_name", "p"])
+  argv = run_py_argv(["td3", "--total_env_steps", "5000", "--wandb_project_name", "p"]).argv
   config = parse_train_args(argv[1], argv[2:])
   assert config.num_timesteps == 5000 and config.project_name == "p"
 

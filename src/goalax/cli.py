@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import os
 import sys
-import time
 import warnings
 from typing import Annotated, Literal
 
@@ -35,6 +34,7 @@ Run 'goalax <command> --help' for the flags of a command.
 
 from goalax import helptext  # noqa: E402
 from goalax.errors import UsageError  # noqa: E402  (re-exported: goalax.cli.UsageError)
+from goalax.train_args import parse_train_args  # noqa: E402  (re-exported)
 
 
 def _quiet_warnings() -> None:
@@ -42,146 +42,6 @@ def _quiet_warnings() -> None:
   warnings.filterwarnings("ignore", category=DeprecationWarning)
   # imageio-ffmpeg starts ffmpeg with subprocess (fork + exec at once: safe with JAX's threads)
   warnings.filterwarnings("ignore", message=r".*os\.fork\(\) was called.*", category=RuntimeWarning)
-
-
-# ---- goalax envs --------------------------------------------------------------------------------
-@dataclasses.dataclass
-class EnvsArgs:
-  """List the registered goal-conditioned environments."""
-
-  names: tuple[str, ...] = ()
-  """Only list these envs (default: all)."""
-
-
-def cmd_envs(args: EnvsArgs) -> None:
-  from rich.console import Console
-  from rich.table import Table
-
-  import goalax.envs as envs
-
-  names = list(args.names) or envs.env_names()
-  for name in names:
-    if name not in envs.env_names():
-      raise UsageError(envs.unknown_env_message(name) + " (argument --names)")
-  table = Table(title="goalax environments (obs = concat(state, goal))")
-  for col in (
-    "name",
-    "backend",
-    "reference",
-    "obs",
-    "state",
-    "goal",
-    "action",
-    "episode",
-    "threshold",
-    "description",
-  ):
-    left = ("name", "backend", "reference", "description")
-    table.add_column(col, justify="left" if col in left else "right")
-  for name in names:
-    try:
-      env = envs.make_env(name)
-    except (ImportError, AttributeError) as e:  # a family whose module is not available
-      table.add_row(name, "-", "-", "-", "-", "-", "-", "-", "-", f"unavailable: {e}")
-      continue
-    table.add_row(
-      name,
-      env.backend,
-      _reference_column(name, env),
-      str(env.observation_size),
-      str(env.state_size),
-      str(env.goal_size),
-      str(env.action_size),
-      str(env.episode_length),
-      f"{env.goal_threshold:g}",
-      envs.describe(name),
-    )
-  Console(width=170).print(table)
-  print(
-    "backend: goalax's default; reference: the backend the reference (JaxGCRL) runs the env of "
-    "that name on ('--backend reference' picks it; '-': goalax's own task)."
-  )
-
-
-def _reference_column(name: str, env) -> str:
-  """The reference's backend for a reference env name, in parentheses for goalax's own variants
-  of one (same physics, other goals), '-' for goalax's own tasks."""
-  import goalax.envs as envs
-
-  backend = type(env).reference_backend
-  if backend is None:
-    return "-"
-  return backend if name in envs.REFERENCE_ENV_NAMES else f"({backend})"
-
-
-# ---- goalax rollout -----------------------------------------------------------------------------
-@dataclasses.dataclass
-class RolloutArgs:
-  """Run a uniformly random policy and print success, distance and speed."""
-
-  env: str = "reacher"
-  """Environment name (see 'goalax envs')."""
-  backend: Literal["spring", "positional", "generalized", "mjx", "reference"] | None = None
-  """Physics pipeline; default: the env's own default; 'reference': the one the reference
-  (JaxGCRL) runs this env on (see 'goalax envs')."""
-  num_envs: int = 128
-  """Parallel environments."""
-  num_steps: int = 500
-  """Steps per environment (random actions uniform in [-1, 1])."""
-  episode_length: int | None = None
-  """Time limit per episode; default: the env's recommended length."""
-  seed: int = 0
-  """Random seed."""
-
-
-def cmd_rollout(args: RolloutArgs) -> None:
-  import jax
-  import numpy as np
-
-  import goalax.envs as envs
-
-  for flag, value in (("--num-envs", args.num_envs), ("--num-steps", args.num_steps)):
-    if value < 1:
-      raise UsageError(f"{flag} must be a positive integer, got {value}.")
-  if args.episode_length is not None and args.episode_length < 1:
-    raise UsageError(f"--episode-length must be a positive integer, got {args.episode_length}.")
-  try:
-    env = envs.make_env(args.env, backend=args.backend)
-  except ValueError as e:
-    raise UsageError(str(e)) from None
-  venv = envs.VectorGoalEnv(env, args.num_envs, episode_length=args.episode_length)
-
-  @jax.jit
-  def rollout(key):
-    k_reset, k_act = jax.random.split(key)
-    state = venv.reset(k_reset)
-
-    def body(state, k):
-      action = jax.random.uniform(k, (args.num_envs, env.action_size), minval=-1, maxval=1)
-      state = venv.step(state, action)
-      return state, (state.metrics["success"], state.metrics["dist"], state.done)
-
-    state, traj = jax.lax.scan(body, state, jax.random.split(k_act, args.num_steps))
-    return state, traj
-
-  print(
-    f"env {args.env} | backend {env.backend} | obs {env.observation_size} "
-    f"(state {env.state_size} + goal {env.goal_size}) | action {env.action_size} | "
-    f"{args.num_envs} envs x {args.num_steps} steps, random policy"
-  )
-  t0 = time.perf_counter()
-  compiled = rollout.lower(jax.random.PRNGKey(args.seed)).compile()
-  compile_s = time.perf_counter() - t0
-  t0 = time.perf_counter()
-  _, (success, dist, done) = jax.block_until_ready(compiled(jax.random.PRNGKey(args.seed)))
-  run_s = time.perf_counter() - t0
-  success, dist, done = map(np.asarray, (success, dist, done))
-  steps = args.num_envs * args.num_steps
-  print(f"compile {compile_s:.1f} s | run {run_s:.2f} s | {steps / run_s:,.0f} env steps/s")
-  print(
-    f"episodes ended {int(done.sum())} | steps near goal {success.mean():.3f} | "
-    f"mean dist {dist.mean():.3f} | min dist {dist.min():.3f}"
-  )
 
 
 RunDir = Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")]
@@ -311,17 +171,16 @@ class PlotArgs:
   """Bootstrap resamples for the confidence intervals."""
 
 
-def _describe_for_plot(run_dir: str) -> tuple[str, str] | None:
-  """:func:`goalax.outputs.plotting.describe_run`; a config.yaml it cannot read is said on stderr and the
-  run is named by its folder (its curves need only metrics.jsonl)."""
+def _describe_for_plot(run_dir: str) -> tuple[tuple[str, str] | None, str]:
+  """``(about, note)``: :func:`goalax.outputs.plotting.describe_run`, or None and a note for stderr when
+  it cannot read the run's config.yaml (its curves need only metrics.jsonl)."""
   from goalax.errors import ConfigError
   from goalax.outputs import plotting
 
   try:
-    return plotting.describe_run(run_dir)
+    return plotting.describe_run(run_dir), ""
   except ConfigError as e:
-    print(f"goalax plot | {e} Its curve is named by its folder.", file=sys.stderr)
-    return None
+    return None, f"goalax plot | {e} Its curve is named by its folder."
 
 
 def cmd_plot(args: PlotArgs) -> None:
@@ -339,7 +198,7 @@ def cmd_plot(args: PlotArgs) -> None:
     )
   if args.reps < 1:
     raise UsageError(f"--reps must be positive, got {args.reps}.")
-  described = [_describe_for_plot(d) for d in args.run_dirs]
+  described, notes = zip(*(_describe_for_plot(d) for d in args.run_dirs))
   labels = args.labels or [
     plotting.run_title(*about, d) if about else None for d, about in zip(args.run_dirs, described)
   ]
@@ -348,6 +207,8 @@ def cmd_plot(args: PlotArgs) -> None:
     for d, label in zip(args.run_dirs, labels)
     for c in plotting.load_run_curves(d, label, args.metrics)
   ]
+  for note in filter(None, notes):  # said once every folder is known to be a run's
+    print(note, file=sys.stderr)
   groups: dict[str, list] = {}
   for c in curves:
     groups.setdefault(c.label, []).append(c)
@@ -362,77 +223,24 @@ def cmd_plot(args: PlotArgs) -> None:
 
 
 # ---- goalax train / goalax resume ------------------------------------------------------------
-def _flag_value(argv: list[str], flag: str) -> str | None:
-  """The value of ``flag`` in ``argv`` (``--flag VALUE`` or ``--flag=VALUE``), else None."""
-  for i, arg in enumerate(argv):
-    name, eq, value = arg.partition("=")
-    if name == flag:
-      return value if eq else (argv[i + 1] if i + 1 < len(argv) else None)
-  return None
-
-
-def _defaults(algo: str, argv: list[str]):
-  """The values of the flags not given: a run's own (``--resume``), a file's (``--config``),
-  or the defaults."""
-  from goalax import agents
-  from goalax.config import ConfigError, TrainConfig, load_config_file
-  from goalax.run.resume import saved_run_config
-
-  config_class = agents.REGISTRY[algo].config_class
-  resume, config_file = _flag_value(argv, "--resume"), _flag_value(argv, "--config")
-  if resume and config_file:
-    raise ConfigError(
-      "--resume and --config cannot be combined: a resumed run keeps its own config."
-    )
-  if resume:
-    return saved_run_config(resume, algo)
-  if config_file:
-    return load_config_file(config_file, algo)
-  return TrainConfig(agent=config_class())
-
-
-def parse_train_args(algo: str, argv: list[str]):
-  """``TrainConfig`` of ``goalax train <algo> [flags]``: the run's flags and that agent's only.
-
-  tyro accepts JaxGCRL's underscore spellings (``--num_envs``) as well as ``--num-envs``, and
-  the agent's old flag names (``--random_actor_goals``) as its current ones. With ``--config
-  FILE`` or ``--resume RUN_DIR`` the flags not given take that file's or run's values.
-  """
-  import difflib
-
-  from goalax import agents
-  from goalax.config import TrainConfig, current_flags
-
-  if algo not in agents.REGISTRY:
-    close = difflib.get_close_matches(algo, agents.agent_names(), n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    raise UsageError(
-      f"unknown algorithm '{algo}'.{hint} Available: {', '.join(agents.agent_names())}."
-    )
-  config_class = agents.REGISTRY[algo].config_class
-  argv = current_flags(config_class, argv)
-  helptext.install()
-  return tyro.cli(
-    TrainConfig[config_class],
-    args=argv,
-    prog=f"goalax train {algo}",
-    default=_defaults(algo, argv),
-  )
-
-
 def cmd_train(argv: list[str]) -> None:
-  """``goalax train <algo> [flags]``."""
-  from goalax import agents
+  """``goalax train <algo> [flags]``; without an algorithm, the list of them (exit code 2)."""
+  from goalax import agents, cli_flags
+  from goalax.config import renamed
 
-  if not argv or argv[0] in ("-h", "--help"):
-    lines = [f"  {name:<10} {spec.description}" for name, spec in agents.REGISTRY.items()]
-    print(
-      "usage: goalax train <algo> [flags]\n\nalgorithms:\n"
-      + "\n".join(lines)
-      + "\n\nRun 'goalax train <algo> --help' for the flags of an algorithm."
-    )
+  lines = [f"  {name:<10} {spec.description}" for name, spec in agents.REGISTRY.items()]
+  usage = "usage: goalax train <algo> [flags]\n\nalgorithms:\n" + "\n".join(lines)
+  if argv[:1] in (["-h"], ["--help"]):
+    print(usage + "\n\nRun 'goalax train <algo> --help' for the flags of an algorithm.")
     return
-  run_config(parse_train_args(argv[0], argv[1:]))
+  if not argv or argv[0].startswith("-"):
+    raise UsageError(f"goalax train needs an algorithm first: {', '.join(agents.agent_names())}.")
+  typed, spec = cli_flags.typed_flags(argv), agents.REGISTRY.get(argv[0])
+  for old, new in renamed(spec.config_class).items() if spec else ():
+    if old in typed:  # an old flag name: messages name it as typed
+      typed[new] = typed[old]
+  with cli_flags.as_typed(typed):
+    run_config(parse_train_args(argv[0], argv[1:]))
 
 
 RESUME_USAGE = """usage: goalax resume RUN_DIR [flags]
@@ -444,15 +252,19 @@ parameters and metrics as if it had never stopped. Only output and logging flags
 
 def cmd_resume(argv: list[str]) -> None:
   """``goalax resume RUN_DIR [flags]``: ``goalax train <the run's algo> --resume RUN_DIR``."""
+  from goalax import cli_flags
   from goalax.config import load_run_config
   from goalax.run.resume import OUTPUT_FLAGS
 
-  if not argv or argv[0] in ("-h", "--help"):
+  if argv[:1] in (["-h"], ["--help"]):
     print(RESUME_USAGE.format(flags=", ".join("--" + f for f in OUTPUT_FLAGS)))
     return
+  if not argv or argv[0].startswith("-"):
+    raise UsageError("goalax resume needs a RUN_DIR first: goalax resume RUN_DIR [flags].")
   run_dir, rest = argv[0], argv[1:]
   _, derived = load_run_config(run_dir, "goalax resume")
-  run_config(parse_train_args(derived.algo, ["--resume", run_dir, *rest]))
+  with cli_flags.as_typed(cli_flags.typed_flags(rest)):
+    run_config(parse_train_args(derived.algo, ["--resume", run_dir, *rest]))
 
 
 def run_config(config):
@@ -460,11 +272,14 @@ def run_config(config):
   with one line on how to resume and exit code 128 + signal. A sweep over discrete flags trains
   each combination's run, one after the other (their results, in order)."""
   from goalax import agents
+  from goalax.config import validate
   from goalax.parallel import sweep
   from goalax.run.host_loop import train
   from goalax.run.programs import enable_compilation_cache
   from goalax.run.stopping import RunInterrupted
 
+  validate(config)
+  sweep.validate(config)  # every configuration of a sweep, before the first trains
   enable_compilation_cache()
   try:
     runs = sweep.runs(config, agents.name_of(config.agent))
@@ -488,29 +303,48 @@ def run_config(config):
 
 
 # ---- dispatch -----------------------------------------------------------------------------------
+def _envs():
+  from goalax.envs import listing  # the envs: imported by the command that needs them
+
+  return listing.EnvsArgs, listing.cmd_envs
+
+
+def _rollout():
+  from goalax.envs import rollout
+
+  return rollout.RolloutArgs, rollout.cmd_rollout
+
+
 COMMANDS = {
-  "envs": (EnvsArgs, cmd_envs),
-  "rollout": (RolloutArgs, cmd_rollout),
-  "eval": (EvalArgs, cmd_eval),
-  "render": (RenderArgs, cmd_render),
-  "plot": (PlotArgs, cmd_plot),
+  "envs": _envs,
+  "rollout": _rollout,
+  "eval": lambda: (EvalArgs, cmd_eval),
+  "render": lambda: (RenderArgs, cmd_render),
+  "plot": lambda: (PlotArgs, cmd_plot),
 }
+"""Commands whose flags are one config class: name -> ``() -> (class, command)``."""
 
 
 def _run(argv: list[str]) -> None:
+  from goalax import cli_flags
+
   if not argv or argv[0] in ("-h", "--help", "help"):
     print(USAGE)
     return
   command, rest = argv[0], argv[1:]
   if command in COMMANDS:
-    args_class, run = COMMANDS[command]
+    args_class, run = COMMANDS[command]()
+    cli_flags.check(rest, args_class, f"goalax {command}")
     helptext.install()
-    run(tyro.cli(args_class, args=rest, prog=f"goalax {command}"))
+    with cli_flags.as_typed(cli_flags.typed_flags(rest)):
+      run(tyro.cli(args_class, args=rest, prog=f"goalax {command}"))
   elif command in ("train", "resume"):
     (cmd_train if command == "train" else cmd_resume)(rest)
   else:
     names = ", ".join(["envs", "rollout", "train", "resume", "eval", "render", "plot"])
-    raise UsageError(f"unknown command '{command}'. Commands: {names}.")
+    close = cli_flags.nearest(command, names.split(", "))
+    hint = f" Did you mean '{close}'?" if close else ""
+    raise UsageError(f"unknown command '{command}'.{hint} Commands: {names}.")
 
 
 @contextlib.contextmanager
@@ -527,10 +361,14 @@ def exit_on_usage_error():
     sys.exit(130)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, typed: dict[str, str] | None = None) -> None:
+  """``goalax <argv>``; ``typed``: how the user typed the flags ``argv`` names otherwise
+  (``{"num_timesteps": "--total_env_steps"}`` from run.py), for messages."""
+  from goalax.cli_flags import as_typed
+
   _quiet_warnings()
   argv = sys.argv[1:] if argv is None else argv
-  with exit_on_usage_error():
+  with exit_on_usage_error(), as_typed(typed or {}):
     _run(argv)
 
 

@@ -277,24 +277,14 @@ def current_keys(cls, values: dict, where: str) -> dict:
   return out
 
 
-def _from_mapping(cls, values: dict, where: str, skip: tuple[str, ...] = (), **given):
-  """``cls(**values, **given)`` with lists turned back into tuples and old keys renamed
-  (:func:`current_keys`); unknown keys are a ConfigError."""
-  values = current_keys(cls, values, where)
-  fields = {f.name: f for f in dataclasses.fields(cls)}
-  unknown = sorted(set(values) - set(fields))
-  if unknown:
-    raise ConfigError(
-      f"{where} has unknown setting(s) {', '.join(unknown)} for {cls.__name__}; "
-      f"known: {', '.join(fields)}."
-    )
-  kwargs = {}
-  for name, value in values.items():
-    if name in skip:
-      continue
-    default = fields[name].default
-    kwargs[name] = tuple(value) if isinstance(value, list) and isinstance(default, tuple) else value
-  return cls(**kwargs, **given)
+def _from_mapping(cls, values: dict, where: str, skip: tuple[str, ...] = (), suggest=(), **given):
+  """``cls(**values, **given)`` with old keys renamed (:func:`current_keys`) and every value checked
+  against its field's type (:func:`goalax.config_file.from_mapping`)."""
+  from goalax.config_file import from_mapping
+
+  if isinstance(values, dict):
+    values = current_keys(cls, values, where)
+  return from_mapping(cls, values, where, skip, suggest, **given)
 
 
 def config_from_mapping(data: dict, algo: str, where: str) -> TrainConfig:
@@ -302,8 +292,11 @@ def config_from_mapping(data: dict, algo: str, where: str) -> TrainConfig:
   from goalax import agents
 
   data = dict(data)
-  agent = _from_mapping(agents.REGISTRY[algo].config_class, data.pop("agent", None) or {}, where)
-  return _from_mapping(TrainConfig, data, where, skip=launch_fields(TrainConfig), agent=agent)
+  agent_class = agents.REGISTRY[algo].config_class
+  agent = _from_mapping(agent_class, data.pop("agent", None) or {}, where)
+  suggest = [f.name for f in dataclasses.fields(agent_class)]
+  skip = launch_fields(TrainConfig)
+  return _from_mapping(TrainConfig, data, where, skip=skip, suggest=suggest, agent=agent)
 
 
 def read_yaml(path: str, flag: str) -> dict:
@@ -353,12 +346,10 @@ def load_run_config(run_dir: str, flag: str = "run directory") -> tuple[TrainCon
   path = os.path.join(run_dir, "config.yaml")
   if not os.path.isfile(path):
     raise ConfigError(f"{run_dir} ({flag}) is not a goalax run directory: it has no config.yaml.")
-  data = read_yaml(path, flag)
-  derived = data.get("derived") or {}
   from goalax import agents
+  from goalax.config_file import run_record
 
+  values, derived = run_record(path, read_yaml(path, flag), Derived)
   if derived.get("algo") not in agents.REGISTRY:
     raise ConfigError(f"{path} names no known algorithm (derived.algo: {derived.get('algo')}).")
-  return config_from_mapping(data["config"], derived["algo"], path), Derived.from_mapping(
-    derived, path
-  )
+  return config_from_mapping(values, derived["algo"], path), Derived.from_mapping(derived, path)

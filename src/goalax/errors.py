@@ -37,4 +37,4 @@ def require_module(module: str, extra: str, feature: str) -> None:
   import importlib.util
 
   if importlib.util.find_spec(module) is None:
-    raise UsageError(f"{feature} needs the {module} package: pip install 'goalax[{extra}]'.")
+    raise UsageError(f'{feature} needs the {module} package: pip install -e ".[{extra}]".')

@@ -190,6 +190,15 @@ class WandbLogger:
     self.run.finish()
 
 
+def check_wandb(config) -> None:
+  """``--log_wandb`` needs the wandb package: a UsageError naming its extra otherwise, to be
+  raised before the run directory is made."""
+  from goalax.errors import require_module
+
+  if config.log_wandb:
+    require_module("wandb", "wandb", "--log_wandb")
+
+
 def _tagged(row: dict[str, Any]) -> dict[str, Any]:
   """A mean row as logged: a sweep configuration's metrics under ``<config>/<metric>``."""
   if "config" not in row:

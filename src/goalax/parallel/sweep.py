@@ -110,29 +110,20 @@ def runs(config, algo: str) -> list[tuple[str, Any]]:
   return out
 
 
-def validate(config, group: list[Member]) -> None:
-  """Every member's agent config must be valid: ConfigError naming the value otherwise."""
-  for member in group[:: config.num_seeds]:
-    try:
-      dataclasses.replace(config.agent, **member.values).validate(config.num_envs)
-    except ConfigError as e:
-      raise ConfigError(f"--sweep {member.label}: {e}") from None
-
-
-def check(config) -> None:
-  """Parses the whole sweep and validates every member's agent config, the continuous values'
-  and each discrete combination's: ConfigError in one sentence otherwise (before any run
-  starts)."""
-  continuous, discrete = parse(config)
-  for values in itertools.product(*discrete.values()):
-    one = dataclasses.replace(
-      config, agent=dataclasses.replace(config.agent, **dict(zip(discrete, values)))
-    )
-    try:
-      validate(one, members(one, continuous))
-    except ConfigError as e:
-      label = " ".join(f"{k}={v}" for k, v in zip(discrete, values))
-      raise ConfigError(f"--sweep {label}: {e}" if label else str(e)) from None
+def validate(config, parsed: tuple[dict, dict] | None = None) -> None:
+  """Every configuration's agent config must be valid, the discrete values' included (so that
+  none fails after others have trained): ConfigError naming the values otherwise. ``parsed``:
+  :func:`parse`'s result when the caller has it."""
+  continuous, discrete = parsed or parse(config)
+  group = members(config, continuous)
+  for combo in itertools.product(*discrete.values()):
+    fixed = dict(zip(discrete, combo))
+    for member in group[:: config.num_seeds]:
+      try:
+        dataclasses.replace(config.agent, **fixed, **member.values).validate(config.num_envs)
+      except ConfigError as e:
+        label = " ".join([*(f"{k}={v}" for k, v in fixed.items()), member.label]).strip()
+        raise ConfigError(f"--sweep {label}: {e}") from None
 
 
 def member_values(group: list[Member]) -> dict[str, jax.Array]:

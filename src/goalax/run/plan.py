@@ -27,6 +27,7 @@ from goalax.errors import require_module
 from goalax.evaluation import make_run_evaluator, num_eval_episodes
 from goalax.loops.base import Trainer
 from goalax.loops.settings import Schedule, schedule_of
+from goalax.outputs import logger
 from goalax.parallel import devices, sweep
 from goalax.run import memory, programs
 from goalax.run.resume import resume_config
@@ -113,8 +114,8 @@ def make_plan(config: TrainConfig) -> RunPlan:
       "--sweep over discrete flags runs one program per combination: run it with 'goalax "
       "train', or train each of goalax.parallel.sweep.runs(config, algo)."
     )
+  sweep.validate(config, (continuous, discrete))
   members = sweep.members(config, continuous)
-  sweep.validate(config, members)
   placement = devices.placement(config, len(members))
   _require_output_packages(config, eval_env)
   schedule = schedule_of(config)
@@ -209,7 +210,9 @@ def _shared_env(name: str, backend: str | None):
 
 
 def _require_output_packages(config: TrainConfig, eval_env) -> None:
-  """Optional outputs need optional packages: say which extra to install before training."""
+  """Optional outputs need optional packages: say which extra to install before training (and
+  before the run directory is made)."""
+  logger.check_wandb(config)
   if config.video_every:
     require_module("imageio", "render", "--video_every")
     if config.video_format == "mp4":

@@ -24,6 +24,7 @@ import jax
 import numpy as np
 import pytest
 from flax import serialization
+from lifecycle import assert_saved_policy_acts_like_the_trained_agent
 from test_training import TINY
 
 from goalax import agents, checkpoint, loops, runfiles
@@ -38,7 +39,7 @@ from goalax.agents.base import (
 from goalax.cli import main
 from goalax.config import ConfigError, TrainConfig
 from goalax.host_loop import train
-from goalax.policy import load_agent, load_policy
+from goalax.policy import load_agent
 
 # What each loop asks of an agent's config and of the agent (goalax.loops.LOOPS).
 FAMILIES = {
@@ -189,15 +190,5 @@ def test_the_newest_checkpoint_restores_the_run_state_bit_for_bit(run):
 
 
 def test_the_saved_policy_acts_like_the_trained_agent(run):
-  """``load_policy`` (config.yaml and the newest checkpoint) of seed 1 gives the deterministic
-  action of that seed's trained agent, act vmapped over seeds, on the run's own observations."""
-  config, agent, result = run
-  obs = np.asarray(result.final_state.env_state.obs)  # [seeds, num_envs, obs_size]
-  policy_params = agent.policy_params(result.final_state.agent)
-  act = jax.jit(jax.vmap(lambda p, o, key: agent.act(p, o, key, True), in_axes=(0, 0, None)))
-  actions = np.asarray(act(policy_params, obs, jax.random.PRNGKey(0)))
-  np.testing.assert_array_equal(actions, act(policy_params, obs, jax.random.PRNGKey(1)))
-  policy = load_policy(result.run_dir, seed_index=1)
-  assert policy.epoch == config.num_evals
-  assert actions.shape == (*obs.shape[:2], policy.action_size) and np.all(np.abs(actions) <= 1)
-  np.testing.assert_allclose(np.asarray(policy(obs[1])), actions[1], atol=1e-6)
+  config, _, result = run
+  assert_saved_policy_acts_like_the_trained_agent(config, result)

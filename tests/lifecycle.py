@@ -1,6 +1,7 @@
 """A run's life, checked the same way for every agent: stopped after epoch 1 (as Ctrl-C would)
 and resumed, it ends bit for bit like the uninterrupted run; its saved policy acts like the
-trained agent. Each agent's test module builds its tiny config and calls these."""
+trained agent. The agent contract (test_agent_contract) and the agents' test modules, each with
+its tiny config, call these."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import jax
 import numpy as np
 
-from goalax import load_policy, make_env
-from goalax.agents import make_agent
+from goalax import load_policy
+from goalax.policy import load_agent
 from goalax.run.host_loop import train
 from goalax.run.stopping import RunInterrupted, StopRequest
 
@@ -63,15 +64,18 @@ def assert_resumed_run_ends_like_the_uninterrupted_one(lifecycle: dict, num_eval
 
 
 def assert_saved_policy_acts_like_the_trained_agent(config, result, seed_index: int = 1) -> None:
-  """``goalax.load_policy`` on the run directory (config.yaml and the newest checkpoint) acts as
-  the agent with the final state's policy parameters of seed ``seed_index``, on fresh resets.
-  (That loading imports no training code is checked once, in a child process, by
-  test_run_lifecycle.)"""
-  env = make_env(config.env)
-  obs = np.stack([np.asarray(env.reset(jax.random.PRNGKey(i)).obs) for i in range(5)])
+  """``goalax.load_policy`` on the run directory (config.yaml and the newest checkpoint) of seed
+  ``seed_index`` gives the deterministic action of that seed's trained agent (the final state's
+  policy parameters, ``act`` vmapped over the seeds; the same whatever the key) on the run's own
+  last observations. (That loading imports no training code is checked once, in a child
+  process, by test_run_lifecycle.)"""
+  _, agent, _ = load_agent(result.run_dir)
+  obs = np.asarray(result.final_state.env_state.obs)  # [seeds, num_envs, obs_size]
+  policy_params = agent.policy_params(result.final_state.agent)
+  act = jax.jit(jax.vmap(lambda p, o, key: agent.act(p, o, key, True), in_axes=(0, 0, None)))
+  actions = np.asarray(act(policy_params, obs, jax.random.PRNGKey(0)))
+  np.testing.assert_array_equal(actions, act(policy_params, obs, jax.random.PRNGKey(1)))
   policy = load_policy(result.run_dir, seed_index=seed_index)
   assert policy.epoch == config.num_evals
-  agent = make_agent(config.agent, env.state_size, env.goal_size, env.action_size)
-  params = jax.tree.map(lambda x: x[seed_index], agent.policy_params(result.final_state.agent))
-  expected = jax.jit(lambda o: agent.act(params, o, jax.random.PRNGKey(0), True))(obs)
-  np.testing.assert_allclose(np.asarray(policy(obs)), np.asarray(expected), atol=1e-6)
+  assert actions.shape == (*obs.shape[:2], policy.action_size) and np.all(np.abs(actions) <= 1)
+  np.testing.assert_allclose(np.asarray(policy(obs[seed_index])), actions[seed_index], atol=1e-6)

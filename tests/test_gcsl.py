@@ -213,6 +213,7 @@ def test_a_resumed_gcsl_run_ends_bit_for_bit_like_the_uninterrupted_one(lifecycl
 
 
 def test_load_policy_of_a_gcsl_run_acts_like_the_trained_agent(lifecycle):
+  """With the horizon input (the agent contract's GCSL run has none)."""
   assert_saved_policy_acts_like_the_trained_agent(TINY_GCSL, lifecycle["full"])
 
 

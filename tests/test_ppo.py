@@ -339,7 +339,8 @@ def test_a_resumed_ppo_run_ends_bit_for_bit_like_the_uninterrupted_one(lifecycle
 
 
 def test_load_policy_of_a_ppo_run_acts_like_the_trained_agent(lifecycle):
-  """The saved policy carries the observation statistics it normalises with."""
+  """The saved policy carries the observation statistics it normalises with (the agent
+  contract's PPO run does not normalise)."""
   assert_saved_policy_acts_like_the_trained_agent(TINY_PPO, lifecycle["full"])
 
 

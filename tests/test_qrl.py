@@ -1,6 +1,7 @@
 """QRL and its quasimetrics: IQE and MRN on cases worked out by hand, the triangle inequality and
 asymmetry on random inputs, the critic's objective by hand, a learned distance that orders the
-cells of a chain, the flags, exact resume and a saved policy, and learning on a real env."""
+cells of a chain, the flags, exact resume, and learning on a real env. (The saved policy: the
+agent contract, test_agent_contract.)"""
 
 import dataclasses
 import math
@@ -12,7 +13,6 @@ import pytest
 from fast_compile import fast_jit
 from lifecycle import (
   assert_resumed_run_ends_like_the_uninterrupted_one,
-  assert_saved_policy_acts_like_the_trained_agent,
   run_lifecycle,
 )
 from test_training import TINY
@@ -327,7 +327,3 @@ def test_a_resumed_qrl_run_ends_bit_for_bit_like_the_uninterrupted_one(lifecycle
   row = full.history[-1]
   for name in ("train/dist_random", "train/sq_deviation", "train/lagrange", "train/dist_actor"):
     assert np.isfinite(row[name]), name
-
-
-def test_load_policy_of_a_qrl_run_acts_like_the_trained_agent(lifecycle):
-  assert_saved_policy_acts_like_the_trained_agent(TINY_QRL, lifecycle["full"])

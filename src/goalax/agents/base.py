@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import jax
 
@@ -191,3 +191,56 @@ class OnPolicyAgent(Agent, Protocol):
   update: Callable[[AgentState, Mapping[str, Array], Array], tuple[AgentState, Metrics]]
   """``(agent_state, rollout, key) -> (agent_state, metrics)``: every gradient step taken on one
   rollout (leaves ``[unroll_length, num_envs, ...]``, see :mod:`goalax.loops.on_policy`)."""
+
+
+@runtime_checkable
+class AgentConfig(Protocol):
+  """What every agent's config class offers: the config class of a registry entry
+  (:data:`goalax.agents.REGISTRY`) is a frozen dataclass whose fields are the agent's flags
+  (``goalax train <algo> --help``, ``config.yaml``), and has at least these members. Each family
+  adds its loop's settings (:class:`OffPolicyAgentConfig`, :class:`OnPolicyAgentConfig`), as its
+  loop's config class does (:mod:`goalax.loops`). ``tests/test_agent_contract.py`` checks every
+  registry entry against these. Optional: ``RENAMED = {old flag: current field}``
+  (:func:`goalax.config.current_name`)."""
+
+  h_dim: int
+  """Hidden width of every network (:class:`NetworkConfig`)."""
+  n_hidden: int
+  """Hidden depth of every network (:class:`NetworkConfig`)."""
+  unroll_length: int
+  """Steps each env takes per training step (both loops)."""
+
+  def validate(self, num_envs: int) -> None:
+    """Raises :class:`goalax.errors.ConfigError`, one sentence naming the flag, when a value
+    cannot work with ``num_envs`` training envs."""
+    ...
+
+
+@runtime_checkable
+class OffPolicyAgentConfig(AgentConfig, Protocol):
+  """The config of an agent of the off-policy loop (:class:`goalax.loops.off_policy.OffPolicyConfig`
+  gives the replay settings)."""
+
+  SWEEPABLE: ClassVar[tuple[str, ...]]
+  """Fields that ``--sweep`` trains as leaves of the agent's state in one program
+  (:mod:`goalax.parallel.sweep`); every other swept field is a run of its own. Only the off-policy loop
+  builds swept agents, so only its configs name these."""
+  batch_size: int
+  min_replay_size: int
+  max_replay_size: int
+  env_steps_per_update: float
+  multiplier_num_sgd_steps: float
+
+  def goal_sampling(self) -> GoalSampling:
+    """What a training batch holds and where its goals come from (the agent's ``sampling``)."""
+    ...
+
+
+@runtime_checkable
+class OnPolicyAgentConfig(AgentConfig, Protocol):
+  """The config of an agent of the on-policy loop (:class:`goalax.loops.on_policy.OnPolicyConfig`
+  gives the rollout settings)."""
+
+  num_minibatches: int
+  num_updates_per_batch: int
+  dense_reward: bool

@@ -61,11 +61,11 @@ from goalax.agents.base import (
   Params,
 )
 from goalax.agents.common import (
+  actor_temperature_step,
   check_network_config,
-  check_obs_size,
   optimizer_step,
+  tanh_gaussian_policy,
   target_entropy_for,
-  temperature_step,
 )
 from goalax.errors import ConfigError, require_in_unit_interval, require_positive
 from goalax.loops.off_policy import OffPolicyConfig
@@ -279,7 +279,7 @@ class QRL(ActorCriticParams):
       ``d(phi(s), psi(g))``, steps from ``s`` to ``g``.
     critic_loss: ``(critic_params, raw_lagrange, batch) -> (loss, metrics)``.
     actor_loss: ``(actor_params, critic_params, log_alpha, batch, key) -> (loss, (log_prob [B],
-      predicted distance [B]))``.
+      {"dist_actor": mean predicted distance}))``.
   """
 
   config: QRLConfig
@@ -290,7 +290,7 @@ class QRL(ActorCriticParams):
   act: Callable[..., Array]
   distance: Callable[..., Array]
   critic_loss: Callable[..., tuple[Array, Metrics]]
-  actor_loss: Callable[..., tuple[Array, tuple[Array, Array]]]
+  actor_loss: Callable[..., tuple[Array, tuple[Array, Metrics]]]
   headline_metrics: tuple[str, ...] = ("dist_random", "sq_deviation", "lagrange")
 
 
@@ -301,6 +301,7 @@ def make_qrl(config: QRLConfig, state_size: int, goal_size: int, action_size: in
   target_entropy = target_entropy_for(config.target_entropy, action_size)
   trunk = config.trunk()
   actor = networks.TanhGaussianActor(action_dim=action_size, **config.actor_bounds(), **trunk)
+  act = tanh_gaussian_policy(actor.apply, obs_size)
   state_encoder = networks.Encoder(repr_dim=config.latent_dim, **trunk)
   goal_encoder = networks.Encoder(repr_dim=config.latent_dim, **trunk)
   dynamics = networks.MLP(output_dim=config.latent_dim, **trunk)  # f(z, a): the latent's change
@@ -371,10 +372,11 @@ def make_qrl(config: QRLConfig, state_size: int, goal_size: int, action_size: in
     z_model = predict_next(critic_params, encode_state(critic_params, state), action)
     dist = latent_distance(critic_params)(z_model, encode_goal(critic_params, goal))
     alpha = jnp.exp(jax.lax.stop_gradient(log_alpha))
-    return jnp.mean(dist + alpha * log_prob), (log_prob, dist)
+    return jnp.mean(dist + alpha * log_prob), (log_prob, {"dist_actor": jnp.mean(dist)})
 
   def update(qrl_state: QRLState, batch: Batch, key: Array) -> tuple[QRLState, Metrics]:
-    # 1. Critic and multiplier: one gradient of the Lagrangian, each with its own Adam.
+    """The critic and the multiplier (one gradient of the Lagrangian, each with its own Adam),
+    then the shared actor and temperature steps against the updated critic."""
     (_, critic_metrics), (critic_grads, lagrange_grad) = jax.value_and_grad(
       critic_loss, argnums=(0, 1), has_aux=True
     )(qrl_state.critic_params, qrl_state.raw_lagrange, batch)
@@ -384,39 +386,21 @@ def make_qrl(config: QRLConfig, state_size: int, goal_size: int, action_size: in
     raw_lagrange, lagrange_opt_state = optimizer_step(
       lagrange_tx, qrl_state.raw_lagrange, qrl_state.lagrange_opt_state, lagrange_grad
     )
-    # 2. Actor against the updated critic.
-    (actor_loss_value, (log_prob, dist)), actor_grads = jax.value_and_grad(
-      actor_loss, has_aux=True
-    )(qrl_state.actor_params, critic_params, qrl_state.log_alpha, batch, key)
-    actor_params, actor_opt_state = optimizer_step(
-      actor_tx, qrl_state.actor_params, qrl_state.actor_opt_state, actor_grads
-    )
-    # 3. Temperature, on the actor step's samples.
-    log_alpha, alpha_opt_state, alpha_metrics = temperature_step(
-      alpha_tx, qrl_state.log_alpha, qrl_state.alpha_opt_state, log_prob, target_entropy
-    )
-    new_state = QRLState(
-      actor_params=actor_params,
+    qrl_state = qrl_state.replace(
       critic_params=critic_params,
-      raw_lagrange=raw_lagrange,
-      log_alpha=log_alpha,
-      actor_opt_state=actor_opt_state,
       critic_opt_state=critic_opt_state,
+      raw_lagrange=raw_lagrange,
       lagrange_opt_state=lagrange_opt_state,
-      alpha_opt_state=alpha_opt_state,
     )
-    metrics = {
-      **critic_metrics,
-      "actor_loss": actor_loss_value,
-      "dist_actor": jnp.mean(dist),
-      **alpha_metrics,
-    }
-    return new_state, metrics
-
-  def act(actor_params: Params, obs: Array, key: Array, deterministic: bool | Array = False):
-    """``obs [..., S+G] -> action [..., A]``: a sample, or ``tanh(mean)`` when deterministic."""
-    check_obs_size(obs, obs_size)
-    return networks.tanh_gaussian_act(actor_params, actor.apply, obs, key, deterministic)
+    qrl_state, metrics = actor_temperature_step(
+      qrl_state,
+      lambda actor_params, critic_params: actor_loss(
+        actor_params, critic_params, qrl_state.log_alpha, batch, key
+      ),
+      (actor_tx, alpha_tx),
+      target_entropy,
+    )
+    return qrl_state, {**critic_metrics, **metrics}
 
   return QRL(
     config=config,

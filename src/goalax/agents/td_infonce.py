@@ -78,7 +78,7 @@ from goalax.agents.base import (
 )
 from goalax.agents.common import (
   check_network_config,
-  check_obs_size,
+  tanh_gaussian_policy,
   target_critic_update,
   target_entropy_for,
 )
@@ -225,6 +225,7 @@ def make_td_infonce(
 
   trunk = config.trunk()
   actor = networks.TanhGaussianActor(action_dim=action_size, **config.actor_bounds(), **trunk)
+  act = tanh_gaussian_policy(actor.apply, obs_size)
   sag_encoder = networks.Encoder(repr_dim=config.repr_dim, **trunk)
   future_encoder = networks.Encoder(repr_dim=config.repr_dim, **trunk)
 
@@ -300,11 +301,6 @@ def make_td_infonce(
     return target_critic_update(
       td_state, batch, key, critic_loss, actor_loss, txs, target_entropy, config.tau
     )
-
-  def act(actor_params: Params, obs: Array, key: Array, deterministic: bool | Array = False):
-    """``obs [..., S+G] -> action [..., A]``: a sample, or ``tanh(mean)`` when deterministic."""
-    check_obs_size(obs, obs_size)
-    return networks.tanh_gaussian_act(actor_params, actor.apply, obs, key, deterministic)
 
   return TDInfoNCE(
     config=config,

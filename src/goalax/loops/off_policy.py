@@ -13,9 +13,9 @@ only through :class:`goalax.agents.base.OffPolicyAgent`; the replay and update s
 (:class:`OffPolicyConfig`, :func:`schedule`) belong to this loop.
 
 Besides the agent's metrics and ``train_success``, an agent that draws hindsight goals reports
-``hindsight_fallback``: the share of batch elements for which no candidate row had its future
-stored, so the goal fell back to the next state (:mod:`goalax.sampler`); near 0 once the buffer
-holds more than the running episodes.
+``hindsight_fallback``: the share of its hindsight draws for which no candidate row had the
+future stored, so the goal fell back to the next state (:func:`goalax.sampler.hindsight_fallback`);
+near 0 once the buffer holds more than the running episodes.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from goalax import buffer as replay
 from goalax import devices
 from goalax.errors import ConfigError, require_positive
 from goalax.loops.base import Schedule, Trainer, budget_warning, whole_train_steps_per_epoch
-from goalax.sampler import make_sampler, transition
+from goalax.sampler import hindsight_fallback, make_sampler, transition
 
 if TYPE_CHECKING:
   from goalax.config import TrainConfig
@@ -194,8 +194,8 @@ def make_trainer(config: TrainConfig, env: GoalEnv) -> Trainer:
       batch, info = sampler_of(agent_state)(state.buffer, k_sample)
       batch = split_batch(batch)  # data parallel: each device's part of the batch
       agent_state, metrics = agent.update(agent_state, batch, k_update)
-      if hindsight:  # share of the batch whose hindsight goal fell back (see goalax.sampler)
-        metrics["hindsight_fallback"] = 1.0 - jnp.mean(info["found"].astype(jnp.float32))
+      if hindsight:  # share of the hindsight draws that fell back (see goalax.sampler)
+        metrics["hindsight_fallback"] = hindsight_fallback(info)
       return agent_state, metrics
 
     key, k_updates = jax.random.split(state.key)

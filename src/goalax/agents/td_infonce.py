@@ -35,9 +35,10 @@ target encoders:
 3. **Temperature**: SAC's, as in CRL (:func:`goalax.agents.common.temperature_step`).
 4. **Targets**: ``(φ̄, ψ̄) <- (1 − τ)(φ̄, ψ̄) + τ (φ, ψ)``.
 
-Terminations: a terminal step (the ant falls) has no future after its last state, so its row
-keeps only the one-step term; a time-limit end is not a termination and bootstraps from the true
-last state (the buffer stores it).
+Terminations: a terminal step (the ant falls) ends in an absorbing state: every later state is
+its next state, so its row's whole occupancy is the one-step positive (weight 1 on the one-step
+term, none on the bootstrapped one); a time-limit end is not a termination and bootstraps from
+the true last state (the buffer stores it).
 
 Where goalax differs from the authors' code
 -------------------------------------------

@@ -1,9 +1,9 @@
 """Agents learn: evaluation success rises from its initial value on reacher and in the point
-U-maze, and hindsight relabelling lifts TD3 off the floor in the maze.
+U-maze, and hindsight relabelling lifts SAC and TD3 off the floor in the maze.
 
 Budgets (64×2 networks, batch 256, 50-step unrolls, seed 0): reacher 32 envs × 200k env steps;
-point U-maze 64 envs × ~100k env steps (TD3: ~61k). CRL and SAC+HER on reacher, CRL and TD3 with and without
-HER in the maze. Measured curves of these configs (3 seeds): benchmarks/results/learning.md and
+point U-maze 64 envs × ~100k env steps (SAC, TD3: ~61k). CRL on reacher, CRL, and SAC and TD3
+with and without HER in the maze. Measured curves of these configs (3 seeds): benchmarks/results/learning.md and
 benchmarks/results/agents.md.
 
 The runs a session's selected tests need start together in threads when the first of these
@@ -43,10 +43,13 @@ BUDGETS = {
     agent=CRLConfig(h_dim=64, repr_dim=32, **MAZE_REPLAY),
     progress=False,
   ),
-  "sac_her_reacher": TrainConfig(
-    **REACHER,
+  "sac_maze": TrainConfig(
+    **MAZE_SHORT, num_eval_envs=128, agent=SACConfig(h_dim=64, **MAZE_REPLAY), progress=False
+  ),
+  "sac_her_maze": TrainConfig(
+    **MAZE_SHORT,
     num_eval_envs=128,
-    agent=SACConfig(h_dim=64, use_her=True, **REACHER_REPLAY),
+    agent=SACConfig(h_dim=64, use_her=True, **MAZE_REPLAY),
     progress=False,
   ),
   "td3_maze": TrainConfig(
@@ -63,7 +66,7 @@ BUDGETS = {
 NEEDS = {
   "test_crl_reacher_success_rises_to_a_high_level": ["crl_reacher"],
   "test_crl_point_u_maze_success_rises": ["crl_maze"],
-  "test_sac_her_reacher_success_rises_to_a_high_level": ["sac_her_reacher"],
+  "test_her_lifts_sac_off_the_floor_in_the_point_maze": ["sac_maze", "sac_her_maze"],
   "test_her_lifts_td3_off_the_floor_in_the_point_maze": ["td3_maze", "td3_her_maze"],
 }
 
@@ -112,14 +115,19 @@ def test_crl_point_u_maze_success_rises(runs):
 
 
 @pytest.mark.slow
-def test_sac_her_reacher_success_rises_to_a_high_level(runs):
-  """Measured (3 seeds, this budget): final success 0.95, 0.88, 0.95; plain SAC 0.81, 0.66, 0.74."""
-  result = runs["sac_her_reacher"].result()
-  success = success_curve(result)
-  assert success[0] < 0.3, success
-  assert success[-1] >= 0.7, success
-  assert result.history[-1]["eval/final_dist"] < result.history[0]["eval/final_dist"] / 1.5
-  assert result.history[-1]["train/reward"] > 0.0  # relabelled goals are reached: rewards exist
+def test_her_lifts_sac_off_the_floor_in_the_point_maze(runs):
+  """Sparse reward (within 0.5 of a goal 1–6 cells away), 60.8k env steps, seed 0. Measured:
+  SAC+HER success 0.00 -> 0.32 with rewards in 19% of its batches' transitions (hindsight goals
+  are reached); plain SAC 0.00 -> 0.00 with rewards in 0.14% (its commanded goals are not). The
+  HER assertions fail for plain SAC (on reacher both learn: the old bar, 0.7 and any reward, held
+  for plain SAC too, measured 0.81, 0.66, 0.74)."""
+  plain, her = runs["sac_maze"].result(), runs["sac_her_maze"].result()
+  plain_success, her_success = success_curve(plain), success_curve(her)
+  assert plain_success[0] <= 0.05 and her_success[0] <= 0.05, (plain_success, her_success)
+  assert plain_success[-1] <= 0.1, plain_success
+  assert her_success[-1] >= 0.2, her_success
+  rewards = [run.history[-1]["train/reward"] for run in (plain, her)]
+  assert rewards[1] > 0.05 > 0.01 > rewards[0], rewards  # the relabelled rewards
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from buffer_streams import fill, make_stream
 from fast_compile import fast_jit
 from lifecycle import (
   assert_resumed_run_ends_like_the_uninterrupted_one,
@@ -18,11 +19,13 @@ from lifecycle import (
 from test_training import TINY
 
 from goalax.agents import quasimetric
-from goalax.agents.qrl import QRLConfig, critic_objective, push_loss, squared_deviation
+from goalax.agents.qrl import QRLConfig, make_qrl
+from goalax.agents.qrl_objective import critic_objective, push_loss, squared_deviations
 from goalax.cli import main, parse_train_args
 from goalax.config import TrainConfig
-from goalax.envs.probes import ChainProbe
+from goalax.envs.probes import ChainProbe, ReachProbe
 from goalax.jaxgcrl_compat import split_agent, translate
+from goalax.replay.sampler import hindsight_fallback, make_sampler
 from goalax.run.plan import make_trainer
 
 
@@ -117,7 +120,8 @@ def test_critic_objective_on_a_hand_case():
     ``(2, 0) -> (1, 3)``: 0.5·3 + 0.5·1.5 = 2.25;
   - steps ``z -> z_next``: ``(0, 0) -> (1, 2)``: 1.75; ``(2, 0) -> (2, 0)``: 0;
   - at the goal ``z_next -> w``: ``(1, 2) -> (1, 3)``: 0.75; ``(2, 0) -> (4, 1)``: 1.75;
-  - deviation: ``(relu(1.75 - 1)^2 + relu(0 - 1)^2 + 0.75^2 + 1.75^2) / 4 = 1.046875``;
+  - deviations, each constraint on its own: steps ``(relu(1.75 - 1)^2 + relu(0 - 1)^2) / 2 =
+    0.28125``, goal edges ``(0.75^2 + 1.75^2) / 2 = 1.8125``;
   - dynamics: model ``(1, 2), (2, 1)`` against ``z_next``: 0 both ways for the first; ``(2, 1) ->
     (2, 0)``: 0 and back 0.75: ``0.5 · mean(0, 0.5625) = 0.140625``.
   """
@@ -127,11 +131,11 @@ def test_critic_objective_on_a_hand_case():
   w_next = jnp.array([[1.0, 3.0], [4.0, 1.0]])
   z_model = jnp.array([[1.0, 2.0], [2.0, 1.0]])
   config = QRLConfig(push_offset=2.0, push_beta=1.0, epsilon=0.25, dynamics_weight=0.1)
-  lagrange = 0.5
+  lagrange = jnp.array([0.5, 2.0])  # step, goal
 
   softplus = lambda v: math.log1p(math.exp(v))
   push = (softplus(2 - 3.25) + softplus(2 - 2.25)) / 2
-  deviation = (0.75**2 + 0.0 + 0.75**2 + 1.75**2) / 4
+  deviation = np.array([0.75**2 / 2, (0.75**2 + 1.75**2) / 2])
   dynamics = 0.140625
 
   loss, metrics = critic_objective(distance, z, z_next, w_next, z_model, lagrange, config)
@@ -139,25 +143,110 @@ def test_critic_objective_on_a_hand_case():
   np.testing.assert_allclose(metrics["dist_step"], 1.75 / 2, rtol=1e-6)
   np.testing.assert_allclose(metrics["dist_at_goal"], (0.75 + 1.75) / 2, rtol=1e-6)
   np.testing.assert_allclose(metrics["push_loss"], push, rtol=1e-6)
-  np.testing.assert_allclose(metrics["sq_deviation"], deviation, rtol=1e-6)
+  np.testing.assert_allclose(metrics["sq_deviation"], deviation[0], rtol=1e-6)
+  np.testing.assert_allclose(metrics["sq_deviation_goal"], deviation[1], rtol=1e-6)
+  np.testing.assert_allclose(metrics["lagrange_goal"], 2.0)
   np.testing.assert_allclose(metrics["dynamics_loss"], dynamics, rtol=1e-6)
-  # value: push + λ dev + 0.1 dyn − λ (dev − ε²) = push + 0.1 dyn + λ ε²
-  np.testing.assert_allclose(loss, push + 0.1 * dynamics + lagrange * 0.25**2, rtol=1e-6)
-  # dual ascent: the constraint is violated (1.046875 > ε² = 0.0625), so descending the loss in λ
-  # raises λ: d loss / d λ = −(dev − ε²)
+  # value: push + Σ λ dev + 0.1 dyn − Σ λ (dev − ε²) = push + 0.1 dyn + (λ_step + λ_goal) ε²
+  np.testing.assert_allclose(loss, push + 0.1 * dynamics + 2.5 * 0.25**2, rtol=1e-6)
+  # dual ascent: both constraints are violated (> ε² = 0.0625), so descending the loss in λ
+  # raises each multiplier: d loss / d λ_c = −(dev_c − ε²)
   grad_lagrange = jax.grad(
     lambda lam: critic_objective(distance, z, z_next, w_next, z_model, lam, config)[0]
   )(lagrange)
   np.testing.assert_allclose(grad_lagrange, -(deviation - 0.0625), rtol=1e-6)
-  # and the latents get the Lagrangian's gradient (λ fixed): push + λ dev + 0.1 dyn
+  # and the latents get the Lagrangian's gradient (λ fixed): push + Σ λ dev + 0.1 dyn
   lagrangian = lambda zz: (
     push_loss(distance(zz, jnp.roll(w_next, 1, axis=0)), 2.0, 1.0)
-    + lagrange * squared_deviation(distance(zz, z_next), distance(z_next, w_next))
+    + jnp.sum(lagrange * squared_deviations(distance(zz, z_next), distance(z_next, w_next)))
   )
   grad_z = jax.grad(
     lambda zz: critic_objective(distance, zz, z_next, w_next, z_model, lagrange, config)[0]
   )(z)
   np.testing.assert_allclose(grad_z, jax.grad(lagrangian)(z), rtol=1e-6)
+
+
+def test_step_edges_are_bounded_by_epsilon_squared_on_their_own():
+  """One latent dimension, ``d(x, y) = relu(y - x)``. Two transitions whose steps cost ``1 + a``
+  with ``a² = 2 ε²`` and whose goal edges cost 0 (``w = z_next``): the steps' mean squared
+  overestimate is ``2 ε²``. One mean over both kinds of edges would read ``ε²``, satisfied; the
+  step constraint alone is violated by ``ε²``, so its multiplier rises (``d loss / d λ_step =
+  −ε²``), while the satisfied goal constraint's falls (``+ε²``)."""
+  epsilon = 0.25
+  a = math.sqrt(2.0) * epsilon
+  distance = lambda x, y: quasimetric.iqe(x, y, 1, 0.5)
+  z = jnp.zeros((2, 1))
+  z_next = jnp.full((2, 1), 1.0 + a)
+  config = QRLConfig(epsilon=epsilon)
+  objective = lambda lam: critic_objective(distance, z, z_next, z_next, z_next, lam, config)
+  metrics = objective(jnp.array([1.0, 1.0]))[1]
+  np.testing.assert_allclose(metrics["sq_deviation"], 2 * epsilon**2, rtol=1e-5)
+  np.testing.assert_allclose(metrics["sq_deviation_goal"], 0.0)
+  np.testing.assert_allclose(
+    np.mean(squared_deviations(jnp.full(2, 1.0 + a), jnp.zeros(2))), epsilon**2, rtol=1e-5
+  )  # what a single mean over the 2B edges would have read
+  grad = jax.grad(lambda lam: objective(lam)[0])(jnp.array([1.0, 1.0]))
+  np.testing.assert_allclose(grad, [-(epsilon**2), epsilon**2], rtol=1e-5)
+
+
+# ---- twin critics: the actor on their max ----------------------------------------------------------
+TWIN = QRLConfig(h_dim=16, latent_dim=16, batch_size=8)
+
+
+def one_critic(params, c):
+  """Critic ``c`` of stacked parameters (and its multipliers), as a one-critic agent holds it."""
+  return jax.tree.map(lambda x: x[c : c + 1], params)
+
+
+def test_twin_critics_learn_apart_and_the_actor_takes_their_max():
+  """Two critics: the loss is the sum of each critic's own (so no gradient crosses them), the
+  distance and the actor's predicted distance are the larger of the two, checked against the
+  one-critic agent on each critic's slice (batch of one, same key, so the same action)."""
+  twin = make_qrl(TWIN, 3, 2, 2)
+  single = make_qrl(dataclasses.replace(TWIN, twin_critics=False), 3, 2, 2)
+  state = twin.init(jax.random.PRNGKey(0))
+  assert state.raw_lagrange.shape == (2, 2)
+  keys = jax.random.split(jax.random.PRNGKey(1), 5)
+  batch = {
+    "state": jax.random.normal(keys[0], (1, 3)),
+    "next_state": jax.random.normal(keys[1], (1, 3)),
+    "action": jax.random.uniform(keys[2], (1, 2), minval=-1, maxval=1),
+    "goal": jax.random.normal(keys[3], (1, 2)),
+    "actor_goal": jax.random.normal(keys[3], (1, 2)) + 1.0,
+  }
+  critics = [one_critic(state.critic_params, c) for c in range(2)]
+  raws = [one_critic(state.raw_lagrange, c) for c in range(2)]
+  loss = twin.critic_loss(state.critic_params, state.raw_lagrange, batch)[0]
+  singles = [single.critic_loss(p, r, batch)[0] for p, r in zip(critics, raws)]
+  np.testing.assert_allclose(loss, sum(singles), rtol=1e-5)
+
+  d = twin.distance(state.critic_params, batch["state"], batch["goal"])
+  each = [single.distance(p, batch["state"], batch["goal"]) for p in critics]
+  assert not np.allclose(each[0], each[1])  # two critics, initialised apart
+  np.testing.assert_allclose(d, np.maximum(*each), rtol=1e-6)
+
+  actor = lambda agent, params: agent.actor_loss(
+    state.actor_params, params, state.log_alpha, batch, keys[4]
+  )[1][1]["dist_actor"]
+  each = [actor(single, p) for p in critics]
+  np.testing.assert_allclose(actor(twin, state.critic_params), max(each), rtol=1e-6)
+
+
+# ---- the fallback share, on a case whose rate is known ---------------------------------------------
+def test_hindsight_fallback_is_the_share_of_the_hindsight_draws():
+  """Each of 3 envs has stored one step of an episode of 9: the actor's hindsight offsets are
+  uniform on 1..9 (discounting 1) and only k = 1 is stored (the next state), so a hindsight draw
+  falls back when none of 8 candidates drew k = 1: ``(8/9)^8 = 0.390``. Its random goals (half,
+  QRL's default) and the critic's next-state goals never fall back; the share of the whole batch
+  would read half the rate."""
+  sampling = QRLConfig(discounting=1.0).goal_sampling()
+  buffer = fill(make_stream(np.zeros((1, 3), np.int32)), 16, [1])
+  sample = jax.jit(make_sampler(ReachProbe(), sampling, 20_000, 9))
+  _, info = sample(buffer, jax.random.key(0))
+  rate = (8 / 9) ** 8
+  np.testing.assert_allclose(float(hindsight_fallback(info)), rate, atol=0.02)
+  np.testing.assert_array_equal(info["hindsight"], info["actor_source"] == 1)
+  assert abs((1 - float(info["found"].mean())) - rate / 2) < 0.02  # the batch's share
 
 
 def test_push_transform_is_concave_and_flattens_beyond_the_offset():

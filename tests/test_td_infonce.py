@@ -41,12 +41,13 @@ def test_td_infonce_loss_on_a_3x3_case_worked_out_by_hand():
   One-step terms ``logsumexp_j L[i, j] − L[i, i]``: row 0 log 4 − log 2 = log 2; row 1 log 5;
   row 2 log 3. Weights ``softmax_{j != i} N[i]``: w0 = (0, 3/4, 1/4), w1 = (1/2, 0, 1/2),
   w2 = (1/4, 3/4, 0). Bootstrapped terms ``logsumexp_{j != i} L[i, j] − Σ_j w[i, j] L[i, j]``:
-  row 0 log 2 − 0; row 1 log 4 − ½ log 3; row 2 log 2 (not used: terminal).
-  Rows: log 2, ½ log 5 + ½ (log 4 − ½ log 3), ½ log 3; mean (2 log 2 + ½ log 5 + ¼ log 3) / 3.
+  row 0 log 2 − 0; row 1 log 4 − ½ log 3; row 2 log 2 (not used: terminal, its next state is
+  absorbing, so its one-step term takes the whole weight).
+  Rows: log 2, ½ log 5 + ½ (log 4 − ½ log 3), log 3; mean (2 log 2 + ½ log 5 + ¾ log 3) / 3.
   """
   terminated = np.array([0.0, 0.0, 1.0])
   loss, metrics = td_infonce_loss(L, N, 0.5, terminated)
-  expected = (2 * math.log(2) + 0.5 * math.log(5) + 0.25 * math.log(3)) / 3
+  expected = (2 * math.log(2) + 0.5 * math.log(5) + 0.75 * math.log(3)) / 3
   np.testing.assert_allclose(loss, expected, rtol=1e-6)
   np.testing.assert_allclose(metrics["one_step_loss"], math.log(2 * 5 * 3) / 3, rtol=1e-6)
   # bootstrapped_loss: mean over the non-terminal rows 0 and 1
@@ -58,24 +59,52 @@ def test_td_infonce_loss_on_a_3x3_case_worked_out_by_hand():
 
 
 def test_td_infonce_gradient_by_hand_and_none_into_the_target():
-  """d loss / d L[i] = ((1 − γ)(softmax(L[i]) − e_i) + γ (1 − term_i)(softmax_{j≠i}(L[i]) − w_i)) / B.
-  Row 0: ½ ((½, ¼, ¼) − (1, 0, 0)) + ½ ((0, ½, ½) − (0, ¾, ¼)) = (−¼, 0, ¼), over 3.
-  Row 2 (terminal): ½ ((⅓, ⅓, ⅓) − (0, 0, 1)) = (⅙, ⅙, −⅓), over 3."""
+  """d loss / d L[i] = ((1 − γ_i)(softmax(L[i]) − e_i) + γ_i (softmax_{j≠i}(L[i]) − w_i)) / B with
+  γ_i = γ (1 − term_i). Row 0: ½ ((½, ¼, ¼) − (1, 0, 0)) + ½ ((0, ½, ½) − (0, ¾, ¼)) = (−¼, 0, ¼),
+  over 3. Row 2 (terminal, absorbing): (⅓, ⅓, ⅓) − (0, 0, 1) = (⅓, ⅓, −⅔), over 3."""
   terminated = np.array([0.0, 0.0, 1.0])
   loss_of = lambda logits, target: td_infonce_loss(logits, target, 0.5, terminated)[0]
   grad_logits, grad_target = jax.grad(loss_of, argnums=(0, 1))(jnp.asarray(L), jnp.asarray(N))
   np.testing.assert_allclose(grad_logits[0], np.array([-0.25, 0.0, 0.25]) / 3, atol=1e-7)
-  np.testing.assert_allclose(grad_logits[2], np.array([1 / 6, 1 / 6, -1 / 3]) / 3, atol=1e-7)
+  np.testing.assert_allclose(grad_logits[2], np.array([1 / 3, 1 / 3, -2 / 3]) / 3, atol=1e-7)
   assert np.all(np.asarray(grad_target) == 0.0)
 
 
 def test_td_infonce_without_bootstrap_is_forward_infonce():
-  """γ = 0 (or every row terminal, at weight 1 − γ) leaves the one-step InfoNCE alone."""
+  """γ = 0, or every row terminal at any γ, leaves the one-step InfoNCE alone, at full weight: a
+  terminal row's next state is absorbing, its whole occupancy (not only the 1 − γ of its first
+  step) is the one-step positive; a weight 1 − γ would leave terminal rows untrained at γ → 1."""
   logits = jax.random.normal(jax.random.PRNGKey(0), (5, 5))
   target = jax.random.normal(jax.random.PRNGKey(1), (5, 5))
   np.testing.assert_allclose(td_infonce_loss(logits, target, 0.0)[0], infonce_loss(logits))
-  all_terminal = td_infonce_loss(logits, target, 0.3, jnp.ones(5))[0]
-  np.testing.assert_allclose(all_terminal, 0.7 * infonce_loss(logits), rtol=1e-6)
+  for gamma in (0.3, 0.99):
+    all_terminal = td_infonce_loss(logits, target, gamma, jnp.ones(5))[0]
+    np.testing.assert_allclose(all_terminal, infonce_loss(logits), rtol=1e-6)
+
+
+def test_the_target_critic_takes_one_polyak_step_per_update():
+  """After one update: ``target' = (1 − τ) target + τ online'`` leaf by leaf (``online'`` the
+  critic just updated), from a target that differs from the online critic."""
+  config = TDInfoNCEConfig(h_dim=16, repr_dim=8, tau=0.25)
+  agent = make_td_infonce(config, 3, 2, 2)
+  state = agent.init(jax.random.PRNGKey(0))
+  state = state.replace(target_critic_params=agent.init(jax.random.PRNGKey(1)).critic_params)
+  keys = jax.random.split(jax.random.PRNGKey(2), 5)
+  batch = {
+    "state": jax.random.normal(keys[0], (8, 3)),
+    "next_state": jax.random.normal(keys[1], (8, 3)),
+    "action": jax.random.uniform(keys[2], (8, 2), minval=-1, maxval=1),
+    "goal": jax.random.normal(keys[3], (8, 2)),
+    "actor_goal": jax.random.normal(keys[4], (8, 2)),
+    "terminated": jnp.zeros(8),
+  }
+  new = jax.jit(agent.update)(state, batch, jax.random.PRNGKey(3))[0]
+  leaves = lambda tree: [np.asarray(x) for x in jax.tree.leaves(tree)]
+  online, target = leaves(new.critic_params), leaves(state.target_critic_params)
+  moved = [not np.allclose(a, b) for a, b in zip(online, leaves(state.critic_params))]
+  assert any(moved)  # the online critic took its step first
+  for after, before, now in zip(leaves(new.target_critic_params), target, online):
+    np.testing.assert_allclose(after, 0.75 * before + 0.25 * now, rtol=1e-6, atol=1e-7)
 
 
 # ---- the critic learns the discounted occupancy on a ring --------------------------------------
@@ -292,7 +321,3 @@ def test_a_resumed_td_infonce_run_ends_bit_for_bit_like_the_uninterrupted_one(li
   row = full.history[-1]
   for name in ("critic_loss", "one_step_loss", "bootstrapped_loss", "weights_entropy", "alpha"):
     assert np.isfinite(row[f"train/{name}"]), name
-  # the target critic moved from the online one it started as, but only part of the way
-  agent = full.final_state.agent
-  online, target = jax.tree.leaves(agent.critic_params), jax.tree.leaves(agent.target_critic_params)
-  assert any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(online, target))

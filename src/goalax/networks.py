@@ -5,6 +5,8 @@ axes is accepted wherever ``[..., D]`` is written), ``D`` a feature width.
 
 Layers
 ------
+* :class:`Trunk` -- the trunk's fields (width, depth, LayerNorm, activation, residual),
+  declared once and inherited by every network below.
 * :class:`MLP` -- ``num_hidden`` hidden layers of ``Dense -> [LayerNorm] -> activation``
   followed by a linear output ``Dense``. With ``residual=True`` the hidden part becomes an
   input ``Dense -> [LayerNorm] -> activation`` layer and ``num_hidden // 4`` residual blocks,
@@ -23,7 +25,7 @@ Actor helpers (pure functions, usable under ``jit``/``vmap``):
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +33,8 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from goalax.layer_norm import LayerNorm
 
 Array = jax.Array
 Params = Any
@@ -80,87 +84,9 @@ def validate_depth(num_hidden: int, residual: bool) -> None:
   )
 
 
-LAYER_NORM_EPSILON = 1e-6  # flax.linen.LayerNorm's default
-
-
-def _feature_mean(x: Array) -> Array:
-  """``x [..., D] -> [..., 1]``, the mean over features, as a matrix-vector product.
-
-  On CPU XLA runs a dot on its matmul library (multi-threaded, vectorised) while a reduce over
-  the minor axis becomes a loop fusion of its own; ``HIGHEST`` keeps full float32 where the
-  default matmul precision is lower (TF32 on recent GPUs).
-  """
-  weights = jnp.full((x.shape[-1], 1), 1.0 / x.shape[-1], x.dtype)
-  return jnp.matmul(x, weights, precision=jax.lax.Precision.HIGHEST)
-
-
-def _leading_sum(x: Array) -> Array:
-  """``x [..., D] -> [D]``: the sum over every axis but the last."""
-  return jnp.sum(x, axis=tuple(range(x.ndim - 1)))
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
-def layer_norm(x: Array, scale: Array, bias: Array, epsilon: float = LAYER_NORM_EPSILON) -> Array:
-  """``flax.linen.LayerNorm``'s function: ``(x − mean) / sqrt(var + ε) · scale + bias``.
-
-  ``x [..., D]``, ``scale [D]``, ``bias [D]`` -> ``[..., D]``; ``var = mean(x²) − mean(x)²``
-  (flax's fast variance, clamped at 0). Same values as flax up to float32 rounding, cheaper on
-  CPU, where each elementwise pass over ``[B, D]`` is a single-threaded XLA loop of its own: both
-  means come from one matrix product, and the gradient is the closed form
-  ``dx = r·(g' − mean(g') − x̂·mean(g'·x̂))`` with ``g' = g·scale``, ``x̂ = (x − mean)·r`` and
-  ``r = 1/sqrt(var + ε)`` (again both means in one product) instead of the reverse of every
-  elementwise step of the forward pass. Per CRL update (batch 256, 256×2 networks) this cuts the
-  LayerNorm's XLA ops from 112 to 68 (benchmarks/results/README.md, issue 13).
-  """
-  return _layer_norm_forward(x, scale, bias, epsilon)[0]
-
-
-def _feature_means(*xs: Array) -> tuple[Array, ...]:
-  """Feature means ``[..., 1]`` of several ``[..., D]`` arrays in one matrix product."""
-  stacked = jnp.stack(xs, axis=-2)  # [..., k, D]
-  means = _feature_mean(stacked)  # [..., k, 1]
-  return tuple(means[..., i, :] for i in range(len(xs)))
-
-
-def _layer_norm_forward(x, scale, bias, epsilon):
-  mean, mean_sq = _feature_means(x, x * x)
-  var = jnp.maximum(mean_sq - mean * mean, 0.0)
-  inv_std = jax.lax.rsqrt(var + epsilon)
-  normalized = (x - mean) * inv_std
-  return normalized * scale + bias, (normalized, inv_std, scale)
-
-
-def _layer_norm_backward(epsilon, residuals, g):
-  del epsilon
-  normalized, inv_std, scale = residuals
-  g_scaled = g * scale
-  mean_g, mean_g_normalized = _feature_means(g_scaled, g_scaled * normalized)
-  dx = inv_std * (g_scaled - mean_g - normalized * mean_g_normalized)
-  return dx, _leading_sum(g * normalized), _leading_sum(g)
-
-
-layer_norm.defvjp(_layer_norm_forward, _layer_norm_backward)
-
-
-class LayerNorm(nn.Module):
-  """Drop-in for ``flax.linen.LayerNorm()`` (same name, parameters ``scale`` and ``bias``, same
-  initial values, so saved parameters load unchanged) computed by :func:`layer_norm`.
-
-  Args of ``__call__``: ``x: [..., D]``. Returns ``[..., D]``.
-  """
-
-  epsilon: float = LAYER_NORM_EPSILON
-
-  @nn.compact
-  def __call__(self, x: Array) -> Array:
-    features = x.shape[-1]
-    scale = self.param("scale", nn.initializers.ones, (features,))
-    bias = self.param("bias", nn.initializers.zeros, (features,))
-    return layer_norm(x, scale, bias, self.epsilon)
-
-
-class MLP(nn.Module):
-  """Multi-layer perceptron with optional LayerNorm and residual blocks.
+class Trunk(nn.Module):
+  """The fields of an :class:`MLP` trunk, declared once for every network here (the flags
+  ``--h_dim``, ``--n_hidden``, ... of :class:`goalax.agents.base.NetworkConfig`).
 
   Attributes:
       hidden_dim: width of every hidden layer.
@@ -169,22 +95,42 @@ class MLP(nn.Module):
           it must be a multiple of 4: one input layer lifts the input to ``hidden_dim``, then
           ``num_hidden // 4`` blocks of 4 layers each, every block wrapped by ``x + block(x)``
           (so ``num_hidden + 1`` hidden ``Dense`` layers in total).
-      output_dim: width of the final (linear, un-normalised) ``Dense``.
       use_layer_norm: apply ``LayerNorm`` between each hidden ``Dense`` and its activation.
       activation: ``"swish"`` or ``"relu"``.
       residual: use residual blocks (see above).
+  """
+
+  hidden_dim: int = 256
+  num_hidden: int = 2
+  use_layer_norm: bool = True
+  activation: str = "swish"
+  residual: bool = False
+
+  def trunk_fields(self) -> dict[str, Any]:
+    """These fields by name, to build an :class:`MLP` of the same trunk."""
+    names = [f.name for f in dataclasses.fields(Trunk) if f.name not in ("parent", "name")]
+    return {name: getattr(self, name) for name in names}  # flax adds parent and name
+
+  def trunk_mlp(self, output_dim: int, **kwargs) -> MLP:
+    """This network's :class:`MLP` to ``output_dim``; call inside its ``nn.compact`` method,
+    which makes the MLP its submodule (named ``MLP_0``, ...)."""
+    return MLP(output_dim=output_dim, **self.trunk_fields(), **kwargs)
+
+
+class MLP(Trunk):
+  """Multi-layer perceptron with optional LayerNorm and residual blocks (the fields of
+  :class:`Trunk`, then these, by keyword).
+
+  Attributes:
+      output_dim: width of the final (linear, un-normalised) ``Dense``.
       kernel_init: initialiser of the hidden ``Dense`` kernels (LeCun uniform by default).
       output_kernel_init: initialiser of the output kernel (LeCun uniform by default; the
           actor passes a small-scale initialiser so that the initial policy is near
           ``mean = 0``).
   """
 
-  hidden_dim: int
-  num_hidden: int
+  _: dataclasses.KW_ONLY
   output_dim: int
-  use_layer_norm: bool = True
-  activation: str = "swish"
-  residual: bool = False
   kernel_init: Callable[..., Array] = nn.initializers.lecun_uniform()
   output_kernel_init: Callable[..., Array] = nn.initializers.lecun_uniform()
 
@@ -218,26 +164,11 @@ class MLP(nn.Module):
     return nn.Dense(self.output_dim, kernel_init=self.output_kernel_init)(x)
 
 
-def trunk_mlp(module: nn.Module, output_dim: int, **kwargs) -> MLP:
-  """The :class:`MLP` of a network module whose fields name its trunk (``hidden_dim``,
-  ``num_hidden``, ``use_layer_norm``, ``activation``, ``residual``); call inside its
-  ``nn.compact`` method, which makes the MLP its submodule (named ``MLP_0``, ...)."""
-  return MLP(
-    hidden_dim=module.hidden_dim,
-    num_hidden=module.num_hidden,
-    output_dim=output_dim,
-    use_layer_norm=module.use_layer_norm,
-    activation=module.activation,
-    residual=module.residual,
-    **kwargs,
-  )
-
-
 #: Output initialiser of the actors: small, so the initial policy's mean is near 0.
 SMALL_OUTPUT_INIT = nn.initializers.variance_scaling(1e-2, "fan_in", "uniform")
 
 
-class Encoder(nn.Module):
+class Encoder(Trunk):
   """Representation encoder: an :class:`MLP` to ``repr_dim`` features.
 
   Used for ``phi(s, a)`` (input ``concat(state, action)``) and ``psi(g)`` (input ``goal``).
@@ -245,19 +176,15 @@ class Encoder(nn.Module):
   Args of ``__call__``: ``x: [..., in_dim]``. Returns: ``[..., repr_dim]``.
   """
 
+  _: dataclasses.KW_ONLY
   repr_dim: int
-  hidden_dim: int = 256
-  num_hidden: int = 2
-  use_layer_norm: bool = True
-  activation: str = "swish"
-  residual: bool = False
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
-    return trunk_mlp(self, self.repr_dim)(x)
+    return self.trunk_mlp(self.repr_dim)(x)
 
 
-class TanhGaussianActor(nn.Module):
+class TanhGaussianActor(Trunk):
   """Goal-conditioned policy ``pi(a | s, g)``: a tanh-squashed diagonal Gaussian.
 
   ``__call__(obs)`` with ``obs: [..., obs_dim]`` returns ``(mean, log_std)``, both
@@ -268,18 +195,14 @@ class TanhGaussianActor(nn.Module):
   (``std ~ 0.87``).
   """
 
+  _: dataclasses.KW_ONLY
   action_dim: int
-  hidden_dim: int = 256
-  num_hidden: int = 2
-  use_layer_norm: bool = True
-  activation: str = "swish"
-  residual: bool = False
   log_std_min: float = LOG_STD_MIN
   log_std_max: float = LOG_STD_MAX
 
   @nn.compact
   def __call__(self, obs: Array) -> tuple[Array, Array]:
-    out = trunk_mlp(self, 2 * self.action_dim, output_kernel_init=SMALL_OUTPUT_INIT)(obs)
+    out = self.trunk_mlp(2 * self.action_dim, output_kernel_init=SMALL_OUTPUT_INIT)(obs)
     mean, raw_log_std = jnp.split(out, 2, axis=-1)
     return mean, soft_clip(raw_log_std, self.log_std_min, self.log_std_max)
 
@@ -382,7 +305,7 @@ def tanh_gaussian_act(
   return jnp.tanh(pre_tanh)
 
 
-class QEnsemble(nn.Module):
+class QEnsemble(Trunk):
   """``num_critics`` independent Q networks on ``concat(obs, action)``, evaluated as one batch.
 
   ``__call__(obs [..., obs_dim], action [..., action_dim])`` returns ``[num_critics, ...]``.
@@ -391,11 +314,6 @@ class QEnsemble(nn.Module):
   """
 
   num_critics: int = 2
-  hidden_dim: int = 256
-  num_hidden: int = 2
-  use_layer_norm: bool = True
-  activation: str = "swish"
-  residual: bool = False
 
   @nn.compact
   def __call__(self, obs: Array, action: Array) -> Array:
@@ -407,29 +325,18 @@ class QEnsemble(nn.Module):
       out_axes=0,
       axis_size=self.num_critics,
     )
-    q = ensemble(
-      hidden_dim=self.hidden_dim,
-      num_hidden=self.num_hidden,
-      output_dim=1,
-      use_layer_norm=self.use_layer_norm,
-      activation=self.activation,
-      residual=self.residual,
-    )(jnp.concatenate([obs, action], axis=-1))
+    q = ensemble(output_dim=1, **self.trunk_fields())(jnp.concatenate([obs, action], axis=-1))
     return q[..., 0]
 
 
-class DeterministicActor(nn.Module):
+class DeterministicActor(Trunk):
   """Deterministic policy ``a = tanh(MLP(obs))`` in ``(-1, 1)`` (TD3). ``[..., obs_dim] ->
   [..., action_dim]``; the output layer starts small, so the initial policy is near 0."""
 
+  _: dataclasses.KW_ONLY
   action_dim: int
-  hidden_dim: int = 256
-  num_hidden: int = 2
-  use_layer_norm: bool = True
-  activation: str = "swish"
-  residual: bool = False
 
   @nn.compact
   def __call__(self, obs: Array) -> Array:
-    out = trunk_mlp(self, self.action_dim, output_kernel_init=SMALL_OUTPUT_INIT)(obs)
+    out = self.trunk_mlp(self.action_dim, output_kernel_init=SMALL_OUTPUT_INIT)(obs)
     return jnp.tanh(out)

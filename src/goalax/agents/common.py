@@ -1,6 +1,7 @@
 """Small pieces that several agents share: an optimiser step, the SAC temperature, the
-critic-actor-temperature update of the SAC-style agents, Polyak averaging, the entropy target, and
-building validated networks from a :class:`NetworkConfig`."""
+critic-actor-temperature update of the SAC-style agents (and its actor-temperature half, QRL's),
+Polyak averaging, the entropy target, the act of a tanh-Gaussian actor, and checks of a
+:class:`NetworkConfig` and of an observation's width."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import jax.numpy as jnp
 import optax
 
 from goalax import networks
-from goalax.agents.base import Array, NetworkConfig, Params
+from goalax.agents.base import Array, Metrics, NetworkConfig, Params
 
 
 def optimizer_step(
@@ -48,46 +49,73 @@ def temperature_step(
   return log_alpha, opt_state, metrics
 
 
-def critic_actor_temperature_step(
+def critic_step(
   state: Any,
-  critic_loss: Callable[[Params], tuple[Array, dict[str, Array]]],
-  actor_loss: Callable[[Params, Params], tuple[Array, Array]],
-  txs: tuple[optax.GradientTransformation, ...],
+  critic_loss: Callable[[Params], tuple[Array, Metrics]],
+  tx: optax.GradientTransformation,
+) -> tuple[Any, Metrics]:
+  """One step of the critic on ``critic_loss(critic_params) -> (loss, metrics)``: the state with
+  ``critic_params`` and ``critic_opt_state`` replaced, and the metrics."""
+  (_, metrics), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic_params)
+  critic_params, critic_opt_state = optimizer_step(
+    tx, state.critic_params, state.critic_opt_state, grads
+  )
+  return state.replace(critic_params=critic_params, critic_opt_state=critic_opt_state), metrics
+
+
+def actor_temperature_step(
+  state: Any,
+  actor_loss: Callable[[Params, Params], tuple[Array, Any]],
+  txs: tuple[optax.GradientTransformation, optax.GradientTransformation],
   target_entropy: float,
   learn_alpha: bool = True,
-) -> tuple[Any, dict[str, Array]]:
-  """The update of CRL, SAC and TD InfoNCE, in this order: one step of the critic on
-  ``critic_loss(critic_params) -> (loss, metrics)``; one of the actor against the updated critic
-  on ``actor_loss(actor_params, critic_params) -> (loss, log_prob [B])``; one of the temperature
-  on those log-probs (:func:`temperature_step`). ``state`` is the agent's state (a flax struct
-  with ``actor_params``, ``critic_params``, ``log_alpha`` and their ``*_opt_state``), ``txs`` the
-  ``(critic, actor, alpha)`` optimisers. Returns the state with those six fields replaced and the
-  metrics ``{**critic metrics, actor_loss, alpha_loss, alpha, entropy}``."""
-  critic_tx, actor_tx, alpha_tx = txs
-  (_, critic_metrics), critic_grads = jax.value_and_grad(critic_loss, has_aux=True)(
-    state.critic_params
+) -> tuple[Any, Metrics]:
+  """One step of the actor against the state's critic on ``actor_loss(actor_params,
+  critic_params) -> (loss, aux)``, then one of the temperature on its log-probs
+  (:func:`temperature_step`). ``aux`` is ``log_prob [B]``, or ``(log_prob [B], metrics)`` for an
+  actor with metrics of its own; ``txs`` the ``(actor, alpha)`` optimisers. Returns the state with
+  ``actor_params``, ``log_alpha`` and their ``*_opt_state`` replaced, and the metrics
+  ``{actor_loss, **actor metrics, alpha_loss, alpha, entropy}``."""
+  actor_tx, alpha_tx = txs
+  (loss, aux), grads = jax.value_and_grad(actor_loss, has_aux=True)(
+    state.actor_params, state.critic_params
   )
-  critic_params, critic_opt_state = optimizer_step(
-    critic_tx, state.critic_params, state.critic_opt_state, critic_grads
-  )
-  (actor_loss_value, log_prob), actor_grads = jax.value_and_grad(actor_loss, has_aux=True)(
-    state.actor_params, critic_params
-  )
+  log_prob, actor_metrics = aux if isinstance(aux, tuple) else (aux, {})
   actor_params, actor_opt_state = optimizer_step(
-    actor_tx, state.actor_params, state.actor_opt_state, actor_grads
+    actor_tx, state.actor_params, state.actor_opt_state, grads
   )
   log_alpha, alpha_opt_state, alpha_metrics = temperature_step(
     alpha_tx, state.log_alpha, state.alpha_opt_state, log_prob, target_entropy, learn=learn_alpha
   )
   new_state = state.replace(
     actor_params=actor_params,
-    critic_params=critic_params,
-    log_alpha=log_alpha,
     actor_opt_state=actor_opt_state,
-    critic_opt_state=critic_opt_state,
+    log_alpha=log_alpha,
     alpha_opt_state=alpha_opt_state,
   )
-  return new_state, {**critic_metrics, "actor_loss": actor_loss_value, **alpha_metrics}
+  return new_state, {"actor_loss": loss, **actor_metrics, **alpha_metrics}
+
+
+def critic_actor_temperature_step(
+  state: Any,
+  critic_loss: Callable[[Params], tuple[Array, Metrics]],
+  actor_loss: Callable[[Params, Params], tuple[Array, Array]],
+  txs: tuple[optax.GradientTransformation, ...],
+  target_entropy: float,
+  learn_alpha: bool = True,
+) -> tuple[Any, Metrics]:
+  """The update of CRL, SAC and TD InfoNCE, in this order: :func:`critic_step`, then
+  :func:`actor_temperature_step` against the updated critic. ``state`` is the agent's state (a
+  flax struct with ``actor_params``, ``critic_params``, ``log_alpha`` and their
+  ``*_opt_state``), ``txs`` the ``(critic, actor, alpha)`` optimisers. Returns the state with
+  those six fields replaced and the metrics ``{**critic metrics, actor_loss, alpha_loss, alpha,
+  entropy}``."""
+  critic_tx, actor_tx, alpha_tx = txs
+  state, critic_metrics = critic_step(state, critic_loss, critic_tx)
+  state, metrics = actor_temperature_step(
+    state, actor_loss, (actor_tx, alpha_tx), target_entropy, learn_alpha
+  )
+  return state, {**critic_metrics, **metrics}
 
 
 def target_critic_update(
@@ -139,6 +167,21 @@ def check_network_config(config: NetworkConfig) -> None:
       f"Unknown --activation value {config.activation!r}; valid names are "
       f"{', '.join(sorted(networks.ACTIVATIONS))}."
     )
+
+
+def tanh_gaussian_policy(actor_apply: networks.ApplyFn, obs_size: int) -> Callable[..., Array]:
+  """The ``act`` of an agent with a tanh-Gaussian actor (CRL, SAC, QRL, TD InfoNCE):
+  ``(actor_params, obs [..., state_size + goal_size], key, deterministic=False) -> action
+  [..., action_size]``, a sample, or ``tanh(mean)`` when deterministic
+  (:func:`goalax.networks.tanh_gaussian_act`)."""
+
+  def act(
+    actor_params: Params, obs: Array, key: Array, deterministic: bool | Array = False
+  ) -> Array:
+    check_obs_size(obs, obs_size)
+    return networks.tanh_gaussian_act(actor_params, actor_apply, obs, key, deterministic)
+
+  return act
 
 
 def check_obs_size(obs: Array, obs_size: int) -> None:

@@ -28,7 +28,6 @@ Metrics = dict[str, Array]
 # energies form all B x B pairs with one matmul (|x|^2 + |y|^2 - 2 x.y) instead of a
 # [B, B, D] difference tensor: at B = 256, D = 32-64 the energy and its gradient take 3-5x less
 # time on CPU (benchmarks/results/README.md); values agree with the paired form to ~1e-6 |x|^2.
-# =============================================================================================
 
 
 def _safe_sqrt(sq: Array) -> Array:
@@ -165,7 +164,6 @@ ENERGY_ALIASES: dict[str, str] = {"norm": "l2"}
 # learns nothing; at tau = 0.1 the bound is 1 - 4e-7 and it learns (benchmarks/results/
 # learning.md). JaxGCRL's ``cosine`` divides by the norms of the whole batch instead of each row,
 # which puts its logits near 1/B and collapses the same way.
-# =============================================================================================
 
 #: ``tau`` of an energy when none is given; the others use 1.
 DEFAULT_TEMPERATURES: dict[str, float] = {"cosine": 0.1}
@@ -184,7 +182,6 @@ def resolve_temperature(energy_name: str, temperature: float | None) -> float:
 # Contrastive losses: logits [B, B] (positives on the diagonal) -> scalar.
 # Pairwise losses (dp, ipo, sppo) average over the B * (B - 1) ordered pairs (i, j), j != i:
 # positive logits[i, i] against negative logits[i, j] (same (s, a), other goal).
-# =============================================================================================
 
 
 def _off_diagonal(n: int) -> Array:
@@ -321,8 +318,8 @@ def td_infonce_loss(
     are i.i.d. draws of the marginal, re-weighted by ``w[i, j] = softmax_{j != i}
     next_logits[i, j]``: ``BOOT_i = logsumexp_{j != i} logits[i, j] − Σ_{j != i} w[i, j]
     logits[i, j]`` (the cross-entropy of ``softmax_{j != i} logits[i]`` against ``w[i]``);
-  * ``loss_i = (1 − γ) CE_i + γ (1 − terminated_i) BOOT_i``: no future after a terminal state,
-    so a terminal row keeps only its one-step term.
+  * ``loss_i = (1 − γ) CE_i + γ BOOT_i``; a terminal row's next state is absorbing (all later
+    states are it), so its whole weight goes on the one-step term: ``loss_i = CE_i``.
 
   Returns ``(mean_i loss_i, metrics)``; metrics: ``one_step_loss``, ``bootstrapped_loss`` (means
   over rows, the latter over non-terminal rows) and ``weights_entropy`` (mean entropy of
@@ -337,7 +334,8 @@ def td_infonce_loss(
   weights = jnp.where(others, jnp.exp(log_weights), 0.0)
   bootstrapped = jax.nn.logsumexp(logits, axis=1, where=others) - jnp.sum(weights * logits, 1)
   bootstrap = jnp.ones((n,)) if terminated is None else 1.0 - terminated
-  loss = jnp.mean((1.0 - discount) * one_step + discount * bootstrap * bootstrapped)
+  bootstrap_weight = discount * bootstrap  # γ, or 0 on a terminal row (absorbing: the rest on CE)
+  loss = jnp.mean((1.0 - bootstrap_weight) * one_step + bootstrap_weight * bootstrapped)
   metrics = {
     "one_step_loss": jnp.mean(one_step),
     "bootstrapped_loss": jnp.sum(bootstrap * bootstrapped) / jnp.maximum(jnp.sum(bootstrap), 1),

@@ -53,8 +53,8 @@ from goalax.agents.base import (
 )
 from goalax.agents.common import (
   check_network_config,
-  check_obs_size,
   critic_actor_temperature_step,
+  tanh_gaussian_policy,
   target_entropy_for,
 )
 from goalax.agents.contrastive import (
@@ -225,6 +225,7 @@ def make_crl(config: CRLConfig, state_size: int, goal_size: int, action_size: in
 
   trunk = config.trunk()
   actor = networks.TanhGaussianActor(action_dim=action_size, **config.actor_bounds(), **trunk)
+  act = tanh_gaussian_policy(actor.apply, obs_size)
   sa_encoder = networks.Encoder(repr_dim=config.repr_dim, **trunk)
   g_encoder = networks.Encoder(repr_dim=config.repr_dim, **trunk)
 
@@ -310,16 +311,6 @@ def make_crl(config: CRLConfig, state_size: int, goal_size: int, action_size: in
       (critic_tx, actor_tx, alpha_tx),
       target_entropy,
     )
-
-  def act(
-    actor_params: Params, obs: Array, key: Array, deterministic: bool | Array = False
-  ) -> Array:
-    """``obs [..., state_size + goal_size]`` (state first, then goal) -> ``action [..., action_size]``.
-
-    See :func:`goalax.networks.tanh_gaussian_act`: ``tanh(mean)`` when deterministic.
-    """
-    check_obs_size(obs, obs_size)
-    return networks.tanh_gaussian_act(actor_params, actor.apply, obs, key, deterministic)
 
   return CRL(
     config=config,

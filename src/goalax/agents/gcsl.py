@@ -82,9 +82,10 @@ class GCSLConfig(NetworkConfig, OffPolicyConfig):
   actor_lr: float = 5e-4
   """Adam learning rate of the policy (the paper's; OGBench's GCBC uses 3e-4)."""
   her_future: Literal["uniform", "geometric"] = "uniform"
-  """Law of a hindsight goal's offset k >= 1: uniform over the rest of the episode (the paper),
-  or geometric, P(k) ∝ discounting^(k−1) (OGBench's actor_geom_sample). The same flag as SAC's
-  and TD3's; old spelling: --goal_future."""
+  """Law of a hindsight goal's offset k >= 1 over the R later states of the episode: uniform
+  (the paper), or geometric truncated to them, P(k) ∝ discounting^(k−1) for k <= R (renormalised;
+  OGBench's actor_geom_sample instead clips an untruncated geometric at the episode's last state,
+  which takes the mass beyond it). The same flag as SAC's and TD3's; old spelling: --goal_future."""
   discounting: float = 0.99
   """The goal sampler's γ, not a TD discount (GCSL bootstraps nothing): the geometric offset
   law's, used with --her_future geometric only."""

@@ -20,17 +20,24 @@ that ``s'`` achieves.
    distance by the sum along any path). So:
    ``max E[-softplus_beta(offset - d(phi(s_i), psi(g'_j)))]`` over random pairs (``j = i - 1``:
    another transition's goal; a concave increasing transform of ``d``, so that no pair's
-   distance dominates), subject to ``E[relu(d(phi(s), phi(s')) - 1)^2 + d(phi(s'), psi(g'))^2]
-   / 2 <= epsilon^2`` on transitions. The Lagrange multiplier ``lambda = softplus(raw)`` of the
-   constraint is learned by dual ascent (gradient ascent on ``lambda * (violation)``, its own
-   Adam); the critic minimises ``push + lambda * deviation``.
-   A latent dynamics model ``phi(s') ~ z + f(z, a)`` trains with the critic (weight
-   ``dynamics_weight``; squared quasimetric distances both ways, as in the paper).
-2. **Actor**: ``a ~ pi(. | s, g)`` (tanh-Gaussian), minimise
-   ``mean(d(z + f(z, a), psi(g)) + alpha * log pi(a | s, g))``, the predicted remaining
-   distance after the action, critic held fixed (the paper's online actor, without behaviour
-   cloning: the replay data come from the agent's own earlier policies).
-3. **Temperature**: SAC's, toward ``target_entropy`` (as the paper's online actor).
+   distance dominates), subject to, on transitions, ``E[relu(d(phi(s), phi(s')) - 1)^2] <=
+   epsilon^2`` (the step edges, the paper's constraint) and ``E[d(phi(s'), psi(g'))^2] <=
+   epsilon^2`` (the goal edges), each with its own bound and Lagrange multiplier ``lambda_c =
+   softplus(raw_c)``, learned by dual ascent (gradient ascent on ``lambda_c * violation_c``, one
+   Adam); the critic minimises ``push + sum_c lambda_c * deviation_c``
+   (:mod:`goalax.agents.qrl_objective`). A latent dynamics model ``phi(s') ~ z + f(z, a)`` trains
+   with the critic (weight ``dynamics_weight``; squared quasimetric distances both ways, as in the
+   paper). With ``--twin_critics`` (the paper's code: two critics) each critic has its own
+   encoders, head, dynamics model and multipliers, and learns on the same batch on its own.
+2. **Actor**: ``a ~ pi(. | s, g)`` (tanh-Gaussian, reparameterised) on the batch's actor goals
+   (hindsight or random, ``--actor_p_random``); minimise ``mean_i(max_c d_c(z_c + f_c(z_c, a_i),
+   psi_c(g_i)) + alpha * log pi(a_i | s_i, g_i))`` with ``z_c = phi_c(s_i)``: the predicted
+   remaining distance after the action, the larger of the critics' (the paper's most pessimistic;
+   one critic: its own), critics held fixed and already updated on this batch. ``log pi`` is
+   the sampled action's log-density (the paper's actor uses the distribution's entropy instead).
+   No behaviour cloning, as the paper's online actor: the replay data come from the agent's own
+   earlier policies.
+3. **Temperature**: SAC's, toward ``target_entropy``, on the actor step's log-densities.
 
 Goalax's goals are achieved goals (``goal = state[goal_indices]``), not whole states as in the
 paper's code, hence the goal encoder ``psi`` beside ``phi`` and the 0-cost edges that tie them.
@@ -39,7 +46,6 @@ paper's code, hence the goal encoder ``psi`` beside ``phi`` and the 0-cost edges
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from typing import Literal
 
@@ -62,12 +68,13 @@ from goalax.agents.base import (
   Params,
 )
 from goalax.agents.common import (
+  actor_temperature_step,
   check_network_config,
-  check_obs_size,
   optimizer_step,
+  tanh_gaussian_policy,
   target_entropy_for,
-  temperature_step,
 )
+from goalax.agents.qrl_objective import CONSTRAINTS, critic_objective, softplus_inverse
 from goalax.errors import ConfigError, require_in_unit_interval, require_positive
 from goalax.loops.checks import check_replay
 from goalax.loops.settings import OffPolicyConfig
@@ -123,8 +130,13 @@ class QRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
   goal is the state k >= 1 steps later in the same trajectory with probability ∝ γ^(k−1)."""
   actor_p_random: float = 0.5
   """Share of the actor's goals that are random goals (states drawn from the buffer); the rest
-  are hindsight goals. The paper's online actor uses both kinds for every transition and the
-  larger of the two distances."""
+  are hindsight goals. The paper's online actor takes both kinds for every transition and
+  averages their losses, which 0.5 matches in expectation."""
+  twin_critics: bool = True
+  """Two critics (the paper's code), each with its own encoders, head, dynamics model and
+  multipliers, learning on the same batch; the actor minimises the larger of their predicted
+  distances, and :attr:`QRL.distance` is that larger one. Off: one critic, about half the
+  critic's cost."""
 
   def validate(self, num_envs: int) -> None:
     """Raises ConfigError with one sentence naming the flag when a value cannot work."""
@@ -177,83 +189,6 @@ class QRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
     return GoalSampling(next_goal, actor=actor, td=True)
 
 
-# ---- the objective, on latents ------------------------------------------------------------------
-def push_loss(dist: Array, offset: Array | float, beta: Array | float) -> Array:
-  """``mean softplus_beta(offset - dist)``, ``dist [B]``: minimising it pushes distances up, by a
-  concave transform (``softplus_beta(x) = log(1 + exp(beta x)) / beta``): a pair far beyond
-  ``offset`` is barely pushed."""
-  return jnp.mean(jax.nn.softplus(beta * (offset - dist)) / beta)
-
-
-def squared_deviation(dist_step: Array, dist_at_goal: Array, step_cost: float = 1.0) -> Array:
-  """The local constraint's mean squared overestimate over the ``2B`` edges of a batch:
-  ``(sum relu(dist_step - step_cost)^2 + sum dist_at_goal^2) / 2B``; ``dist_step [B]`` =
-  ``d(phi(s), phi(s'))`` (cost ``step_cost``), ``dist_at_goal [B]`` = ``d(phi(s'), psi(goal(s')))``
-  (cost 0; distances are never negative)."""
-  over = jnp.concatenate([jax.nn.relu(dist_step - step_cost), jax.nn.relu(dist_at_goal)])
-  return jnp.mean(jnp.square(over))
-
-
-def dynamics_loss(dist_forward: Array, dist_backward: Array) -> Array:
-  """``mean(d(model, phi(s'))^2 + d(phi(s'), model)^2) / 2``, both ``[B]`` (the paper's)."""
-  return 0.5 * jnp.mean(jnp.square(dist_forward) + jnp.square(dist_backward))
-
-
-def critic_objective(
-  distance: Callable[[Array, Array], Array],
-  z: Array,
-  z_next: Array,
-  w_next: Array,
-  z_model: Array,
-  lagrange: Array,
-  config: QRLConfig,
-) -> tuple[Array, Metrics]:
-  """QRL's critic objective on latents: ``(loss, metrics)``.
-
-  Args:
-    distance: ``(x [..., D], y [..., D]) -> [...]``, the quasimetric.
-    z: ``phi(s) [B, D]``; z_next: ``phi(s') [B, D]``; w_next: ``psi(goal(s')) [B, D]``;
-    z_model: the latent dynamics' prediction of ``phi(s')``, ``[B, D]``.
-    lagrange: ``lambda``, scalar ``> 0``.
-
-  ``loss = push + sg(lambda) * deviation + dynamics_weight * dynamics - lambda * (sg(deviation) -
-  epsilon^2)``: its gradient in the critic's parameters is the Lagrangian's, and in ``lambda`` the
-  dual ascent's (``lambda`` rises while the constraint is violated). Random pairs are
-  ``(s_i, goal(s'_{i-1}))``: transitions of a batch are independent draws, so a neighbour's goal
-  is a random goal.
-  """
-  dist_random = distance(z, jnp.roll(w_next, 1, axis=0))
-  dist_step = distance(z, z_next)
-  dist_at_goal = distance(z_next, w_next)
-  push = push_loss(dist_random, config.push_offset, config.push_beta)
-  deviation = squared_deviation(dist_step, dist_at_goal)
-  dynamics = dynamics_loss(distance(z_model, z_next), distance(z_next, z_model))
-  violation = jax.lax.stop_gradient(deviation) - jnp.square(config.epsilon)
-  loss = (
-    push
-    + jax.lax.stop_gradient(lagrange) * deviation
-    + config.dynamics_weight * dynamics
-    - lagrange * violation
-  )
-  metrics = {
-    "critic_loss": push + jax.lax.stop_gradient(lagrange) * deviation,
-    "push_loss": push,
-    "dist_random": jnp.mean(dist_random),
-    "dist_step": jnp.mean(dist_step),
-    "dist_at_goal": jnp.mean(dist_at_goal),
-    "sq_deviation": deviation,
-    "lagrange": lagrange,
-    "dynamics_loss": dynamics,
-  }
-  return loss, metrics
-
-
-def softplus_inverse(y: float) -> float:
-  """``x`` with ``softplus(x) = y > 0``."""
-  return y + math.log(-math.expm1(-y))
-
-
-# ---- the agent ------------------------------------------------------------------------------------
 @flax.struct.dataclass
 class QRLState:
   """Everything QRL learns; a pytree (vmapped over seeds, checkpointed whole)."""
@@ -261,9 +196,11 @@ class QRLState:
   actor_params: Params
   """Variables of :class:`goalax.networks.TanhGaussianActor`."""
   critic_params: Params
-  """``{"state_encoder", "goal_encoder", "head", "dynamics"}`` variables."""
+  """``{"state_encoder", "goal_encoder", "head", "dynamics"}`` variables, each with a leading
+  critic axis (2 with twin critics, else 1)."""
   raw_lagrange: Array
-  """Scalar; the multiplier is ``softplus(raw_lagrange)``."""
+  """``[critics, 2]``: per critic the multipliers ``softplus(raw_lagrange)`` of the step and the
+  goal constraint (:data:`goalax.agents.qrl_objective.CONSTRAINTS`)."""
   log_alpha: Array
   actor_opt_state: optax.OptState
   critic_opt_state: optax.OptState
@@ -278,10 +215,11 @@ class QRL(ActorCriticParams):
 
   Attributes:
     distance: ``(critic_params, state [..., S], goal [..., G]) -> [...]``: the learned
-      ``d(phi(s), psi(g))``, steps from ``s`` to ``g``.
-    critic_loss: ``(critic_params, raw_lagrange, batch) -> (loss, metrics)``.
+      ``d(phi(s), psi(g))``, steps from ``s`` to ``g`` (the larger of the critics').
+    critic_loss: ``(critic_params, raw_lagrange, batch) -> (loss, metrics)``: the critics' summed
+      losses, their metrics averaged.
     actor_loss: ``(actor_params, critic_params, log_alpha, batch, key) -> (loss, (log_prob [B],
-      predicted distance [B]))``.
+      {"dist_actor": mean predicted distance}))``.
   """
 
   config: QRLConfig
@@ -292,7 +230,7 @@ class QRL(ActorCriticParams):
   act: Callable[..., Array]
   distance: Callable[..., Array]
   critic_loss: Callable[..., tuple[Array, Metrics]]
-  actor_loss: Callable[..., tuple[Array, tuple[Array, Array]]]
+  actor_loss: Callable[..., tuple[Array, tuple[Array, Metrics]]]
   headline_metrics: tuple[str, ...] = ("dist_random", "sq_deviation", "lagrange")
 
 
@@ -301,8 +239,10 @@ def make_qrl(config: QRLConfig, state_size: int, goal_size: int, action_size: in
   check_network_config(config)
   obs_size = state_size + goal_size
   target_entropy = target_entropy_for(config.target_entropy, action_size)
+  num_critics = 2 if config.twin_critics else 1
   trunk = config.trunk()
   actor = networks.TanhGaussianActor(action_dim=action_size, **config.actor_bounds(), **trunk)
+  act = tanh_gaussian_policy(actor.apply, obs_size)
   state_encoder = networks.Encoder(repr_dim=config.latent_dim, **trunk)
   goal_encoder = networks.Encoder(repr_dim=config.latent_dim, **trunk)
   dynamics = networks.MLP(output_dim=config.latent_dim, **trunk)  # f(z, a): the latent's change
@@ -313,17 +253,23 @@ def make_qrl(config: QRLConfig, state_size: int, goal_size: int, action_size: in
   lagrange_tx = optax.adam(config.lagrange_lr)
   alpha_tx = optax.adam(config.alpha_lr)
 
-  def init(key: Array) -> QRLState:
-    k_actor, k_state, k_goal, k_dynamics, k_head = jax.random.split(key, 5)
+  def init_critic(key: Array) -> Params:
+    """One critic's variables."""
+    k_state, k_goal, k_dynamics, k_head = jax.random.split(key, 4)
     latent = jnp.zeros((1, config.latent_dim))
-    actor_params = actor.init(k_actor, jnp.zeros((1, obs_size)))
-    critic_params = {
+    return {
       "state_encoder": state_encoder.init(k_state, jnp.zeros((1, state_size))),
       "goal_encoder": goal_encoder.init(k_goal, jnp.zeros((1, goal_size))),
       "head": head.init(k_head, latent, latent),
       "dynamics": dynamics.init(k_dynamics, jnp.zeros((1, config.latent_dim + action_size))),
     }
-    raw_lagrange = jnp.asarray(softplus_inverse(config.initial_lagrange), jnp.float32)
+
+  def init(key: Array) -> QRLState:
+    k_actor, k_critics = jax.random.split(key)
+    actor_params = actor.init(k_actor, jnp.zeros((1, obs_size)))
+    critic_params = jax.vmap(init_critic)(jax.random.split(k_critics, num_critics))
+    raw = softplus_inverse(config.initial_lagrange)
+    raw_lagrange = jnp.full((num_critics, len(CONSTRAINTS)), raw, jnp.float32)
     log_alpha = jnp.asarray(config.initial_log_alpha, jnp.float32)
     return QRLState(
       actor_params=actor_params,
@@ -336,33 +282,44 @@ def make_qrl(config: QRLConfig, state_size: int, goal_size: int, action_size: in
       alpha_opt_state=alpha_tx.init(log_alpha),
     )
 
-  def encode_state(critic_params: Params, state: Array) -> Array:
-    return state_encoder.apply(critic_params["state_encoder"], state)
+  # One critic's functions; ``params`` are its variables (no critic axis).
+  def encode_state(params: Params, state: Array) -> Array:
+    return state_encoder.apply(params["state_encoder"], state)
 
-  def encode_goal(critic_params: Params, goal: Array) -> Array:
-    return goal_encoder.apply(critic_params["goal_encoder"], goal)
+  def encode_goal(params: Params, goal: Array) -> Array:
+    return goal_encoder.apply(params["goal_encoder"], goal)
 
-  def predict_next(critic_params: Params, z: Array, action: Array) -> Array:
+  def predict_next(params: Params, z: Array, action: Array) -> Array:
     """The latent dynamics: ``z [..., D], action [..., A] -> z + f(z, a) [..., D]``."""
-    return z + dynamics.apply(critic_params["dynamics"], jnp.concatenate([z, action], axis=-1))
+    return z + dynamics.apply(params["dynamics"], jnp.concatenate([z, action], axis=-1))
 
-  def latent_distance(critic_params: Params) -> Callable[[Array, Array], Array]:
-    return lambda x, y: head.apply(critic_params["head"], x, y)
+  def latent_distance(params: Params) -> Callable[[Array, Array], Array]:
+    return lambda x, y: head.apply(params["head"], x, y)
 
+  def one_distance(params: Params, state: Array, goal: Array) -> Array:
+    return latent_distance(params)(encode_state(params, state), encode_goal(params, goal))
+
+  def one_critic_loss(params: Params, raw_lagrange: Array, batch: Batch):
+    z = encode_state(params, batch["state"])
+    z_next = encode_state(params, batch["next_state"])
+    w_next = encode_goal(params, batch["goal"])
+    z_model = predict_next(params, z, batch["action"])
+    lagrange = jax.nn.softplus(raw_lagrange)
+    return critic_objective(latent_distance(params), z, z_next, w_next, z_model, lagrange, config)
+
+  def predicted_distance(params: Params, state: Array, action: Array, goal: Array) -> Array:
+    """``d(z + f(z, a), psi(g))`` with ``z = phi(s)``: the distance left after the action."""
+    z_model = predict_next(params, encode_state(params, state), action)
+    return latent_distance(params)(z_model, encode_goal(params, goal))
+
+  # Every critic (a leading critic axis on the parameters).
   def distance(critic_params: Params, state: Array, goal: Array) -> Array:
-    """``state [..., S], goal [..., G] -> d(phi(s), psi(g)) [...]``."""
-    z, w = encode_state(critic_params, state), encode_goal(critic_params, goal)
-    return latent_distance(critic_params)(z, w)
+    """``state [..., S], goal [..., G] -> max_c d_c(phi_c(s), psi_c(g)) [...]``."""
+    return jax.vmap(one_distance, (0, None, None))(critic_params, state, goal).max(axis=0)
 
   def critic_loss(critic_params: Params, raw_lagrange: Array, batch: Batch):
-    z = encode_state(critic_params, batch["state"])
-    z_next = encode_state(critic_params, batch["next_state"])
-    w_next = encode_goal(critic_params, batch["goal"])
-    z_model = predict_next(critic_params, z, batch["action"])
-    lagrange = jax.nn.softplus(raw_lagrange)
-    return critic_objective(
-      latent_distance(critic_params), z, z_next, w_next, z_model, lagrange, config
-    )
+    losses, metrics = jax.vmap(one_critic_loss, (0, 0, None))(critic_params, raw_lagrange, batch)
+    return jnp.sum(losses), jax.tree.map(jnp.mean, metrics)  # each critic on its own loss
 
   def actor_loss(actor_params, critic_params, log_alpha, batch: Batch, key: Array):
     state, goal = batch["state"], batch["actor_goal"]
@@ -370,13 +327,14 @@ def make_qrl(config: QRLConfig, state_size: int, goal_size: int, action_size: in
       actor_params, actor.apply, jnp.concatenate([state, goal], axis=-1), key
     )
     critic_params = jax.lax.stop_gradient(critic_params)
-    z_model = predict_next(critic_params, encode_state(critic_params, state), action)
-    dist = latent_distance(critic_params)(z_model, encode_goal(critic_params, goal))
+    dists = jax.vmap(predicted_distance, (0, None, None, None))(critic_params, state, action, goal)
+    dist = dists.max(axis=0)  # the most pessimistic critic
     alpha = jnp.exp(jax.lax.stop_gradient(log_alpha))
-    return jnp.mean(dist + alpha * log_prob), (log_prob, dist)
+    return jnp.mean(dist + alpha * log_prob), (log_prob, {"dist_actor": jnp.mean(dist)})
 
   def update(qrl_state: QRLState, batch: Batch, key: Array) -> tuple[QRLState, Metrics]:
-    # 1. Critic and multiplier: one gradient of the Lagrangian, each with its own Adam.
+    """The critic and the multiplier (one gradient of the Lagrangian, each with its own Adam),
+    then the shared actor and temperature steps against the updated critic."""
     (_, critic_metrics), (critic_grads, lagrange_grad) = jax.value_and_grad(
       critic_loss, argnums=(0, 1), has_aux=True
     )(qrl_state.critic_params, qrl_state.raw_lagrange, batch)
@@ -386,39 +344,21 @@ def make_qrl(config: QRLConfig, state_size: int, goal_size: int, action_size: in
     raw_lagrange, lagrange_opt_state = optimizer_step(
       lagrange_tx, qrl_state.raw_lagrange, qrl_state.lagrange_opt_state, lagrange_grad
     )
-    # 2. Actor against the updated critic.
-    (actor_loss_value, (log_prob, dist)), actor_grads = jax.value_and_grad(
-      actor_loss, has_aux=True
-    )(qrl_state.actor_params, critic_params, qrl_state.log_alpha, batch, key)
-    actor_params, actor_opt_state = optimizer_step(
-      actor_tx, qrl_state.actor_params, qrl_state.actor_opt_state, actor_grads
-    )
-    # 3. Temperature, on the actor step's samples.
-    log_alpha, alpha_opt_state, alpha_metrics = temperature_step(
-      alpha_tx, qrl_state.log_alpha, qrl_state.alpha_opt_state, log_prob, target_entropy
-    )
-    new_state = QRLState(
-      actor_params=actor_params,
+    qrl_state = qrl_state.replace(
       critic_params=critic_params,
-      raw_lagrange=raw_lagrange,
-      log_alpha=log_alpha,
-      actor_opt_state=actor_opt_state,
       critic_opt_state=critic_opt_state,
+      raw_lagrange=raw_lagrange,
       lagrange_opt_state=lagrange_opt_state,
-      alpha_opt_state=alpha_opt_state,
     )
-    metrics = {
-      **critic_metrics,
-      "actor_loss": actor_loss_value,
-      "dist_actor": jnp.mean(dist),
-      **alpha_metrics,
-    }
-    return new_state, metrics
-
-  def act(actor_params: Params, obs: Array, key: Array, deterministic: bool | Array = False):
-    """``obs [..., S+G] -> action [..., A]``: a sample, or ``tanh(mean)`` when deterministic."""
-    check_obs_size(obs, obs_size)
-    return networks.tanh_gaussian_act(actor_params, actor.apply, obs, key, deterministic)
+    qrl_state, metrics = actor_temperature_step(
+      qrl_state,
+      lambda actor_params, critic_params: actor_loss(
+        actor_params, critic_params, qrl_state.log_alpha, batch, key
+      ),
+      (actor_tx, alpha_tx),
+      target_entropy,
+    )
+    return qrl_state, {**critic_metrics, **metrics}
 
   return QRL(
     config=config,

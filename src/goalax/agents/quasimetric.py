@@ -23,8 +23,6 @@ parameter); :data:`QUASIMETRICS` names both.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -117,9 +115,3 @@ class QuasimetricHead(nn.Module):
     raise ValueError(
       f"Unknown quasimetric {self.kind!r}; valid names are {', '.join(QUASIMETRICS)}."
     )
-
-
-def distance_fn(kind: str, dim_per_component: int = 8) -> Callable[..., Array]:
-  """``(head_params, x [..., D], y [..., D]) -> [...]``: the head's distance as a function."""
-  head = QuasimetricHead(kind, dim_per_component)
-  return lambda params, x, y: head.apply(params, x, y)

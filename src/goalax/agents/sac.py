@@ -42,7 +42,7 @@ from goalax.agents.base import (
 )
 from goalax.agents.common import (
   check_network_config,
-  check_obs_size,
+  tanh_gaussian_policy,
   target_critic_update,
   target_entropy_for,
 )
@@ -108,6 +108,7 @@ def make_sac(config: SACConfig, state_size: int, goal_size: int, action_size: in
   actor = networks.TanhGaussianActor(
     action_dim=action_size, **config.actor_bounds(), **config.trunk()
   )
+  act = tanh_gaussian_policy(actor.apply, obs_size)
   critic = networks.QEnsemble(num_critics=2, **config.trunk())
   actor_tx = optax.adam(config.actor_lr)
   critic_tx = optax.adam(config.critic_lr)
@@ -170,11 +171,6 @@ def make_sac(config: SACConfig, state_size: int, goal_size: int, action_size: in
       config.autotune,
     )
     return new_state, {**metrics, "reward": jnp.mean(batch["reward"])}
-
-  def act(actor_params: Params, obs: Array, key: Array, deterministic: bool | Array = False):
-    """``obs [..., S+G] -> action [..., A]``: a sample, or ``tanh(mean)`` when deterministic."""
-    check_obs_size(obs, obs_size)
-    return networks.tanh_gaussian_act(actor_params, actor.apply, obs, key, deterministic)
 
   def q_values(critic_params: Params, obs: Array, action: Array) -> Array:
     """``obs [..., S+G], action [..., A] -> [2, ...]``: both critics."""

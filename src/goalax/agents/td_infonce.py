@@ -35,9 +35,10 @@ target encoders:
 3. **Temperature**: SAC's, as in CRL (:func:`goalax.agents.common.temperature_step`).
 4. **Targets**: ``(φ̄, ψ̄) <- (1 − τ)(φ̄, ψ̄) + τ (φ, ψ)``.
 
-Terminations: a terminal step (the ant falls) has no future after its last state, so its row
-keeps only the one-step term; a time-limit end is not a termination and bootstraps from the true
-last state (the buffer stores it).
+Terminations: a terminal step (the ant falls) ends in an absorbing state: every later state is
+its next state, so its row's whole occupancy is the one-step positive (weight 1 on the one-step
+term, none on the bootstrapped one); a time-limit end is not a termination and bootstraps from
+the true last state (the buffer stores it).
 
 Where goalax differs from the authors' code
 -------------------------------------------
@@ -78,7 +79,7 @@ from goalax.agents.base import (
 )
 from goalax.agents.common import (
   check_network_config,
-  check_obs_size,
+  tanh_gaussian_policy,
   target_critic_update,
   target_entropy_for,
 )
@@ -226,6 +227,7 @@ def make_td_infonce(
 
   trunk = config.trunk()
   actor = networks.TanhGaussianActor(action_dim=action_size, **config.actor_bounds(), **trunk)
+  act = tanh_gaussian_policy(actor.apply, obs_size)
   sag_encoder = networks.Encoder(repr_dim=config.repr_dim, **trunk)
   future_encoder = networks.Encoder(repr_dim=config.repr_dim, **trunk)
 
@@ -301,11 +303,6 @@ def make_td_infonce(
     return target_critic_update(
       td_state, batch, key, critic_loss, actor_loss, txs, target_entropy, config.tau
     )
-
-  def act(actor_params: Params, obs: Array, key: Array, deterministic: bool | Array = False):
-    """``obs [..., S+G] -> action [..., A]``: a sample, or ``tanh(mean)`` when deterministic."""
-    check_obs_size(obs, obs_size)
-    return networks.tanh_gaussian_act(actor_params, actor.apply, obs, key, deterministic)
 
   return TDInfoNCE(
     config=config,

@@ -14,9 +14,9 @@ only through :class:`goalax.agents.base.OffPolicyAgent`, which the run's plan bu
 it; its settings and schedule are :class:`goalax.loops.settings.OffPolicyConfig`.
 
 Besides the agent's metrics and ``train_success``, an agent that draws hindsight goals reports
-``hindsight_fallback``: the share of batch elements for which no candidate row had its future
-stored, so the goal fell back to the next state (:mod:`goalax.replay.sampler`); near 0 once the
-buffer holds more than the running episodes.
+``hindsight_fallback``: the share of its hindsight draws for which no candidate row had the
+future stored, so the goal fell back to the next state (:func:`goalax.replay.sampler.hindsight_fallback`);
+near 0 once the buffer holds more than the running episodes.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from goalax.loops.base import Trainer, budget_warning
 from goalax.loops.settings import Schedule
 from goalax.parallel import devices
 from goalax.replay import buffer as replay
-from goalax.replay.sampler import make_sampler, transition
+from goalax.replay.sampler import hindsight_fallback, make_sampler, transition
 
 if TYPE_CHECKING:
   from goalax.config import TrainConfig
@@ -126,8 +126,8 @@ def make_trainer(
       batch, info = sampler_of(agent_state)(state.buffer, k_sample)
       batch = split_batch(batch)  # data parallel: each device's part of the batch
       agent_state, metrics = agent.update(agent_state, batch, k_update)
-      if hindsight:  # share of the batch whose hindsight goal fell back (see goalax.replay.sampler)
-        metrics["hindsight_fallback"] = 1.0 - jnp.mean(info["found"].astype(jnp.float32))
+      if hindsight:  # share of the hindsight draws that fell back (see goalax.replay.sampler)
+        metrics["hindsight_fallback"] = hindsight_fallback(info)
       return agent_state, metrics
 
     key, k_updates = jax.random.split(state.key)

@@ -163,6 +163,23 @@ def draw_sources(key: Array, mix: GoalMix, batch_size: int) -> Array:
   return jnp.where(u < p_commanded, 0, jnp.where(u < p_commanded + p_future, 1, 2))
 
 
+def can_fall_back(mix: GoalMix, td: bool) -> bool:
+  """Whether a hindsight goal of this mix may lack its stored future: all but the next state's
+  goal with ``next_state`` stored (``td`` and discount 0: ``k = 1``, in the transition's own row)."""
+  next_state_only = isinstance(mix.offset_discount, (int, float)) and mix.offset_discount == 0
+  return mix.p_future > 0 and not (td and next_state_only)
+
+
+def hindsight_fallback(info: dict[str, Array]) -> Array:
+  """The share of a batch's hindsight draws that fell back (to the next state): of the elements
+  whose critic or actor drew a hindsight goal that may lack its stored future
+  (``info["hindsight"]``, :func:`can_fall_back`), those for which no candidate had it
+  (``~info["found"]``); 0 for a batch without such draws. Not a share of the whole batch: with
+  QRL's half random actor goals that would read half the rate."""
+  drew = info["hindsight"]
+  return jnp.sum(drew & ~info["found"]) / jnp.maximum(jnp.sum(drew), 1)
+
+
 def make_sampler(
   env, sampling: GoalSampling, batch_size: int, episode_length: int
 ) -> Callable[[replay.ReplayBuffer, Array], tuple[dict[str, Array], dict[str, Array]]]:
@@ -175,8 +192,9 @@ def make_sampler(
   goals; with ``sampling.td`` also ``next_state [B, S]``, ``reward [B]`` (the env's reward rule at
   the batch's goal) and ``terminated [B]``. ``info``: ``source [B]`` (0 commanded, 1 hindsight,
   2 random), ``k [B]`` (= ``goal_offset``), with an actor mix also ``actor_source [B]`` and
-  ``actor_k [B]``, and ``found [B]`` (false where a hindsight goal fell back), for tests,
-  diagnostics and the ``hindsight_fallback`` metric.
+  ``actor_k [B]``, ``found [B]`` (false where a hindsight goal fell back) and ``hindsight [B]``
+  (where a hindsight goal may fall back, :func:`can_fall_back`), for tests, diagnostics and the
+  ``hindsight_fallback`` metric (:func:`hindsight_fallback`).
   """
   state_size = env.state_size
   td = sampling.td
@@ -239,7 +257,9 @@ def make_sampler(
       ks.append(offset)
 
     batch = {"state": state, "action": now["action"], "goal": goals[0]}
-    info = {"source": sources[0], "k": ks[0], "found": found}
+    drew = [source == 1 for mix, source in zip(mixes, sources) if can_fall_back(mix, td)]
+    hindsight = functools.reduce(jnp.logical_or, drew, jnp.zeros((batch_size,), bool))
+    info = {"source": sources[0], "k": ks[0], "found": found, "hindsight": hindsight}
     if sampling.actor is not None:
       batch["actor_goal"] = goals[1]
       info.update(actor_source=sources[1], actor_k=ks[1])

@@ -8,7 +8,7 @@ docs/reference_flags.md.
 
 import sys
 
-from goalax.jaxgcrl_compat import run_py_main
+from goalax.cli import run_py_main
 
 if __name__ == "__main__":
   run_py_main(sys.argv[1:])

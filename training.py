@@ -7,7 +7,8 @@ picks the algorithm (default crl). See ``goalax.jaxgcrl_compat`` and docs/refere
 
 import sys
 
-from goalax.jaxgcrl_compat import training_py_main, translate  # noqa: F401  (tests use translate)
+from goalax.cli import training_py_main
+from goalax.jaxgcrl_compat import translate  # noqa: F401  (tests use translate)
 
 if __name__ == "__main__":
   training_py_main(sys.argv[1:])

@@ -190,7 +190,7 @@ def test_step_edges_are_bounded_by_epsilon_squared_on_their_own():
 
 
 # ---- twin critics: the actor on their max ----------------------------------------------------------
-TWIN = QRLConfig(h_dim=16, latent_dim=16, batch_size=8)
+TWIN = QRLConfig(h_dim=16, latent_dim=16, batch_size=8, twin_critics=True)
 
 
 def one_critic(params, c):

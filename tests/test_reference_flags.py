@@ -29,8 +29,8 @@ from goalax.agents.contrastive import (
   resolve_energy_fn,
   symmetric_infonce_loss,
 )
+from goalax.cli import run_py_main, training_py_main
 from goalax.config import ConfigError, load_config_file, load_run_config
-from goalax.jaxgcrl_compat import run_py_main, training_py_main
 from goalax.parallel import sweep
 from goalax.run.resume import resume_config
 

@@ -18,7 +18,8 @@ from test_run_faults import saved_run  # noqa: F401  (fixture: TINY's config.yam
 from test_training import REPO, TINY_JAXGCRL_FLAGS
 
 from goalax import cli
-from goalax.jaxgcrl_compat import run_py_main, training_py_main, translate
+from goalax.cli import run_py_main, training_py_main
+from goalax.jaxgcrl_compat import translate
 from goalax.run import host_loop
 
 ENTRY = {"goalax": cli.main, "training.py": training_py_main, "run.py": run_py_main}

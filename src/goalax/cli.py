@@ -374,3 +374,27 @@ def main(argv: list[str] | None = None, typed: dict[str, str] | None = None) -> 
 
 if __name__ == "__main__":
   main()
+
+
+# ---- the reference's entry points (training.py, run.py at the repository root) -----------------
+def _reference_main(argv: list[str], version: str) -> None:
+  """Runs a JaxGCRL command line (``training.py`` of 0.1, ``run.py`` of 0.2) as goalax's,
+  saying each note on stderr (:mod:`goalax.jaxgcrl_compat`)."""
+  from goalax import jaxgcrl_compat
+
+  to_goalax = jaxgcrl_compat.training_py_argv if version == "0.1" else jaxgcrl_compat.run_py_argv
+  with exit_on_usage_error():
+    taken = to_goalax(argv)
+  for note in taken.notes:
+    print(f"goalax: note: {note}.", file=sys.stderr)
+  main(taken.argv, typed=taken.typed)
+
+
+def training_py_main(argv: list[str]) -> None:
+  """``python training.py [--agent NAME] [JaxGCRL flags]``."""
+  _reference_main(argv, "0.1")
+
+
+def run_py_main(argv: list[str]) -> None:
+  """``python run.py <agent> [JaxGCRL flags]``."""
+  _reference_main(argv, "0.2")

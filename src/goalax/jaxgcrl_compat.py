@@ -18,8 +18,6 @@ own parser. The README's table lists them all.
 from __future__ import annotations
 
 import dataclasses
-import sys
-from collections.abc import Callable
 
 from goalax.errors import UsageError
 from goalax.jaxgcrl_rules import RULES, Context, Flag, Reference
@@ -160,23 +158,3 @@ def run_py_argv(argv: list[str]) -> Translation:
     return Translation(["train", *argv])
   taken = translation(argv[1:], argv[0], "0.2")
   return dataclasses.replace(taken, argv=["train", argv[0], *taken.argv])
-
-
-def _main(to_goalax: Callable[[list[str]], Translation], argv: list[str]) -> None:
-  from goalax import cli
-
-  with cli.exit_on_usage_error():
-    taken = to_goalax(argv)
-  for note in taken.notes:
-    print(f"goalax: note: {note}.", file=sys.stderr)
-  cli.main(taken.argv, typed=taken.typed)
-
-
-def training_py_main(argv: list[str]) -> None:
-  """``python training.py [--agent NAME] [JaxGCRL flags]``."""
-  _main(training_py_argv, argv)
-
-
-def run_py_main(argv: list[str]) -> None:
-  """``python run.py <agent> [JaxGCRL flags]``."""
-  _main(run_py_argv, argv)

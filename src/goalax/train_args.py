@@ -49,7 +49,7 @@ def _unknown_train_flag(algo: str):
   from goalax import agents
   from goalax.jaxgcrl_compat import as_goalax_takes
   from goalax.jaxgcrl_rules import NO_REPLAY
-  from goalax.loops.off_policy import OffPolicyConfig
+  from goalax.loops.settings import OffPolicyConfig
 
   replay = {f.name for f in dataclasses.fields(OffPolicyConfig)}
 

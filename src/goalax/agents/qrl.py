@@ -132,11 +132,11 @@ class QRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
   """Share of the actor's goals that are random goals (states drawn from the buffer); the rest
   are hindsight goals. The paper's online actor takes both kinds for every transition and
   averages their losses, which 0.5 matches in expectation."""
-  twin_critics: bool = True
+  twin_critics: bool = False
   """Two critics (the paper's code), each with its own encoders, head, dynamics model and
   multipliers, learning on the same batch; the actor minimises the larger of their predicted
-  distances, and :attr:`QRL.distance` is that larger one. Off: one critic, about half the
-  critic's cost."""
+  distances, and :attr:`QRL.distance` is that larger one. Off (goalax's default, as before the
+  option existed): one critic, about half the critic's cost."""
 
   def validate(self, num_envs: int) -> None:
     """Raises ConfigError with one sentence naming the flag when a value cannot work."""

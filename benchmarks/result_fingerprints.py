@@ -50,8 +50,16 @@ def _sha(data: bytes) -> str:
   return hashlib.sha256(data).hexdigest()[:16]
 
 
+def column_hashes(rows: bytes) -> dict[str, str]:
+  """The hash of each column of ``metrics.jsonl`` (its values, row by row, as written)."""
+  table = [json.loads(line) for line in rows.decode().splitlines() if line.strip()]
+  names = sorted({k for row in table for k in row})
+  return {n: _sha(json.dumps([row.get(n) for row in table]).encode()) for n in names}
+
+
 def fingerprint(command: str, root: str, name: str) -> dict:
-  """Runs ``goalax train COMMAND`` into ``root/name`` and hashes its rows and parameters."""
+  """Runs ``goalax train COMMAND`` into ``root/name`` and hashes its rows (whole and by column)
+  and parameters."""
   run_dir = os.path.join(root, name)
   main = "from goalax.cli import main; main()"
   argv = [sys.executable, "-c", main, "train", *command.split(), "--run_dir", root]
@@ -61,7 +69,12 @@ def fingerprint(command: str, root: str, name: str) -> dict:
     rows = f.read()
   with open(os.path.join(run_dir, "params.msgpack"), "rb") as f:
     params = f.read()
-  return {"command": command, "rows": _sha(rows), "params": _sha(params)}
+  return {
+    "command": command,
+    "rows": _sha(rows),
+    "params": _sha(params),
+    "columns": column_hashes(rows),
+  }
 
 
 def main() -> None:
@@ -69,9 +82,11 @@ def main() -> None:
   parser.add_argument("--out", required=True, help="where to write the fingerprints (json)")
   parser.add_argument("--compare", help="an earlier fingerprint file to compare against")
   parser.add_argument("--only", action="append", choices=sorted(RUNS), help="run only these")
+  parser.add_argument("--keep", help="keep the run folders here (default: a temporary folder)")
   args = parser.parse_args()
   names = args.only or list(RUNS)
-  with tempfile.TemporaryDirectory() as root:
+  with tempfile.TemporaryDirectory() as temporary:
+    root = args.keep or temporary
     prints = {}
     for name in names:
       prints[name] = fingerprint(RUNS[name], root, name)
@@ -81,7 +96,18 @@ def main() -> None:
   if args.compare:
     with open(args.compare) as f:
       before = json.load(f)
-    differ = [n for n in names if n in before and before[n] != prints[n]]
+    differ = []
+    for n in [n for n in names if n in before]:
+      old, new = before[n], prints[n]
+      if (old["rows"], old["params"]) == (new["rows"], new["params"]):
+        continue
+      differ.append(n)
+      columns = old.get("columns", {})
+      moved = sorted(
+        c for c in {*columns, *new["columns"]} if columns.get(c) != new["columns"].get(c)
+      )
+      same = "the same" if old["params"] == new["params"] else "DIFFERENT"
+      print(f"{n}: parameters {same}; columns that differ: {moved or 'not recorded before'}")
     print("bit for bit:", "yes" if not differ else f"NO, differ: {differ}")
     sys.exit(1 if differ else 0)
 

@@ -4,6 +4,7 @@ import dataclasses
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
+from goalax.agents import REGISTRY
 from goalax.agents.crl import CRLConfig
 from goalax.agents.sac import SACConfig
 from goalax.cli import parse_train_args
@@ -266,22 +268,23 @@ def test_cli_bad_agent_flags_are_one_clear_sentence(argv, message, capsys, monke
   assert message in stderr and "Traceback" not in stderr
 
 
-@pytest.mark.parametrize("algo", ["crl", "sac", "td3"])
+def _flags_of(algo: str) -> set[str]:
+  return {f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(REGISTRY[algo].config_class)}
+
+
+@pytest.mark.parametrize("algo", list(REGISTRY))
 def test_each_algorithm_help_lists_only_its_own_flags(algo, capsys):
+  """Every registered algorithm's --help lists each of its config's flags and none that only
+  another algorithm has (the run's flags are everyone's)."""
   with pytest.raises(SystemExit):
     parse_train_args(algo, ["--help"])
-  help_text = capsys.readouterr().out
-  own = {
-    "crl": "--energy-fn",
-    "sac": "--autotune",
-    "td3": "--policy-delay",
-    "ppo": "--num-minibatches",
-  }
-  for name, flag in own.items():
-    assert (flag in help_text) == (name == algo), (algo, flag)
-  for shared in ("--num-envs", "--batch-size", "--h-dim", "--num-seeds"):
-    assert shared in help_text
-  assert ("--use-her" in help_text) == (algo != "crl")
+  listed = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", capsys.readouterr().out))
+  own = _flags_of(algo)
+  others = set().union(*(_flags_of(name) for name in REGISTRY)) - own
+  assert own <= listed, sorted(own - listed)
+  assert not (others & listed) - {"--" + n for n in ("help",)}, sorted(others & listed)
+  for shared in ("--num-envs", "--h-dim", "--num-seeds", "--sweep"):
+    assert shared in listed
 
 
 def test_jaxgcrl_entry_points_reach_every_algorithm():

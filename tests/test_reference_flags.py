@@ -428,7 +428,7 @@ def test_an_old_run_whose_config_yaml_has_an_old_key_loads_and_resumes(saved_run
   config, derived = load_run_config(saved_run)
   assert config.agent.actor_p_random == 0.5 and derived.algo == "crl"
   given = cli.parse_train_args("crl", ["--resume", saved_run])
-  resumed = resume_config(given)  # no 'cannot change' refusal: the same config
+  resumed = resume_config(given, "crl")  # no 'cannot change' refusal: the same config
   assert resumed == dataclasses.replace(
     TINY, agent=dataclasses.replace(TINY.agent, actor_p_random=0.5), resume=saved_run
   )

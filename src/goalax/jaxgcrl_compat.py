@@ -12,7 +12,7 @@ refused with one sentence naming what to use instead. A flag in :data:`RULES` is
 (``--env_name`` -> ``--env``, ``--use_ln`` -> ``--use_layer_norm``), accepted without effect
 where it changes nothing in goalax (said on stderr when it asks for something goalax does not
 do), or refused; every other flag, the ones goalax spells the same, passes through to goalax's
-own parser. The README's table lists them all.
+own parser. docs/reference_flags.md lists them all.
 """
 
 from __future__ import annotations

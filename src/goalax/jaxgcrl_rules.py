@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Literal, NoReturn
 
 from goalax.errors import UsageError
+from goalax.flags import flag_value
 
 Reference = Literal["0.1", "0.2"]
 
@@ -211,16 +212,6 @@ def _use_relu(flag: Flag, context: Context) -> Taken:
   return Taken(("--activation", "swish" if flag.negated else "relu"))
 
 
-def _flag_value(argv: tuple[str, ...], name: str) -> str | None:
-  """The last value given to ``--name`` (or ``--name-with-dashes``) in ``argv``, else None."""
-  value = None
-  for i, arg in enumerate(argv):
-    flag, eq, inline = arg.partition("=")
-    if flag.startswith("--") and flag[2:].replace("-", "_") == name:
-      value = inline if eq else (argv[i + 1] if i + 1 < len(argv) else None)
-  return value
-
-
 def _skip_connections(flag: Flag, context: Context) -> Taken:
   """JaxGCRL 0.2's CRL adds a skip connection after every K-th of its ``n_hidden`` layers
   (counting from the first); goalax's ``--residual`` is the case K = 4 with ``n_hidden = 4m + 1``
@@ -229,7 +220,7 @@ def _skip_connections(flag: Flag, context: Context) -> Taken:
 
   try:
     every = int(flag.value)
-    given = _flag_value(context.argv, "n_hidden")
+    given = flag_value(context.argv, "n_hidden")
     default = agents.REGISTRY[context.agent].config_class().n_hidden
     depth = int(given) if given is not None else default
   except ValueError:

@@ -11,15 +11,7 @@ import tyro
 
 from goalax import helptext
 from goalax.errors import UsageError
-
-
-def _flag_value(argv: list[str], flag: str) -> str | None:
-  """The value of ``flag`` in ``argv`` (``--flag VALUE`` or ``--flag=VALUE``), else None."""
-  for i, arg in enumerate(argv):
-    name, eq, value = arg.partition("=")
-    if name == flag:
-      return value if eq else (argv[i + 1] if i + 1 < len(argv) else None)
-  return None
+from goalax.flags import flag_value
 
 
 def _defaults(algo: str, argv: list[str]):
@@ -30,7 +22,7 @@ def _defaults(algo: str, argv: list[str]):
   from goalax.run.resume import saved_run_config
 
   config_class = agents.REGISTRY[algo].config_class
-  resume, config_file = _flag_value(argv, "--resume"), _flag_value(argv, "--config")
+  resume, config_file = flag_value(argv, "resume"), flag_value(argv, "config")
   if resume and config_file:
     raise ConfigError(
       "--resume and --config cannot be combined: a resumed run keeps its own config."

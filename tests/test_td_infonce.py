@@ -283,7 +283,7 @@ def test_both_jaxgcrl_spellings_and_the_help_reach_td_infonce(capsys):
   "flags, message",
   [
     (["--discounting", "1"], "--discounting must be in [0, 1) for td_infonce, got 1.0"),
-    (["--random_actor_goals", "2"], "--actor_p_random must be in [0, 1]"),  # the old spelling
+    (["--random_actor_goals", "2"], "--random_actor_goals must be in [0, 1]"),  # named as typed
     (["--energy_fn", "l3"], "Unknown --energy_fn value 'l3'"),
     (["--batch_size", "1", "--min_replay_size", "2"], "--batch_size must be at least 2"),
   ],

@@ -318,8 +318,8 @@ def td_infonce_loss(
     are i.i.d. draws of the marginal, re-weighted by ``w[i, j] = softmax_{j != i}
     next_logits[i, j]``: ``BOOT_i = logsumexp_{j != i} logits[i, j] − Σ_{j != i} w[i, j]
     logits[i, j]`` (the cross-entropy of ``softmax_{j != i} logits[i]`` against ``w[i]``);
-  * ``loss_i = (1 − γ) CE_i + γ BOOT_i``; a terminal row's next state is absorbing (all later
-    states are it), so its whole weight goes on the one-step term: ``loss_i = CE_i``.
+  * ``loss_i = (1 − γ) CE_i + γ BOOT_i``, and ``CE_i`` alone on a terminal row (its next state is
+    absorbing: all later states are it); ``1 − γ`` as written, so other rows are bit for bit.
 
   Returns ``(mean_i loss_i, metrics)``; metrics: ``one_step_loss``, ``bootstrapped_loss`` (means
   over rows, the latter over non-terminal rows) and ``weights_entropy`` (mean entropy of
@@ -334,8 +334,8 @@ def td_infonce_loss(
   weights = jnp.where(others, jnp.exp(log_weights), 0.0)
   bootstrapped = jax.nn.logsumexp(logits, axis=1, where=others) - jnp.sum(weights * logits, 1)
   bootstrap = jnp.ones((n,)) if terminated is None else 1.0 - terminated
-  bootstrap_weight = discount * bootstrap  # γ, or 0 on a terminal row (absorbing: the rest on CE)
-  loss = jnp.mean((1.0 - bootstrap_weight) * one_step + bootstrap_weight * bootstrapped)
+  one_step_weight = jnp.where(bootstrap > 0, 1.0 - discount, 1.0)
+  loss = jnp.mean(one_step_weight * one_step + discount * bootstrap * bootstrapped)
   metrics = {
     "one_step_loss": jnp.mean(one_step),
     "bootstrapped_loss": jnp.sum(bootstrap * bootstrapped) / jnp.maximum(jnp.sum(bootstrap), 1),

@@ -114,7 +114,7 @@ def test_the_config_offers_the_contract_of_its_loop(name):
 
 def test_the_config_validates_and_refuses_impossible_values_in_one_sentence(name, capsys):
   default, tiny = agents.REGISTRY[name].config_class(), tiny_config(name)
-  assert default.validate(TrainConfig().num_envs) is None
+  assert default.validate(TrainConfig(agent=default).num_envs) is None
   assert tiny.agent.validate(tiny.num_envs) is None
   for field in ("h_dim", "n_hidden", "unroll_length"):
     with pytest.raises(ConfigError, match=f"^--{field} must be positive, got 0.$"):

@@ -319,7 +319,7 @@ def td_infonce_loss(
     next_logits[i, j]``: ``BOOT_i = logsumexp_{j != i} logits[i, j] − Σ_{j != i} w[i, j]
     logits[i, j]`` (the cross-entropy of ``softmax_{j != i} logits[i]`` against ``w[i]``);
   * ``loss_i = (1 − γ) CE_i + γ BOOT_i``, and ``CE_i`` alone on a terminal row (its next state is
-    absorbing: all later states are it); ``1 − γ`` as written, so other rows are bit for bit.
+    absorbing: all later states are it; XLA then rounds other rows' sums a little differently).
 
   Returns ``(mean_i loss_i, metrics)``; metrics: ``one_step_loss``, ``bootstrapped_loss`` (means
   over rows, the latter over non-terminal rows) and ``weights_entropy`` (mean entropy of

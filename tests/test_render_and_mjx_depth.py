@@ -1,5 +1,5 @@
 """Camera framing of the renderer (the geometry without GL; one small GL check that MuJoCo draws
-where :func:`goalax.outputs.camera.project` says) and the MJX depth barriers."""
+where :func:`goalax.outputs.framing.project` says) and the MJX depth barriers."""
 
 import types
 
@@ -10,7 +10,7 @@ import pytest
 
 from goalax.envs import make_env
 from goalax.envs.mjx_depth import mjx_depth_barriers
-from goalax.outputs import framing as camera
+from goalax.outputs import framing as geometry
 from goalax.outputs import render
 
 SCENE = """
@@ -29,7 +29,7 @@ def test_subject_box_holds_what_moves_and_the_goal_not_floor_walls_or_invisible_
   model = mujoco.MjModel.from_xml_string(SCENE)
   data = mujoco.MjData(model)
   mujoco.mj_forward(model, data)
-  lo, hi = camera.subject_box(model, data, np.array([[-4.0, 0.0, 0.0]]), marker_radius=0.1)
+  lo, hi = geometry.subject_box(model, data, np.array([[-4.0, 0.0, 0.0]]), marker_radius=0.1)
   # The free box, turned 90° about z, spans x ±0.5, y ±2, z 0..2; the goal ball x -4.1, z -0.1.
   # The floor, the static wall at x = 8..12 and the invisible parked box are left out.
   np.testing.assert_allclose(lo, [-4.1, -2.0, -0.1], atol=1e-6)
@@ -39,22 +39,22 @@ def test_subject_box_holds_what_moves_and_the_goal_not_floor_walls_or_invisible_
 def test_fit_view_of_a_square_seen_from_straight_above():
   # A 2 × 2 square on the floor, a 90° field of view (tan 45° = 1), filling half the frame: the
   # square's half width 1 must appear at 0.5 of the half frame, so the camera is 2 away.
-  view = camera.fit_view([-1, -1, 0], [1, 1, 0], 90.0, -90.0, fovy=90.0, aspect=1.0, fill=0.5)
+  view = geometry.fit_view([-1, -1, 0], [1, 1, 0], 90.0, -90.0, fovy=90.0, aspect=1.0, fill=0.5)
   np.testing.assert_allclose(view.lookat, [0, 0, 0], atol=1e-9)
   np.testing.assert_allclose(view.distance, 2.0)
-  pixels = camera.project(camera.box_corners([-1, -1, 0], [1, 1, 0]), view, 90.0, 100, 100)
+  pixels = geometry.project(geometry.box_corners([-1, -1, 0], [1, 1, 0]), view, 90.0, 100, 100)
   np.testing.assert_allclose(np.sort(np.unique(pixels.round(6))), [25.0, 75.0])
 
 
-@pytest.mark.parametrize("elevation", [camera.ELEVATION_ABOVE, camera.ELEVATION_SIDE])
+@pytest.mark.parametrize("elevation", [geometry.ELEVATION_ABOVE, geometry.ELEVATION_SIDE])
 def test_fit_view_centres_a_box_and_fills_the_frame_along_its_tighter_axis(elevation):
   lo, hi = np.array([-3.0, 1.0, 0.0]), np.array([2.0, 1.5, 0.4])
   width, height = 320, 240
-  view = camera.fit_view(lo, hi, camera.AZIMUTH, elevation, 45.0, width / height)
-  pixels = camera.project(camera.box_corners(lo, hi), view, 45.0, width, height)
+  view = geometry.fit_view(lo, hi, geometry.AZIMUTH, elevation, 45.0, width / height)
+  pixels = geometry.project(geometry.box_corners(lo, hi), view, 45.0, width, height)
   low, high = pixels.min(axis=0), pixels.max(axis=0)
   np.testing.assert_allclose((low + high) / 2, [width / 2, height / 2], atol=0.5)
-  np.testing.assert_allclose(max((high - low) / [width, height]), camera.FILL, atol=1e-3)
+  np.testing.assert_allclose(max((high - low) / [width, height]), geometry.FILL, atol=1e-3)
 
 
 def test_projection_is_where_mujoco_draws():
@@ -70,8 +70,8 @@ def test_projection_is_where_mujoco_draws():
   camera = mujoco.MjvCamera()
   mujoco.mjv_defaultFreeCamera(model, camera)
   for view in (
-    camera.View(np.array([0.1, 0.2, 0.0]), 2.5, camera.AZIMUTH, camera.ELEVATION_ABOVE),
-    camera.View(np.array([0.0, 0.0, 0.1]), 3.0, 30.0, camera.ELEVATION_SIDE),
+    geometry.View(np.array([0.1, 0.2, 0.0]), 2.5, geometry.AZIMUTH, geometry.ELEVATION_ABOVE),
+    geometry.View(np.array([0.0, 0.0, 0.1]), 3.0, 30.0, geometry.ELEVATION_SIDE),
   ):
     camera.lookat[:], camera.distance = view.lookat, view.distance
     camera.azimuth, camera.elevation = view.azimuth, view.elevation
@@ -79,7 +79,7 @@ def test_projection_is_where_mujoco_draws():
     frame = renderer.render().astype(int)
     ys, xs = np.nonzero((frame[..., 0] > 150) & (frame[..., 1] < 80) & (frame[..., 2] < 80))
     drawn = [xs.mean() + 0.5, ys.mean() + 0.5]
-    projected = camera.project([[0.7, -0.4, 0.3]], view, model.vis.global_.fovy, width, height)
+    projected = geometry.project([[0.7, -0.4, 0.3]], view, model.vis.global_.fovy, width, height)
     np.testing.assert_allclose(drawn, projected[0], atol=1.0)
   renderer.close()
 
@@ -97,7 +97,7 @@ def _arm_and_goal_pixels(framing, view, step):
     points += [(data.geom_xpos[g] - half, model.geom_size[g, 0])]
   square = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]])
   outline = np.concatenate([center + radius * square for center, radius in points])
-  return camera.project(outline, view, framing.fovy, framing.width, framing.height)
+  return geometry.project(outline, view, framing.fovy, framing.width, framing.height)
 
 
 def _span(pixels, framing):
@@ -117,7 +117,7 @@ def reacher():
 def test_reacher_arm_and_goal_fill_the_frame(reacher):
   # Arm and goal span more than half the frame along one axis (0.64 to 0.78 on these poses);
   # before, when the view held the arena walls (as bounding spheres), 0.06 to 0.16.
-  framing = camera.Framing(reacher, 320, 240)
+  framing = geometry.Framing(reacher, 320, 240)
   rng = np.random.default_rng(0)
   for _ in range(8):
     angle, radius = rng.uniform(0, 2 * np.pi), 0.2 * np.sqrt(rng.uniform())
@@ -136,8 +136,8 @@ def test_episode_camera_moves_smoothly_and_keeps_arm_and_goal_in_view(reacher):
   turn = np.linspace(0, 3, 150)
   qs = np.stack([turn, 1.5 * np.sin(turn)], axis=1) + rng.uniform(-0.6, 0.6, (150, 2))
   steps = [(_reacher_state(q), np.array([0.15, -0.05])) for q in qs]
-  framing = camera.Framing(reacher, 320, 240)
-  window = round(camera.STEADY_SECONDS / float(reacher.dt))  # 50 steps of 0.02 s
+  framing = geometry.Framing(reacher, 320, 240)
+  window = round(geometry.STEADY_SECONDS / float(reacher.dt))  # 50 steps of 0.02 s
   views, per_step = framing.views(steps, window), framing.views(steps)
 
   def largest_step(views):

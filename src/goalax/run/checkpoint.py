@@ -127,12 +127,7 @@ def save(
   name = f"epoch_{epoch:06d}"
   partial = os.path.join(root, f"{_PARTIAL_PREFIX}{name}-{os.getpid()}")
   try:
-    os.makedirs(root, exist_ok=True)
-    _remove_partials(root)
-    free = shutil.disk_usage(root).free
-    if free < needed + (16 << 20):
-      raise OSError(errno.ENOSPC, f"{needed:,} bytes needed, {free:,} free")
-    os.makedirs(partial)
+    _prepare_partial(root, partial, needed)
     checkpointer = _checkpointer()
     checkpointer.save(os.path.join(partial, "state"), _without_empty(host_state))
     checkpointer.save(os.path.join(partial, "policy"), _without_empty(host_policy))
@@ -144,6 +139,17 @@ def save(
     raise output_error(e, f"checkpoint {name} in {root}", run_dir) from None
   prune(run_dir, keep)
   return Checkpoint(os.path.join(root, name), epoch, meta)
+
+
+def _prepare_partial(root: str, partial: str, needed: int) -> None:
+  """Makes the empty partial folder of a checkpoint of ``needed`` bytes under ``root``, after
+  removing earlier partial saves; OSError (ENOSPC) when the disk cannot hold it (16 MiB spare)."""
+  os.makedirs(root, exist_ok=True)
+  _remove_partials(root)
+  free = shutil.disk_usage(root).free
+  if free < needed + (16 << 20):
+    raise OSError(errno.ENOSPC, f"{needed:,} bytes needed, {free:,} free")
+  os.makedirs(partial)
 
 
 def _save_together(
@@ -170,20 +176,12 @@ def _save_together(
     if problem:
       raise OutputError(problem)
 
-  def prepare():
-    os.makedirs(root, exist_ok=True)
-    _remove_partials(root)
-    free = shutil.disk_usage(root).free
-    if free < needed + (16 << 20):
-      raise OSError(errno.ENOSPC, f"{needed:,} bytes needed, {free:,} free")
-    os.makedirs(partial)
-
   def commit():
     _write_json(os.path.join(partial, "meta.json"), meta)
     _commit(partial, os.path.join(root, name))
     prune(run_dir, keep)
 
-  on_main(prepare)
+  on_main(lambda: _prepare_partial(root, partial, needed))
   checkpointer = _checkpointer()
   checkpointer.save(os.path.join(partial, "state"), _without_empty(state))
   checkpointer.save(os.path.join(partial, "policy"), _without_empty(policy_params))

@@ -128,6 +128,11 @@ def check_shapes(
       f"{where} has no {', '.join(missing)} (it has {', '.join(sorted(shapes)) or 'no arrays'}); "
       f"a dataset in OGBench's format holds {', '.join(REQUIRED_KEYS)}."
     )
+  not_numbers = [
+    f"{key} ({shapes[key][1]})" for key in REQUIRED_KEYS if shapes[key][1].kind not in "biuf"
+  ]
+  if not_numbers:
+    raise ConfigError(f"{where}: {', '.join(not_numbers)} must hold numbers (bool, int or float).")
   obs, actions, terminals = (shapes[key][0] for key in REQUIRED_KEYS)
   if len(obs) != 2 or len(actions) != 2 or len(terminals) != 1:
     raise ConfigError(
@@ -182,15 +187,23 @@ def load(
   return Trajectories(observations, actions, terminals)
 
 
-def write(path: str | os.PathLike, trajectories: Trajectories, **extra: np.ndarray) -> pathlib.Path:
-  """Writes ``trajectories`` (and ``extra`` arrays) as an ``.npz`` in OGBench's format; the file
-  appears whole or not at all (written beside it, then renamed)."""
+def output_path(path: str | os.PathLike) -> pathlib.Path:
+  """The file :func:`write` writes for ``path``: ``path`` with ``.npz`` added when missing."""
   path = pathlib.Path(path).expanduser()
-  if path.suffix != ".npz":
-    path = path.with_name(path.name + ".npz")
+  return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+
+def write(path: str | os.PathLike, trajectories: Trajectories, **extra: np.ndarray) -> pathlib.Path:
+  """Writes ``trajectories`` (and ``extra`` arrays) as an ``.npz`` in OGBench's format at
+  :func:`output_path`; the file appears whole or not at all (written beside it, then renamed)."""
+  path = output_path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   partial = path.with_name(path.name + ".partial.npz")
   arrays = {key: getattr(trajectories, key) for key in REQUIRED_KEYS}
-  np.savez(partial, **arrays, **extra)
-  os.replace(partial, path)
+  try:
+    np.savez(partial, **arrays, **extra)
+    os.replace(partial, path)
+  except BaseException:
+    partial.unlink(missing_ok=True)
+    raise
   return path

@@ -1,4 +1,4 @@
-"""The ``goalax`` command: ``goalax envs | rollout | train | resume | eval | render | plot``.
+"""The ``goalax`` command: ``goalax <envs|rollout|train|resume|eval|render|plot|collect>``.
 
 Each subcommand's flags come from a typed, documented config (tyro turns docstrings into --help;
 ``goalax train <algo>`` shows the run's flags and that algorithm's only). Bad input ends with one
@@ -27,10 +27,10 @@ commands:
   eval      evaluate a run's saved policy on fresh goals or fixed tasks:  goalax eval RUN_DIR
   render    video (mp4, gif) or brax HTML viewer of a run's policy:  goalax render RUN_DIR
   plot      compare runs: IQM and bootstrap CIs over seeds:  goalax plot RUN_DIR... --out FILE
+  collect   write an offline dataset (OGBench's format) from a random or a run's noisy policy
 
 Run 'goalax <command> --help' for the flags of a command.
 """
-
 
 from goalax import helptext  # noqa: E402
 from goalax.errors import UsageError  # noqa: E402  (re-exported: goalax.cli.UsageError)
@@ -303,24 +303,24 @@ def run_config(config):
 
 
 # ---- dispatch -----------------------------------------------------------------------------------
-def _envs():
-  from goalax.envs import listing  # the envs: imported by the command that needs them
-
-  return listing.EnvsArgs, listing.cmd_envs
-
-
-def _rollout():
-  from goalax.envs import rollout
-
-  return rollout.RolloutArgs, rollout.cmd_rollout
+def _own_module(command: str):
+  """``(<Command>Args, cmd_<command>)`` from the command's own module, imported when it runs."""
+  if command == "envs":
+    from goalax.envs import listing as module
+  elif command == "rollout":
+    from goalax.envs import rollout as module
+  else:
+    from goalax import collect as module
+  return getattr(module, f"{command.title()}Args"), getattr(module, f"cmd_{command}")
 
 
 COMMANDS = {
-  "envs": _envs,
-  "rollout": _rollout,
+  "envs": lambda: _own_module("envs"),
+  "rollout": lambda: _own_module("rollout"),
   "eval": lambda: (EvalArgs, cmd_eval),
   "render": lambda: (RenderArgs, cmd_render),
   "plot": lambda: (PlotArgs, cmd_plot),
+  "collect": lambda: _own_module("collect"),
 }
 """Commands whose flags are one config class: name -> ``() -> (class, command)``."""
 
@@ -341,7 +341,7 @@ def _run(argv: list[str]) -> None:
   elif command in ("train", "resume"):
     (cmd_train if command == "train" else cmd_resume)(rest)
   else:
-    names = ", ".join(["envs", "rollout", "train", "resume", "eval", "render", "plot"])
+    names = ", ".join(["envs", "rollout", "train", "resume", "eval", "render", "plot", "collect"])
     close = cli_flags.nearest(command, names.split(", "))
     hint = f" Did you mean '{close}'?" if close else ""
     raise UsageError(f"unknown command '{command}'.{hint} Commands: {names}.")

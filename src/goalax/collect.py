@@ -146,15 +146,15 @@ def chunk_steps(num_transitions: int, num_envs: int, episode_length: int) -> int
   return max(1, min(math.ceil(expected / 10), MAX_CHUNK_ROWS // num_envs))
 
 
-def _actions(behaviour: Behaviour, action_size: int, params, obs, random_episode, key, noise_std):
+def _actions(behaviour: Behaviour, action_size: int, params, obs, random_episode, keys, noise_std):
   """``[n, A]`` actions of one step: uniform where ``random_episode [n]``, else the policy's plus
-  Gaussian noise of std ``noise_std``, clipped to [-1, 1]."""
+  Gaussian noise of std ``noise_std``, clipped to [-1, 1]; ``keys``: the step's uniform, policy
+  and noise keys."""
   import jax
   import jax.numpy as jnp
 
-  n = random_episode.shape[0]
-  k_uniform, k_policy, k_noise = jax.random.split(key, 3)
-  uniform = jax.random.uniform(k_uniform, (n, action_size), minval=-1.0, maxval=1.0)
+  k_uniform, k_policy, k_noise = keys
+  uniform = jax.random.uniform(k_uniform, (len(obs), action_size), minval=-1.0, maxval=1.0)
   if behaviour.act is None:
     return uniform
   policy = behaviour.act(params, obs, k_policy, behaviour.deterministic)
@@ -163,9 +163,10 @@ def _actions(behaviour: Behaviour, action_size: int, params, obs, random_episode
 
 
 def make_programs(venv, behaviour: Behaviour, num_steps: int, compiler_options=None):
-  """``(start(reset_key) -> carry, chunk(params, carry, first_step, step_key, noise_std,
-  random_fraction) -> (carry, Steps))``, both jitted: ``chunk`` runs ``num_steps`` steps of
-  ``venv`` under ``behaviour`` in one ``lax.scan``."""
+  """``(start(reset_key, random_fraction) -> carry, chunk(params, carry, first_step, step_key,
+  noise_std, random_fraction) -> (carry, Steps))``, both jitted: ``chunk`` runs ``num_steps``
+  steps of ``venv`` under ``behaviour`` in one ``lax.scan``; step ``t``'s keys are
+  ``split(fold_in(step_key, t), 4)``, whatever the chunk."""
   import functools
 
   import jax
@@ -175,6 +176,8 @@ def make_programs(venv, behaviour: Behaviour, num_steps: int, compiler_options=N
   jit = functools.partial(jax.jit, compiler_options=compiler_options)
 
   def draw_random(key, fraction):
+    if behaviour.act is None:  # every episode random
+      return jnp.ones((n,), bool)
     return jax.random.bernoulli(key, fraction, (n,))
 
   def start(reset_key, random_fraction):
@@ -182,19 +185,20 @@ def make_programs(venv, behaviour: Behaviour, num_steps: int, compiler_options=N
     return state, draw_random(jax.random.fold_in(reset_key, 1), random_fraction)
 
   def chunk(params, carry, first_step, step_key, noise_std, random_fraction):
-    def step(carry, t):
+    def step(carry, keys):
       state, random_episode = carry
-      k_act, k_episode = jax.random.split(jax.random.fold_in(step_key, t))
       obs = state.obs
-      action = _actions(behaviour, action_size, params, obs, random_episode, k_act, noise_std)
+      action = _actions(behaviour, action_size, params, obs, random_episode, keys[:3], noise_std)
       nxt = venv.step(state, action)
       done = nxt.done > 0
-      fresh = jnp.where(done, draw_random(k_episode, random_fraction), random_episode)
+      fresh = jnp.where(done, draw_random(keys[3], random_fraction), random_episode)
       last = nxt.info["terminal_obs"][:, :state_size]  # the episode's last state where done
       out = Steps(obs[:, :state_size], action, last, obs[:, state_size:], random_episode, done)
       return (nxt, fresh), out
 
-    return jax.lax.scan(step, carry, first_step + jnp.arange(num_steps))
+    step_keys = lambda t: jax.random.split(jax.random.fold_in(step_key, t), 4)
+    keys = jax.vmap(step_keys)(first_step + jnp.arange(num_steps))  # [T, 4, key]
+    return jax.lax.scan(step, carry, keys)
 
   return jit(start), jit(chunk)
 
@@ -255,8 +259,7 @@ def collect(
   num_steps = chunk_steps(num_transitions, venv.num_envs, venv.episode_length)
   start, chunk = make_programs(venv, behaviour, num_steps, compiler_options)
   reset_key, step_key = collection_keys(seed)
-  fraction = 1.0 if behaviour.act is None else behaviour.random_fraction
-  settings = (np.float32(behaviour.action_noise), np.float32(fraction))
+  settings = (np.float32(behaviour.action_noise), np.float32(behaviour.random_fraction))
   begin = time.perf_counter()
   carry = start(reset_key, settings[1])
   chunk = chunk.lower(behaviour.params, carry, 0, step_key, *settings).compile()

@@ -92,13 +92,13 @@ def test_the_file_holds_whole_episodes_of_the_env_as_it_steps(random_file):
   )
   for k, (states, _) in enumerate(episodes):
     env, first = k % NUM_ENVS, (k // NUM_ENVS) * LENGTH
-    steps = slice(first, first + LENGTH)
-    np.testing.assert_allclose(
-      states[:-1], obs[steps, env, :state_size], atol=1e-5
-    )  # reset state first
-    np.testing.assert_allclose(
-      states[-1], terminal_obs[first + LENGTH - 1, env, :state_size], atol=1e-5
+    seen, last = (
+      obs[first : first + LENGTH, env, :state_size],
+      terminal_obs[first + LENGTH - 1, env],
     )
+    # s_0 .. s_{L-1}: the states the env showed, s_0 the reset's; s_L: the state it ended in
+    np.testing.assert_allclose(states[:-1], seen, atol=1e-5)
+    np.testing.assert_allclose(states[-1], last[:state_size], atol=1e-5)
     assert np.all(np.abs(np.diff(states, axis=0)).max(axis=1) > 0)  # it moves every step
 
 
@@ -200,18 +200,10 @@ def test_the_command_adds_gaussian_noise_to_the_policy_s_actions(
   (drawn from the same keys), the same goals (the resets' keys do not depend on the actions), and
   the policy's actions off by N(0, 0.2²)."""
   run_dir, agent, params = saved_run
-  flags = [
-    "--policy",
-    run_dir,
-    "--seed_index",
-    "1",
-    "--seed",
-    str(SEED),
-    "--random_fraction",
-    "0.5",
-  ]
-  flags += ["--num_transitions", str(POLICY_TRANSITIONS), "--episode_length", str(POLICY_LENGTH)]
-  noisy = _split(_collect_cli(tmp_path / "noisy.npz", *flags, "--action_noise", "0.2"))
+  flags = ["--policy", run_dir, "--seed_index", "1", "--seed", str(SEED)]
+  flags += ["--random_fraction", "0.5", "--num_transitions", str(POLICY_TRANSITIONS)]
+  flags += ["--episode_length", str(POLICY_LENGTH), "--action_noise", "0.2"]
+  noisy = _split(_collect_cli(tmp_path / "noisy.npz", *flags))
   quiet = _split(policy_collected.trajectories)
   random = policy_collected.random
   assert len(noisy) == len(quiet)

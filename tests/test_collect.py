@@ -109,7 +109,7 @@ def test_random_actions_are_uniform_in_the_box_and_the_last_action_is_zero(rando
   np.testing.assert_array_equal(data.actions[data.terminals > 0], 0.0)
 
 
-def test_the_command_prints_one_line_and_refuses_to_overwrite(random_file, capsys):
+def test_the_command_prints_one_line_and_refuses_to_overwrite(random_file, capsys, monkeypatch):
   out, data, printed = random_file
   size = out.stat().st_size
   assert printed.startswith(
@@ -125,8 +125,11 @@ def test_the_command_prints_one_line_and_refuses_to_overwrite(random_file, capsy
     == f"goalax: error: --out {out} exists; pass --overwrite to replace it, or another --out.\n"
   )
   np.testing.assert_array_equal(datasets.load(str(out)).observations, data.observations)
-  main([*argv, "--overwrite", "--seed", str(SEED + 1)])
-  assert not np.array_equal(datasets.load(str(out)).observations, data.observations)
+  other = dataclasses.replace(data, observations=data.observations + 1)  # no second collection
+  made = collect.Collected(other, np.zeros((12, 2)), np.ones(12, bool), 0.0, 0.0)
+  monkeypatch.setattr(collect, "collect", lambda *args: made)
+  main([*argv, "--overwrite"])
+  np.testing.assert_array_equal(datasets.load(str(out)).observations, other.observations)
 
 
 # ---- a saved run's policy ----------------------------------------------------------------------
@@ -244,6 +247,7 @@ def test_cutting_keeps_episodes_across_chunks_and_orders_them_by_their_end():
 MISTAKES = {
   "unknown env": (["--env", "point_u_mase"], "Unknown environment 'point_u_mase'. Did you mean"),
   "no env": (["--env", None], "--policy random needs --env"),
+  "no out": (["--out", None], "goalax collect needs --out, the .npz file to write."),
   "no transitions": (
     ["--num_transitions", "0"],
     "--num_transitions must be a positive integer, got 0.",

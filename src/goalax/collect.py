@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, NamedTuple
 
 import numpy as np
+import tyro
 
 from goalax import datasets
 from goalax.errors import UsageError
@@ -36,7 +37,7 @@ class CollectArgs:
   """Write an offline dataset in OGBench's format (an .npz of whole trajectories, see
   docs/offline.md) from an env's random policy, a saved run's noisy policy, or a mix."""
 
-  out: str
+  out: Annotated[str | None, tyro.conf.arg(help_behavior_hint="(required)")] = None
   """The .npz to write (".npz" is added when missing); an existing file is kept unless
   --overwrite."""
   env: Annotated[str | None, default_is("the run's --env")] = None
@@ -302,6 +303,8 @@ def _progress_bar(show: bool, total: int):
 # ---- the command -------------------------------------------------------------------------------
 def check_args(args: CollectArgs) -> None:
   """UsageError, one sentence naming the flag, for a value that cannot work."""
+  if args.out is None:
+    raise UsageError("goalax collect needs --out, the .npz file to write.")
   for flag in ("num_transitions", "num_envs"):
     if getattr(args, flag) < 1:
       raise UsageError(f"--{flag} must be a positive integer, got {getattr(args, flag)}.")
@@ -337,13 +340,9 @@ def _run_behaviour(args: CollectArgs):
       f"--seed_index must be in [0, {len(derived.seeds)}) for {run_dir}, got {args.seed_index}."
     )
   agent, params, _, _, _ = load_policy_params(run_dir, args.checkpoint)
-  behaviour = Behaviour(
-    agent.act,
-    jax.tree.map(lambda x: x[args.seed_index], params),
-    args.action_noise,
-    args.random_fraction,
-    deterministic=not args.stochastic,
-  )
+  params = jax.tree.map(lambda x: x[args.seed_index], params)
+  noise, fraction = args.action_noise, args.random_fraction
+  behaviour = Behaviour(agent.act, params, noise, fraction, deterministic=not args.stochastic)
   return behaviour, config, derived
 
 

@@ -13,8 +13,8 @@ file with, at least,
 and, in OGBench's own files, ``qpos``/``qvel`` (and ``button_states``), which goalax does not
 read. Observations here are the env's *state* (``obs[:state_size]``, without the goal): a dataset
 has no commanded goals. ``ogbench:NAME`` names OGBench's file ``NAME.npz`` in its data folder
-(``~/.ogbench/data``, where ``ogbench.download_datasets`` puts it; ``OGBENCH_DATA_DIR`` moves
-it); the download is the ``ogbench`` package's job.
+(``~/.ogbench/data``, where ``ogbench.download_datasets`` puts it; the environment variable
+``OGBENCH_DATA_DIR``, goalax's own, moves it); the download is the ``ogbench`` package's job.
 
 Every check raises :class:`goalax.errors.ConfigError` with one sentence naming the file and the
 flag, so a bad dataset ends a run before anything is compiled.

@@ -111,7 +111,8 @@ class TrainConfig(Generic[AgentConfigT]):
   """Train offline on this dataset: an .npz in OGBench's format (written by 'goalax collect'), or
   ogbench:NAME for OGBench's NAME.npz in its data folder (~/.ogbench/data, or OGBENCH_DATA_DIR).
   No env steps while training; the env (--env, whose state the dataset's observations must
-  match) only evaluates. Off-policy agents only."""
+  match) only evaluates. Off-policy agents only; a dataset has no commanded goals, so the
+  commanded share of an agent's goals takes the state's own goal (OGBench's p_curgoal)."""
   num_gradient_steps: int = 1_000_000
   """Gradient steps to train for offline (with --dataset), per seed, in --num_evals epochs of
   equal whole numbers of steps (so at least this many; OGBench trains 1,000,000). Ignored

@@ -1,11 +1,13 @@
 """The offline loop: gradient steps on a fixed dataset, no env steps while training.
 
-A run is ``init(key) -> state`` and epochs of ``run_epoch(state, data)``; an epoch is a
-``lax.scan`` of ``schedule.gradient_steps_per_epoch`` gradient steps,
+A run is ``init(key) -> state`` and epochs of ``run_epoch(state, data)``; an epoch is
+``schedule.gradient_steps_per_epoch`` gradient steps,
 
     sample a batch from the dataset (the goal sampler)  →  agent.update
 
-all inside compiled JAX, with no host round trip. ``data`` is the dataset in the replay buffer's
+in a ``lax.scan`` over chunks of :data:`SAMPLED_AT_ONCE` steps (the chunk's batches are drawn
+at once, then updated on one by one: the same batches and updates as step by step, with the
+sampler's small ops run once per chunk), all inside compiled JAX, with no host round trip. ``data`` is the dataset in the replay buffer's
 trajectory layout (:mod:`goalax.loops.offline_data`), on the device once, read by every seed
 (not over the seed axis) and never changed, so it is neither part of the state nor of its
 checkpoints. Any off-policy agent (:class:`goalax.agents.base.OffPolicyAgent`: ``sampling``,
@@ -51,6 +53,10 @@ def check_budget(config: TrainConfig, schedule: Schedule) -> str | None:
   )
 
 
+#: Batches drawn at once, before their updates (see ``make_trainer``'s ``updates``).
+SAMPLED_AT_ONCE = 16
+
+
 @flax.struct.dataclass
 class OfflineState:
   agent: Any  # the agent's own state (params, optimiser states, targets)
@@ -88,22 +94,40 @@ def make_trainer(
     k_agent, k_run = jax.random.split(key)
     return OfflineState(agent.init(k_agent), k_run, jnp.zeros((), jnp.int32))
 
-  def run_epoch(state: OfflineState, data: replay.ReplayBuffer) -> tuple[OfflineState, dict]:
-    def gradient_step(agent_state, key):
-      k_sample, k_update = jax.random.split(key)
-      batch, info = sampler_of(agent_state)(data, k_sample)
+  def updates(agent_state, keys: jax.Array, data: replay.ReplayBuffer):
+    """Gradient steps, one per key of ``keys [C, 2]``: the ``C`` batches drawn at once (the
+    sampler vmapped over their keys: its many small ops run once per chunk, not per step),
+    then ``C`` updates in a ``lax.scan``. The same batches and updates as one step at a time."""
+    k_samples, k_updates = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
+    sample_chunk = jax.vmap(sampler_of(agent_state), in_axes=(None, 0))
+    batches, infos = sample_chunk(data, k_samples)
+
+    def gradient_step(agent_state, drawn):
+      batch, info, key = drawn
       batch = split_batch(batch)  # data parallel: each device's part of the batch
-      agent_state, metrics = agent.update(agent_state, batch, k_update)
+      agent_state, metrics = agent.update(agent_state, batch, key)
       if hindsight:
         metrics["hindsight_fallback"] = hindsight_fallback(info)
       return agent_state, metrics
 
+    return jax.lax.scan(gradient_step, agent_state, (batches, infos, k_updates))
+
+  def run_epoch(state: OfflineState, data: replay.ReplayBuffer) -> tuple[OfflineState, dict]:
     steps = schedule.gradient_steps_per_epoch
     key, k_steps = jax.random.split(state.key)
-    agent_state, metrics = jax.lax.scan(
-      gradient_step, state.agent, jax.random.split(k_steps, steps)
-    )
+    keys = jax.random.split(k_steps, steps)
+    chunks, rest = divmod(steps, SAMPLED_AT_ONCE)
+    agent_state, metrics = state.agent, []
+    if chunks:
+      whole = keys[: chunks * SAMPLED_AT_ONCE].reshape(chunks, SAMPLED_AT_ONCE, *keys.shape[1:])
+      chunk = lambda agent_state, keys: updates(agent_state, keys, data)
+      agent_state, chunked = jax.lax.scan(chunk, agent_state, whole)
+      metrics.append(jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), chunked))
+    if rest:
+      agent_state, last = updates(agent_state, keys[chunks * SAMPLED_AT_ONCE :], data)
+      metrics.append(last)
+    metrics = jax.tree.map(lambda *parts: jnp.concatenate(parts).mean(), *metrics)
     state = state.replace(agent=agent_state, key=key, train_steps=state.train_steps + steps)
-    return state, jax.tree.map(jnp.mean, metrics)
+    return state, metrics
 
   return Trainer(init, None, run_epoch, agent, venv, schedule, data)

@@ -69,6 +69,8 @@ def compile_programs(plan: RunPlan, fresh: bool = True) -> Programs:
   for a config that differs from this one only in its seed, names and outputs
   (:func:`program_key`). A second caller with the same key waits for the first's compile."""
   key = program_key(plan.config)
+  if plan.trainer.data is not None:  # a dataset file rewritten in place has new shapes
+    key += repr(jax.tree.map(lambda x: (x.shape, x.dtype.name), plan.trainer.data))
   with _compiling_lock(key):
     with _STORE_LOCK:
       cached = _COMPILED.get(key)

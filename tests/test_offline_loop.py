@@ -32,7 +32,7 @@ from goalax.replay.goals import GoalMix, GoalSampling
 from goalax.replay.sampler import later_states, make_sampler
 from goalax.run import memory
 from goalax.run.host_loop import train
-from goalax.run.plan import _shared_env, make_plan
+from goalax.run.plan import _shared_env, make_plan, make_trainer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EPISODES, STEPS = 10, 20
@@ -346,3 +346,27 @@ def test_a_dataset_larger_than_the_device_is_refused_before_it_is_read(dataset, 
   states = EPISODES * (STEPS + 1)
   assert str(error.value).startswith(f"--dataset {dataset} ({states} states) needs about ")
   assert "but the test device has 4.0 KiB" in str(error.value)
+
+
+def test_an_epoch_of_chunked_draws_takes_the_steps_one_at_a_time_would(dataset):
+  """20 gradient steps (a chunk of 16 batches drawn at once, then 4): the agent ends as with a
+  batch drawn and learned from at each step, with the same keys (up to float rounding)."""
+  config = offline_config(dataset, num_seeds=1, num_gradient_steps=20, num_evals=1)
+  trainer = make_trainer(config, _shared_env("reacher", None))
+  agent, data = trainer.agent, trainer.data
+  sample = make_sampler(trainer.venv.env, agent.sampling, 32, trainer.venv.episode_length)
+  state = trainer.init(jax.random.PRNGKey(3))
+
+  def step_by_step(state):
+    _, k_steps = jax.random.split(state.key)
+
+    def step(agent_state, key):
+      k_sample, k_update = jax.random.split(key)
+      return agent.update(agent_state, sample(data, k_sample)[0], k_update)[0], None
+
+    return jax.lax.scan(step, state.agent, jax.random.split(k_steps, 20))[0]
+
+  chunked = jax.jit(trainer.run_epoch)(state, data)[0].agent
+  expected = jax.jit(step_by_step)(state)
+  for a, b in zip(jax.tree.leaves(chunked), jax.tree.leaves(expected)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)

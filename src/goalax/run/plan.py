@@ -110,7 +110,7 @@ def make_plan(config: TrainConfig) -> RunPlan:
       f"{eval_env.observation_size}/{eval_env.action_size}, but --env {config.env} "
       f"has {env.observation_size}/{env.action_size}; they must match."
     )
-  config = _offline_agent_config(config, algo)
+  config = _offline_agent_config(config)
   validate(config)
   continuous, discrete = sweep.parse(config)
   if discrete:
@@ -185,7 +185,7 @@ def make_trainer(config: TrainConfig, env) -> Trainer:
   """The loop's :class:`Trainer` of a run of ``config`` on ``env``, its agent and schedule
   resolved as :func:`make_plan` resolves them, on one device: for tests and benchmarks that
   drive a loop without the host loop."""
-  config = _offline_agent_config(config, agents.name_of(config.agent))
+  config = _offline_agent_config(config)
   continuous, _ = sweep.parse(config)
   sizes = (env.state_size, env.goal_size, env.action_size)
   agent = sweep.agent_for(config.agent, sizes, tuple(continuous))
@@ -207,16 +207,16 @@ def loop_name(config: TrainConfig) -> str:
   return "offline" if config.dataset is not None else config.agent.LOOP
 
 
-def _offline_agent_config(config: TrainConfig, algo: str) -> TrainConfig:
+def _offline_agent_config(config: TrainConfig) -> TrainConfig:
   """``config`` with its agent's offline defaults resolved (the agent config's optional
   ``offline()``) when it trains on a dataset; ConfigError for an on-policy agent."""
   if config.dataset is None:
     return config
   if config.agent.LOOP != "off_policy":
     raise ConfigError(
-      f"--dataset trains an off-policy agent offline, but {algo} is on-policy (it learns from "
-      "its own fresh rollouts); train an off-policy agent such as crl on the dataset, or drop "
-      "--dataset."
+      f"--dataset trains an off-policy agent offline, but {agents.name_of(config.agent)} is "
+      "on-policy (it learns from its own fresh rollouts); train an off-policy agent such as crl "
+      "on the dataset, or drop --dataset."
     )
   offline = getattr(config.agent, "offline", None)
   return config if offline is None else dataclasses.replace(config, agent=offline())

@@ -24,6 +24,7 @@ from lifecycle import assert_resumed_run_ends_like_the_uninterrupted_one, run_li
 
 from goalax import datasets
 from goalax.agents.crl import CRLConfig
+from goalax.agents.td3 import TD3Config
 from goalax.cli import main
 from goalax.config import ConfigError, TrainConfig
 from goalax.loops.offline_data import dataset_buffer, layout_bytes
@@ -348,10 +349,14 @@ def test_a_dataset_larger_than_the_device_is_refused_before_it_is_read(dataset, 
   assert "but the test device has 4.0 KiB" in str(error.value)
 
 
-def test_an_epoch_of_chunked_draws_takes_the_steps_one_at_a_time_would(dataset):
+@pytest.mark.parametrize("agent", ["crl", "td3"])
+def test_an_epoch_of_chunked_draws_takes_the_steps_one_at_a_time_would(dataset, agent):
   """20 gradient steps (a chunk of 16 batches drawn at once, then 4): the agent ends as with a
-  batch drawn and learned from at each step, with the same keys (up to float rounding)."""
+  batch drawn and learned from at each step, with the same keys (up to float rounding); TD3 too,
+  on the TD layout (next_state, terminated)."""
   config = offline_config(dataset, num_seeds=1, num_gradient_steps=20, num_evals=1)
+  if agent == "td3":
+    config = dataclasses.replace(config, agent=TD3Config(h_dim=16, n_hidden=1, batch_size=32))
   trainer = make_trainer(config, _shared_env("reacher", None))
   agent, data = trainer.agent, trainer.data
   sample = make_sampler(trainer.venv.env, agent.sampling, 32, trainer.venv.episode_length)
@@ -368,5 +373,7 @@ def test_an_epoch_of_chunked_draws_takes_the_steps_one_at_a_time_would(dataset):
 
   chunked = jax.jit(trainer.run_epoch)(state, data)[0].agent
   expected = jax.jit(step_by_step)(state)
+  first = jax.tree.leaves(state.agent)[0]
+  assert not np.array_equal(np.asarray(first), np.asarray(jax.tree.leaves(chunked)[0]))
   for a, b in zip(jax.tree.leaves(chunked), jax.tree.leaves(expected)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)

@@ -41,7 +41,8 @@ CUTS = {0: 1, 2: 7, 4: 18, 6: 3, 8: 12}  # episode -> a trajectory ends at this 
 
 
 def offline_config(dataset: str, **changes) -> TrainConfig:
-  """The tiny offline run of these tests: CRL, 2 seeds, 3 epochs of 40 gradient steps."""
+  """The tiny offline run of these tests: CRL, 2 seeds, 3 epochs of 40 gradient steps,
+  evaluated on random goals and the env's fixed tasks."""
   config = TrainConfig(
     env="reacher",
     dataset=dataset,
@@ -50,6 +51,7 @@ def offline_config(dataset: str, **changes) -> TrainConfig:
     num_seeds=2,
     num_envs=4,
     num_eval_envs=4,
+    eval_goals="both",
     episode_length=23,
     agent=CRLConfig(
       h_dim=16, n_hidden=1, repr_dim=8, batch_size=32, min_replay_size=20, max_replay_size=200
@@ -150,6 +152,7 @@ def test_gradient_steps_are_the_x_axis_and_no_env_steps_are_taken(runs):
   with open(os.path.join(full.run_dir, "metrics.jsonl")) as f:
     first = json.loads(f.readline())
   assert list(first)[:4] == ["epoch", "env_steps", "gradient_steps", "seed"]
+  assert "eval/success" in first and "eval_tasks/success" in first  # --eval_goals both
   assert os.path.getsize(os.path.join(full.run_dir, "curves.png")) > 0
   # TensorBoard's steps are gradient steps
   from tensorboardX.proto import event_pb2
@@ -248,7 +251,7 @@ import conftest  # the suite's compilation cache
 from test_offline_loop import offline_config
 from goalax.run.host_loop import train
 
-base = offline_config(sys.argv[2], num_seeds=1)
+base = offline_config(sys.argv[2], num_seeds=1, eval_goals="random")
 lr = lambda value: dataclasses.replace(base, agent=dataclasses.replace(base.agent, critic_lr=value))
 runs = {
   "seeds over 2 devices": dataclasses.replace(base, num_seeds=2, devices=2),

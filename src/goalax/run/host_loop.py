@@ -101,8 +101,8 @@ class HostLoop:
       if config.resume:
         last_epoch = self.resume_from.epoch if self.resume_from else -1
         metrics = logger.MetricsWriter.reopen(self.run_dir, last_epoch)
-        step = self.resume_from and self.resume_from.meta.get(self.step_key, 0)
-        purge = step + 1 if self.resume_from else 0
+        newest = self.resume_from  # TensorBoard drops its steps after the newest checkpoint's
+        purge = int(newest.meta.get(self.step_key, 0)) + 1 if newest else 0
       else:
         saved = dataclasses.replace(config, resume=None)
         runfiles.write_config(self.run_dir, saved, self.plan.derived)

@@ -307,7 +307,9 @@ def test_offline_schedule_budget_and_agent_defaults(dataset, monkeypatch):
   # the agent config's offline() gives the run's agent config (recorded as the run's own)
   resolved = lambda self: dataclasses.replace(self, batch_size=64)
   monkeypatch.setattr(CRLConfig, "offline", resolved, raising=False)
-  plan = make_plan(offline_config(dataset, num_gradient_steps=2, num_evals=5))
+  monkeypatch.setenv("OGBENCH_DATA_DIR", os.path.dirname(dataset))  # ogbench:NAME is NAME.npz there
+  plan = make_plan(offline_config("ogbench:reacher_random", num_gradient_steps=2, num_evals=5))
+  assert plan.trainer.data.capacity == datasets.load(dataset).num_transitions
   assert plan.config.agent.batch_size == 64 and plan.derived.loop == "offline"
   assert "--num_gradient_steps 2" in plan.budget_note  # 5 epochs take at least 5 steps
 
@@ -337,6 +339,7 @@ def test_bad_datasets_and_on_policy_agents_are_one_sentence_and_exit_code_2(
     (short, "rows; they must have one row per state"),
     (wide, "the env's state has size"),
     (str(tmp_path / "missing.npz"), "no such file"),
+    ("ogbench:no_such_dataset", "download it with the ogbench package"),
   ]:
     assert phrase in _exit_2(["train", "crl", "--dataset", path], capsys)
   assert "ppo is on-policy" in _exit_2(["train", "ppo", "--dataset", dataset], capsys)

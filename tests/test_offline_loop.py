@@ -314,6 +314,17 @@ def test_offline_schedule_budget_and_agent_defaults(dataset, monkeypatch):
   assert "--num_gradient_steps 2" in plan.budget_note  # 5 epochs take at least 5 steps
 
 
+def test_a_resumed_run_compares_its_flags_with_the_offline_defaults_resolved(runs, monkeypatch):
+  """The run's config.yaml holds its agent config as offline() resolved it; the config a resume
+  is given is resolved the same way before the two are compared."""
+  config, runs = runs
+  resolve = lambda self: dataclasses.replace(self, batch_size=32)  # the run's own: 32
+  monkeypatch.setattr(CRLConfig, "offline", resolve, raising=False)
+  given = dataclasses.replace(config, agent=dataclasses.replace(config.agent, batch_size=16))
+  plan = make_plan(dataclasses.replace(given, resume=runs["full"].run_dir))
+  assert plan.config.agent == config.agent
+
+
 def _exit_2(args, capsys) -> str:
   with pytest.raises(SystemExit) as exit_info:
     main(args)

@@ -100,8 +100,8 @@ def make_plan(config: TrainConfig) -> RunPlan:
   """Validates ``config`` (a resumed run's: its own, with the output flags given) and resolves
   everything the run is; ConfigError in one sentence when something cannot work or fit."""
   algo = agents.name_of(config.agent)
-  if config.resume:
-    config = resume_config(config, algo)
+  if config.resume:  # the run's agent config has its offline defaults resolved: so has the given
+    config = resume_config(_offline_agent_config(config), algo)
   env = _make_env(config.env, config, "env")
   eval_env = _make_env(config.eval_env, config, "eval_env") if config.eval_env else env
   if eval_env.observation_size != env.observation_size or eval_env.action_size != env.action_size:

@@ -106,7 +106,17 @@ class TrainConfig(Generic[AgentConfigT]):
   """Independent agents trained at once in one process (vmap over the whole training state)."""
   num_timesteps: int = 1_000_000
   """Environment steps to train for, per seed (at least this many are taken; the exact count is
-  reported)."""
+  reported). Ignored offline (with --dataset), where --num_gradient_steps is the budget."""
+  dataset: Annotated[str | None, default_is("online: the agent collects its own data")] = None
+  """Train offline on this dataset: an .npz in OGBench's format (written by 'goalax collect'), or
+  ogbench:NAME for OGBench's NAME.npz in its data folder (~/.ogbench/data, or OGBENCH_DATA_DIR).
+  No env steps while training; the env (--env, whose state the dataset's observations must
+  match) only evaluates. Off-policy agents only; a dataset has no commanded goals, so the
+  commanded share of an agent's goals takes the state's own goal (OGBench's p_curgoal)."""
+  num_gradient_steps: int = 1_000_000
+  """Gradient steps to train for offline (with --dataset), per seed, in --num_evals epochs of
+  equal whole numbers of steps (so at least this many; OGBench trains 1,000,000). Ignored
+  online."""
   num_evals: int = 20
   """Evaluations during training (one per epoch); an evaluation also runs before training."""
   num_envs: int = 128
@@ -220,6 +230,7 @@ def validate(config: TrainConfig) -> None:
   require_positive(
     config, "num_seeds", "num_timesteps", "num_evals", "num_envs", "num_eval_envs", "action_repeat"
   )
+  require_positive(config, "num_gradient_steps")
   if config.episode_length is not None:
     require_positive(config, "episode_length")
   require_positive(config, "keep_checkpoints")

@@ -3,8 +3,10 @@
 
 The host loop (:mod:`goalax.run.host_loop`) drives any loop through these two and knows nothing of
 replay buffers or rollouts: it compiles ``init``, ``prefill`` (when the loop has one) and
-``run_epoch``, counts env steps with the schedule, and reads ``state.agent`` through the
-:class:`goalax.agents.base.Agent` interface.
+``run_epoch``, counts env steps (gradient steps offline) with the schedule, and reads
+``state.agent`` through the :class:`goalax.agents.base.Agent` interface. An offline trainer also
+has ``data``, the dataset on the device, which ``run_epoch`` takes as a second argument: shared by
+every seed, never part of the state or its checkpoints.
 """
 
 from __future__ import annotations
@@ -34,17 +36,26 @@ def budget_warning(config, schedule: Schedule) -> str | None:
 class Trainer(NamedTuple):
   """A training run as pure functions of one state pytree (jit-, vmap- and checkpoint-able).
 
-  The state has at least ``agent`` (the agent's own state), ``env_state``, ``key`` and
-  ``train_steps``; what else it holds (a replay buffer, ...) is the loop's business."""
+  The state has at least ``agent`` (the agent's own state), ``key`` and ``train_steps`` (and
+  ``env_state`` online); what else it holds (a replay buffer, ...) is the loop's business."""
 
   init: Callable[[jax.Array], Any]
   """``key -> state``."""
   prefill: Callable[[Any], Any] | None
   """``state -> state``: random-action steps before training, or None when the loop has none."""
-  run_epoch: Callable[[Any], tuple[Any, dict]]
-  """``state -> (state, training metrics, each a scalar mean over the epoch)``."""
+  run_epoch: Callable[..., tuple[Any, dict]]
+  """``state -> (state, training metrics, each a scalar mean over the epoch)``; with ``data``,
+  ``(state, data) -> ...``."""
   agent: Any
   """The :class:`goalax.agents.base.Agent` being trained."""
   venv: Any
   """The :class:`goalax.envs.VectorGoalEnv` of the training envs."""
   schedule: Schedule
+  data: Any = None
+  """Offline: the dataset (a pytree of device arrays without a seed axis, read by every seed);
+  None online."""
+
+  @property
+  def data_args(self) -> tuple:
+    """The arguments of ``run_epoch`` after the state: ``(data,)`` offline, else none."""
+    return () if self.data is None else (self.data,)

@@ -10,6 +10,7 @@ live with the loop that needs them (``off_policy.check_replay``, ``on_policy.che
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import ClassVar
 
 
@@ -19,7 +20,9 @@ class Schedule:
 
   A run is an optional prefill, then ``epochs`` epochs of ``train_steps_per_epoch`` training
   steps, each collecting ``env_steps_per_train_step`` env steps and taking
-  ``gradient_steps_per_train_step`` gradient steps; an evaluation follows every epoch.
+  ``gradient_steps_per_train_step`` gradient steps; an evaluation follows every epoch. Offline
+  (:func:`offline_schedule`) a training step is one gradient step on a dataset and collects no
+  env steps (``env_steps_per_train_step == 0``, :attr:`offline`).
   """
 
   env_steps_per_train_step: int
@@ -43,12 +46,34 @@ class Schedule:
     return self.prefill_env_steps + self.epochs * self.env_steps_per_epoch
 
   @property
+  def offline(self) -> bool:
+    """Whether the run trains on a fixed dataset (no env steps while training)."""
+    return self.env_steps_per_train_step == 0
+
+  @property
+  def gradient_steps_per_epoch(self) -> int:
+    return self.train_steps_per_epoch * self.gradient_steps_per_train_step
+
+  @property
+  def total_gradient_steps(self) -> int:
+    """The exact number of gradient steps the run takes, per seed."""
+    return self.epochs * self.gradient_steps_per_epoch
+
+  @property
   def gradient_steps_per_env_step(self) -> float:
+    """The update-to-data ratio; ``inf`` offline (gradient steps without env steps)."""
+    if self.offline:
+      return math.inf
     return self.gradient_steps_per_train_step / self.env_steps_per_train_step
 
   def describe(self) -> str:
     """One line on the update ratio and the budget, printed when a run starts."""
     g, e = self.gradient_steps_per_train_step, self.env_steps_per_train_step
+    if self.offline:
+      return (
+        f"offline: {self.epochs} epochs × {self.gradient_steps_per_epoch:,} gradient steps = "
+        f"{self.total_gradient_steps:,} gradient steps per seed, no env steps (evaluations apart)"
+      )
     prefill = f" + {self.prefill_env_steps:,} prefill steps" if self.prefill_env_steps else ""
     return (
       f"{g} gradient steps per {e} env steps (1:{e / g:.1f}); {self.epochs} epochs × "
@@ -67,9 +92,18 @@ def whole_train_steps_per_epoch(
   return max(1, -(-total // epochs))
 
 
+def offline_schedule(num_gradient_steps: int, epochs: int) -> Schedule:
+  """The schedule of an offline run: ``epochs`` epochs of whole gradient steps (one per training
+  step) that reach at least ``num_gradient_steps``; no env steps, no prefill."""
+  return Schedule(0, 1, max(1, -(-num_gradient_steps // epochs)), epochs)
+
+
 def schedule_of(config) -> Schedule:
-  """The schedule of a run of ``config`` (a :class:`goalax.config.TrainConfig`), from its agent's
+  """The schedule of a run of ``config`` (a :class:`goalax.config.TrainConfig`): offline with
+  ``--dataset`` (``--num_gradient_steps`` over ``--num_evals`` epochs), else from its agent's
   loop settings."""
+  if getattr(config, "dataset", None):
+    return offline_schedule(config.num_gradient_steps, config.num_evals)
   return config.agent.run_schedule(
     config.num_envs, config.action_repeat, config.num_timesteps, config.num_evals
   )

@@ -79,17 +79,23 @@ def metric_rows(
   env_steps: int,
   epoch: int,
   configs: list[str] | None = None,
+  gradient_steps: int | None = None,
 ):
   """``(per_seed, means)``: one row per member of ``metrics`` (each value ``[num_members]``:
   seeds, or seeds times a sweep's configurations) and the mean rows (``seed = "mean"``, plus the
   spread ``eval/..._std`` with more than one seed): one over every seed, or with ``configs`` (a
-  sweep: each member's configuration, put in a ``config`` column) one per configuration."""
+  sweep: each member's configuration, put in a ``config`` column) one per configuration. An
+  offline run gives ``gradient_steps`` (its x axis, a column after ``env_steps``, which stays
+  0); online rows have no such column."""
   arrays = {k: np.asarray(v) for k, v in metrics.items()}
   tag = (lambda i: {}) if configs is None else (lambda i: {"config": configs[i]})
+  steps = dict(env_steps=env_steps)
+  if gradient_steps is not None:
+    steps["gradient_steps"] = gradient_steps
   per_seed = [
     dict(
       epoch=epoch,
-      env_steps=env_steps,
+      **steps,
       seed=s,
       **tag(i),
       **{k: float(v[i]) for k, v in arrays.items()},
@@ -103,7 +109,7 @@ def metric_rows(
   for config, members in groups.items():
     mean = dict(
       epoch=epoch,
-      env_steps=env_steps,
+      **steps,
       seed="mean",
       **({} if config is None else {"config": config}),
       **{k: float(np.mean(v[members])) for k, v in arrays.items()},
@@ -120,9 +126,17 @@ def metric_rows(
   return per_seed, means
 
 
+STEP_COLUMNS = ("env_steps", "gradient_steps")
+
+
+def step_of(row: dict[str, Any]) -> int:
+  """A row's x axis (TensorBoard's and wandb's step): gradient steps offline, else env steps."""
+  return row["gradient_steps"] if "gradient_steps" in row else row["env_steps"]
+
+
 def scalars(row: dict[str, Any]) -> dict[str, float]:
-  """The finite metric values of a row (no epoch, env_steps or seed)."""
-  skip = ("epoch", "env_steps", "seed")
+  """The finite metric values of a row (no epoch, step counts or seed)."""
+  skip = ("epoch", *STEP_COLUMNS, "seed")
   return {
     k: float(v)
     for k, v in row.items()
@@ -203,7 +217,7 @@ def _tagged(row: dict[str, Any]) -> dict[str, Any]:
   """A mean row as logged: a sweep configuration's metrics under ``<config>/<metric>``."""
   if "config" not in row:
     return row
-  keep = ("epoch", "env_steps", "seed")
+  keep = ("epoch", *STEP_COLUMNS, "seed")
   return {k if k in keep else f"{row['config']}/{k}": v for k, v in row.items() if k != "config"}
 
 
@@ -212,8 +226,8 @@ class RunOutputs:
   --plot_curves), TensorBoard event files (--log_tensorboard) and wandb (--log_wandb).
 
   ``metrics`` is a fresh or reopened :class:`MetricsWriter`; ``title`` names the run on
-  curves.png (:func:`goalax.outputs.plotting.run_title`); ``purge_step`` the first env step a resumed run
-  writes again. A write that fails (full disk, unwritable folder) raises
+  curves.png (:func:`goalax.outputs.plotting.run_title`); ``purge_step`` the first step (env steps, gradient
+  steps offline) a resumed run writes again. A write that fails (full disk, unwritable folder) raises
   OutputError; the files stay whole.
   """
 
@@ -243,7 +257,7 @@ class RunOutputs:
       path = os.path.join(self.run_dir, "curves.png")
       self._guard("curves.png", lambda: plot_run(self.metrics.rows, path, self.title))
     for mean in means:
-      row, step = _tagged(mean), mean["env_steps"]
+      row, step = _tagged(mean), step_of(mean)
       if self.tensorboard:
         self._guard("TensorBoard events", lambda: self.tensorboard.log(row, step))
       if self.wandb:

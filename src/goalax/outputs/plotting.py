@@ -70,18 +70,25 @@ class Curves:
   """One run's (or several pooled runs') metric at every evaluation, for every seed."""
 
   label: str
-  env_steps: np.ndarray  # [T]
+  env_steps: np.ndarray  # [T] the x axis: env steps, or gradient steps offline (x_label)
   scores: dict[str, np.ndarray]  # metric -> [num_seeds, T]
+  x_label: str = "env steps per seed"
+
+
+def step_column(rows: list[dict]) -> str:
+  """The rows' x axis: ``gradient_steps`` for an offline run's rows (which have that column; their
+  env steps stay 0), else ``env_steps``."""
+  return "gradient_steps" if any("gradient_steps" in row for row in rows) else "env_steps"
 
 
 def curves_from_rows(rows: list[dict], label: str, metrics=CURVE_METRICS) -> Curves:
   """Per-seed rows of metrics.jsonl -> :class:`Curves` (seeds sorted, evaluations in order).
 
   Rows of evaluations that not every seed has are left out; non-finite values become NaN."""
-  per_seed = {}
+  per_seed, x = {}, step_column(rows)
   for row in rows:
     if row["seed"] != "mean":
-      per_seed.setdefault(row["seed"], {})[row["env_steps"]] = row
+      per_seed.setdefault(row["seed"], {})[row[x]] = row
   if not per_seed:
     raise UsageError(f"{label} has no evaluations yet (metrics.jsonl has no rows).")
   steps = sorted(set.intersection(*(set(r) for r in per_seed.values())))
@@ -90,7 +97,7 @@ def curves_from_rows(rows: list[dict], label: str, metrics=CURVE_METRICS) -> Cur
     key: np.array([[value(per_seed[s][t], key) for t in steps] for s in sorted(per_seed)])
     for key in metrics
   }
-  return Curves(label, np.array(steps), scores)
+  return Curves(label, np.array(steps), scores, x.replace("_", " ") + " per seed")
 
 
 def load_curves(run_dir: str, label: str | None = None, metrics=CURVE_METRICS) -> Curves:
@@ -133,6 +140,7 @@ def pool(curves: list[Curves]) -> Curves:
     first.label,
     first.env_steps,
     {k: np.concatenate([c.scores[k] for c in curves]) for k in first.scores},
+    first.x_label,
   )
 
 
@@ -163,9 +171,9 @@ def _figure(num_panels: int):
   return fig, axes
 
 
-def _label_axis(ax, metric: str) -> None:
+def _label_axis(ax, metric: str, x_label: str) -> None:
   ax.set_title(TITLES.get(metric, metric), fontsize=10)
-  ax.set_xlabel("env steps per seed")
+  ax.set_xlabel(x_label)
   ax.grid(alpha=0.3)
   if metric in ("eval/success", "eval/time_near_goal"):
     ax.set_ylim(-0.02, 1.02)
@@ -180,7 +188,7 @@ def _save(fig, path: str) -> str:
 
 
 def plot_run(rows: list[dict], path: str, title: str, metrics=CURVE_METRICS) -> str:
-  """``curves.png`` of one run: each metric against env steps, the mean over seeds and the
+  """``curves.png`` of one run: each metric against env steps (gradient steps offline), the mean over seeds and the
   range (min to max) across seeds; one line per configuration of a sweep. A run evaluated on
   the fixed tasks alone (``--eval_goals tasks``) shows their averages."""
   if metrics == CURVE_METRICS and not any(CURVE_METRICS[0] in row for row in rows):
@@ -203,7 +211,7 @@ def plot_run(rows: list[dict], path: str, title: str, metrics=CURVE_METRICS) -> 
           curves.env_steps, low, high, alpha=0.25, color=line.get_color(), label=range_label
         )
   for ax, metric in zip(axes, metrics):
-    _label_axis(ax, metric)
+    _label_axis(ax, metric, curves.x_label)
   if len(groups) > 1 or len(curves.scores[metrics[0]]) > 1:
     axes[0].legend(fontsize=8)
   fig.suptitle(title, fontsize=10)
@@ -224,7 +232,7 @@ def plot_comparison(
       (line,) = ax.plot(run.env_steps, iqm, marker="o", ms=3, label=label)
       ax.fill_between(run.env_steps, low, high, color=line.get_color(), alpha=0.2)
   for ax, metric in zip(axes, metrics):
-    _label_axis(ax, metric)
+    _label_axis(ax, metric, curves[0].x_label)
   axes[0].legend(fontsize=8)
   fig.suptitle(title, fontsize=10)
   return _save(fig, path)

@@ -73,7 +73,10 @@ def evaluate_run(
   seeds = derived.seeds
   keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(seed), k) for k in range(len(seeds))])
   metrics = jit_for(config)(over_seeds(evaluate, len(seeds)))(params, keys)
-  per_seed, means = logger.metric_rows(metrics, seeds, ckpt.env_steps, ckpt.epoch, derived.configs)
+  offline = ckpt.meta.get("gradient_steps", 0) if derived.loop == "offline" else None
+  per_seed, means = logger.metric_rows(
+    metrics, seeds, ckpt.env_steps, ckpt.epoch, derived.configs, gradient_steps=offline
+  )
   return per_seed, means, ckpt, env.name
 
 

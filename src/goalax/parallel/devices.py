@@ -103,18 +103,29 @@ def placement(config, members: int) -> Placement:
   return Placement("data", Mesh(devices, (DATA,)))
 
 
-def over_devices(fn: Callable, num_seeds: int, where: Placement) -> Callable:
+def over_devices(fn: Callable, num_seeds: int, where: Placement, shared: int = 0) -> Callable:
   """``fn`` (a function of one seed) over the seed axis of every argument and result, placed:
   :func:`goalax.parallel.seed_axis.over_seeds` on one device or for data parallelism, and per device on
-  its own seeds (``shard_map``) when seeds are split."""
+  its own seeds (``shard_map``) when seeds are split. The last ``shared`` arguments have no seed
+  axis (an offline run's dataset): every seed reads them, and every device holds them whole."""
   if where.mode != "seeds":
-    return over_seeds(fn, num_seeds)
-  local = over_seeds(fn, num_seeds // where.num_devices)
+    return over_seeds(fn, num_seeds, shared)
+  local = over_seeds(fn, num_seeds // where.num_devices, shared)
   # check_vma=False: every value is per device (nothing is replicated across seeds), and the
   # programs' conds mix per-seed and constant branches that the check would have to be told of
-  return jax.shard_map(
-    local, mesh=where.mesh, in_specs=P(SEEDS), out_specs=P(SEEDS), check_vma=False
-  )
+  if not shared:
+    return jax.shard_map(
+      local, mesh=where.mesh, in_specs=P(SEEDS), out_specs=P(SEEDS), check_vma=False
+    )
+
+  def placed(*args):
+    specs = (P(SEEDS),) * (len(args) - shared) + (P(),) * shared
+    mapped = jax.shard_map(
+      local, mesh=where.mesh, in_specs=specs, out_specs=P(SEEDS), check_vma=False
+    )
+    return mapped(*args)
+
+  return placed
 
 
 def _data_spec(path, leaf) -> P:
@@ -137,6 +148,14 @@ def state_shardings(abstract_state: Any, where: Placement) -> Any:
   return jax.tree_util.tree_map_with_path(
     lambda path, leaf: NamedSharding(where.mesh, _data_spec(path, leaf)), abstract_state
   )
+
+
+def shared_shardings(tree: Any, where: Placement) -> Any:
+  """Shardings of arguments without a seed axis that every seed reads (an offline run's
+  dataset): whole on every device, or None on one device."""
+  if where.mode == "one":
+    return None
+  return jax.tree.map(lambda _: NamedSharding(where.mesh, P()), tree)
 
 
 def seed_axis_shardings(tree: Any, where: Placement) -> Any:

@@ -20,9 +20,11 @@ import jax.numpy as jnp
 T = TypeVar("T")
 
 
-def over_seeds(fn: Callable, num_seeds: int) -> Callable:
+def over_seeds(fn: Callable, num_seeds: int, shared: int = 0) -> Callable:
   """``fn`` over a leading seed axis of every argument and result: ``jax.vmap(fn)``, except for
-  one seed, where it is ``fn`` itself on the arguments without that axis.
+  one seed, where it is ``fn`` itself on the arguments without that axis. The last ``shared``
+  arguments have no seed axis: every seed reads the same ones (an offline run's dataset; vmap's
+  ``in_axes`` None).
 
   Why not ``vmap`` for one seed too: under ``vmap`` every network matmul is a batched
   ``dot_general`` (even at batch 1), which XLA:CPU runs more slowly than a plain matmul, most of
@@ -31,13 +33,21 @@ def over_seeds(fn: Callable, num_seeds: int) -> Callable:
   (``benchmarks/profile_step.py``). The results are the same up to float rounding.
   """
   if num_seeds > 1:
-    return jax.vmap(fn)
+    if not shared:
+      return jax.vmap(fn)
+    return lambda *args: jax.vmap(fn, in_axes=_in_axes(len(args), shared))(*args)
 
   def one_seed(*args):
-    out = fn(*jax.tree.map(lambda x: x[0], args))
+    own = len(args) - shared
+    out = fn(*jax.tree.map(lambda x: x[0], args[:own]), *args[own:])
     return jax.tree.map(lambda x: jnp.expand_dims(x, 0), out)
 
   return one_seed
+
+
+def _in_axes(num_args: int, shared: int) -> tuple:
+  """vmap's ``in_axes``: the seed axis 0 for each argument but the last ``shared`` (None)."""
+  return (0,) * (num_args - shared) + (None,) * shared
 
 
 @jax.custom_batching.custom_vmap

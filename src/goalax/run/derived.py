@@ -41,7 +41,7 @@ class Derived:
   total_env_steps: int
   """Env steps per seed of the whole run."""
   gradient_steps_per_env_step: float
-  """The update-to-data ratio."""
+  """The update-to-data ratio (``.inf`` offline: no env steps)."""
   seeds: list[int]
   """The seeds of the run's agents, in the order of the seed axis of every saved array."""
   state_bytes: int
@@ -51,10 +51,13 @@ class Derived:
   jax_version: str
   """JAX's version when the run started."""
   loop: str = "off_policy"
-  """Training loop of the algorithm (runs saved before the on-policy loop existed lack it)."""
+  """Training loop of the run: off_policy, on_policy, or offline with --dataset (runs saved
+  before the on-policy loop existed lack it)."""
   configs: list[str] | None = None
   """With --sweep: each member's swept values (``critic_lr=0.0001``), in the order of
   ``seeds``; None without."""
+  total_gradient_steps: int = 0
+  """Gradient steps per seed of the whole run (runs saved before the offline loop lack it)."""
 
   OLD_NAMES: ClassVar[dict[str, str]] = {"updates_per_train_step": "gradient_steps_per_train_step"}
 

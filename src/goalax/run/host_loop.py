@@ -29,6 +29,7 @@ from goalax.run import checkpoint, memory, runfiles
 from goalax.run.health import NonFiniteError, all_finite, non_finite_message
 from goalax.run.plan import RunPlan, make_plan
 from goalax.run.programs import Programs
+from goalax.run.progress import done_line, epoch_line, format_seconds, of_config, steps_of
 from goalax.run.stopping import (
   RunInterrupted,
   StopNow,
@@ -37,11 +38,6 @@ from goalax.run.stopping import (
   stop_on_signals,
   wait_until_ready,
 )
-
-
-def _format_seconds(s: float) -> str:
-  s = int(round(s))
-  return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
 @dataclasses.dataclass
@@ -70,8 +66,9 @@ class HostLoop:
     self.saver = checkpoint.BackgroundSaver(self.resume_from)
     meta = self.resume_from.meta if self.resume_from else {}
     self.env_steps = int(meta.get("env_steps", 0))
+    self.gradient_steps = int(meta.get("gradient_steps", 0))  # counted offline only
     self.train_seconds = float(meta.get("train_seconds", 0.0))
-    self.resumed_at = (self.env_steps, self.train_seconds)  # speed counts this process only
+    self.resumed_at = (self.steps[0], self.train_seconds)  # speed counts this process only
     self.compile_seconds = 0.0
     self.state = None
     self.videos = VideoRecorder(plan)
@@ -104,7 +101,8 @@ class HostLoop:
       if config.resume:
         last_epoch = self.resume_from.epoch if self.resume_from else -1
         metrics = logger.MetricsWriter.reopen(self.run_dir, last_epoch)
-        purge = self.resume_from.env_steps + 1 if self.resume_from else 0
+        newest = self.resume_from  # TensorBoard drops its steps after the newest checkpoint's
+        purge = int(newest.meta.get(self.step_key, 0)) + 1 if newest else 0
       else:
         saved = dataclasses.replace(config, resume=None)
         runfiles.write_config(self.run_dir, saved, self.plan.derived)
@@ -118,12 +116,23 @@ class HostLoop:
       self.lock.release()
       raise
 
+  @property
+  def steps(self) -> tuple[int, int, str]:
+    """``(done, total, name)``: env steps, or gradient steps offline."""
+    return steps_of(self.plan.schedule, self.env_steps, self.gradient_steps)
+
+  @property
+  def step_key(self) -> str:
+    """The rows' x axis (TensorBoard's and wandb's step): gradient_steps offline."""
+    return "gradient_steps" if self.plan.schedule.offline else "env_steps"
+
   def record(self, epoch: int, metrics: dict) -> list[dict]:
     """Rows of one evaluation, written; returns the mean rows (one, or one per configuration of
     a sweep)."""
     plan = self.plan
+    offline = self.gradient_steps if plan.schedule.offline else None
     per_seed, means = logger.metric_rows(
-      metrics, plan.seeds, self.env_steps, epoch, plan.member_labels
+      metrics, plan.seeds, self.env_steps, epoch, plan.member_labels, gradient_steps=offline
     )
     for k, row in enumerate(per_seed):
       self.per_seed[k].append(row)
@@ -143,6 +152,7 @@ class HostLoop:
       return
     meta = dict(
       env_steps=self.env_steps,
+      gradient_steps=self.gradient_steps,
       train_seconds=self.train_seconds,
       seeds=self.plan.seeds,
       algo=self.plan.algo,
@@ -154,7 +164,7 @@ class HostLoop:
   def maybe_video(self, epoch: int) -> None:
     """With --video_every N: one evaluation episode of the first seed, every N evaluations."""
     if self.run_dir and self.videos.due(epoch):
-      self.videos.record(epoch, self.policy_params(), self.run_dir, self.outputs, self.env_steps)
+      self.videos.record(epoch, self.policy_params(), self.run_dir, self.outputs, self.steps[0])
 
   # ---- stopping --------------------------------------------------------------------------
 
@@ -219,15 +229,11 @@ class HostLoop:
         self.saver.wait(raise_error=False)
       if self.lock:
         self.lock.release()
-    steps, seconds = self.env_steps, self.train_seconds
-    self.say(
-      f"  done: {steps:,} env steps per seed in {_format_seconds(seconds)} of training "
-      f"({steps * len(self.plan.seeds) / max(seconds, 1e-9):,.0f} env steps/s over all seeds) "
-      f"+ {self.compile_seconds:.1f} s compile"
-    )
+    seconds = self.train_seconds
+    self.say(done_line(self.steps, seconds, len(self.plan.seeds), self.compile_seconds))
     return RunResult(
       self.run_dir,
-      steps,
+      self.env_steps,
       self.history,
       self.per_seed,
       self.state,
@@ -251,9 +257,9 @@ class HostLoop:
     self.say(f"  compiled in {self.compile_seconds:.1f} s | memory {estimate.describe()}")
 
     if self.resume_from:
+      done, _, name = self.steps
       self.say(
-        f"  resuming from {self.resume_from.path} (epoch {self.resume_from.epoch}, "
-        f"{self.env_steps:,} env steps)"
+        f"  resuming from {self.resume_from.path} (epoch {self.resume_from.epoch}, {done:,} {name})"
       )
       self.state = self._restore()
       start = self.resume_from.epoch + 1
@@ -276,7 +282,7 @@ class HostLoop:
     self.state = programs.init(*plan.init_args)
     metrics = programs.evaluate(self.policy_params(), plan.eval_keys(0))
     for row in self.record(0, distributed.fetch(metrics)):
-      self.say(f"  [0/{config.num_evals}] before training: {headline(row)}" + _of_config(row))
+      self.say(f"  [0/{config.num_evals}] before training: {headline(row)}" + of_config(row))
     self.maybe_video(0)
     if programs.prefill is not None:
       t_start = time.perf_counter()
@@ -290,7 +296,7 @@ class HostLoop:
     """Trains one epoch, evaluates, records, checks for NaN, checkpoints; returns its seconds."""
     config, num_evals = self.config, self.config.num_evals
     t_start = time.perf_counter()
-    self.state, train_metrics = programs.epoch(self.state)
+    self.state, train_metrics = programs.epoch(self.state, *self.plan.trainer.data_args)
 
     def may_abandon() -> bool:
       # drop the epoch in flight only if its start is saved and it would take a while longer
@@ -304,7 +310,7 @@ class HostLoop:
       remaining = (last_epoch_seconds or math.inf) - (time.perf_counter() - t_start)
       if remaining < 1.0:  # a moment: no need to say anything
         return
-      left = f" (about {_format_seconds(remaining)})" if last_epoch_seconds else ""
+      left = f" (about {format_seconds(remaining)})" if last_epoch_seconds else ""
       print(
         f"goalax: {self.stop.name}: finishing epoch {epoch}{left} to checkpoint it; "
         f"{self.stop.name} again stops at once.",
@@ -319,6 +325,7 @@ class HostLoop:
     seconds = time.perf_counter() - t_start
     self.train_seconds += seconds
     self.env_steps += self.plan.schedule.env_steps_per_epoch
+    self.gradient_steps += self.plan.schedule.gradient_steps_per_epoch
     eval_metrics = distributed.fetch(
       programs.evaluate(self.policy_params(), self.plan.eval_keys(epoch))
     )
@@ -338,24 +345,9 @@ class HostLoop:
     return seconds
 
   def _progress_line(self, epoch: int, row: dict) -> None:
-    config, total = self.config, self.plan.schedule.total_env_steps
-    steps0, seconds0 = self.resumed_at
-    sps = (self.env_steps - steps0) / max(self.train_seconds - seconds0, 1e-9)
-    eta = (total - self.env_steps) / max(sps, 1e-9)
-    self.say(
-      f"  [{epoch}/{config.num_evals}] {self.env_steps:,}/{total:,} steps | "
-      f"{sps:,.0f} steps/s | ETA {_format_seconds(eta)} | {headline(row)}"
-      + "".join(
-        f" | {name.replace('_', ' ')} {row[f'train/{name}']:.3f}"
-        for name in self.agent.headline_metrics
-      )
-      + _of_config(row)
-    )
-
-
-def _of_config(row: dict) -> str:
-  """`` | critic_lr=0.0001``: the configuration of a sweep's mean row, else nothing."""
-  return f" | {row['config']}" if "config" in row else ""
+    since = (self.steps[0] - self.resumed_at[0], self.train_seconds - self.resumed_at[1])
+    names = tuple(self.agent.headline_metrics)
+    self.say(epoch_line(epoch, self.config.num_evals, self.steps, since, row, names))
 
 
 def train(

@@ -3,8 +3,11 @@
 The training state's shapes come from ``jax.eval_shape`` of the trainer's ``init`` (vmapped over
 seeds), so its bytes are exact: replay buffer, env states, agent (parameters, optimiser states,
 targets). The evaluation envs' states come the same way from ``env.reset``; XLA's temporaries,
-once the programs are compiled, from their memory analysis. A run that cannot fit on its device
-stops with the estimate, the device's capacity and the flags to lower.
+once the programs are compiled, from their memory analysis. An offline run's dataset is a part of
+its own, counted once (every seed reads the same copy; each device holds it whole), and a
+dataset that alone cannot fit is refused before it is read (:func:`check_dataset_fits`). A run
+that cannot fit on its device stops with the estimate, the device's capacity and the flags to
+lower.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ FLAGS_OF_PART = {
   "evaluation envs": ("num_eval_envs",),
   "agent": ("h_dim", "n_hidden"),
   "XLA temporaries": ("batch_size", "num_envs", "unroll_length"),
+  "dataset": ("dataset",),
 }  # a flag the run's agent does not have (PPO has no --batch_size) is not suggested
 
 
@@ -90,10 +94,13 @@ class MemoryEstimate:
 PART_OF_FIELD = {"buffer": "replay buffer", "env_state": "env states", "agent": "agent"}
 
 
-def estimate_training_memory(abstract_state, abstract_eval_states, num_seeds: int, where=None):
+def estimate_training_memory(
+  abstract_state, abstract_eval_states, num_seeds: int, where=None, dataset_bytes: int = 0
+):
   """The parts of a run's memory from abstract shapes: every field of the loop's state (a
   dataclass of ``ShapeDtypeStruct``: the replay buffer, env states and agent, whatever the loop
-  holds) and the evaluation envs' states; per device when ``where`` (a
+  holds), the evaluation envs' states and an offline run's dataset (``dataset_bytes``, once,
+  whole on every device); per device when ``where`` (a
   :class:`goalax.parallel.devices.Placement`) splits the run over several."""
   split = 1 if where is None else where.num_devices
   per_env = ("replay buffer", "env states")  # split over devices in both placements
@@ -105,7 +112,23 @@ def estimate_training_memory(abstract_state, abstract_eval_states, num_seeds: in
   if split > 1:
     seeds_split = where.mode == "seeds"
     parts = {k: n // split if (seeds_split or k in per_env) else n for k, n in parts.items()}
+  if dataset_bytes:
+    parts["dataset"] = int(dataset_bytes)
   return MemoryEstimate(parts, num_seeds, split)
+
+
+def check_dataset_fits(
+  nbytes: int, what: str, capacity: int | None, where: str, flag: str = "dataset"
+) -> None:
+  """Raises ConfigError when a dataset of ``nbytes`` on the device (``what``: its file and
+  size, e.g. ``"x.npz (1,000,000 states)"``) alone exceeds the capacity: before it is read."""
+  if capacity is None or nbytes <= capacity:
+    return
+  raise ConfigError(
+    f"--{flag} {what} needs about {format_bytes(nbytes)} on the device, but {where} has "
+    f"{format_bytes(capacity)}; train on a smaller dataset (fewer trajectories) or on a "
+    "device with more memory."
+  )
 
 
 def check_fits(estimate: MemoryEstimate, config, capacity: int | None, where: str) -> None:
@@ -119,7 +142,8 @@ def check_fits(estimate: MemoryEstimate, config, capacity: int | None, where: st
       flags += [f for f in FLAGS_OF_PART.get(name, ()) if f not in flags and _has(config, f)]
   if config.num_seeds > 1:
     flags.append("num_seeds")
-  named = [f"--{f} ({_value(config, f):,})" for f in flags]
+  named = [f"--{f} ({_value(config, f):,})" for f in flags if f != "dataset"]
+  named += [f"--{f} (a smaller one)" for f in flags if f == "dataset"]
   raise ConfigError(
     f"this run needs about {format_bytes(estimate.total)} of memory ({estimate.breakdown()}), "
     f"but {where} has "

@@ -7,8 +7,11 @@ The plan holds the algorithm (looked up in the registry by the config's class, o
 continuous values), its loop and the loop's :class:`~goalax.loops.base.Trainer`, the members
 (seeds × swept values), their placement on devices, the schedule and its budget note, the
 evaluator, the state's shapes and the memory estimate (refused when it cannot fit), and the
-:class:`~goalax.config.Derived` record saved in config.yaml. Both loops get the agent and the
-schedule from here, the same way.
+:class:`~goalax.config.Derived` record saved in config.yaml. Every loop gets the agent and the
+schedule from here, the same way. With ``--dataset`` the loop is ``offline``: the agent's config
+takes its offline defaults (its optional ``offline()``, recorded in config.yaml), and the dataset
+is measured (refused when it cannot fit), read, checked against the env and put on the devices
+once, as the trainer's ``data``.
 """
 
 from __future__ import annotations
@@ -40,12 +43,12 @@ class RunPlan:
   config: TrainConfig
   algo: str  # the registered name (goalax train <algo>)
   label: str  # as a person names it: CRL, SAC+HER
-  loop: ModuleType  # goalax.loops.off_policy or on_policy
+  loop: ModuleType  # goalax.loops.off_policy, on_policy or offline
   env: object
   eval_env: object
   agent: object  # the agent the loop trains (sweep-wrapped when the run sweeps)
   schedule: Schedule
-  budget_note: str | None  # a warning when the run takes far more env steps than asked
+  budget_note: str | None  # a warning when the run takes far more steps than asked
   members: list[sweep.Member]  # the member axis: seeds, times swept values
   placement: devices.Placement
   trainer: Trainer
@@ -97,8 +100,8 @@ def make_plan(config: TrainConfig) -> RunPlan:
   """Validates ``config`` (a resumed run's: its own, with the output flags given) and resolves
   everything the run is; ConfigError in one sentence when something cannot work or fit."""
   algo = agents.name_of(config.agent)
-  if config.resume:
-    config = resume_config(config, algo)
+  if config.resume:  # the run's agent config has its offline defaults resolved: so has the given
+    config = resume_config(_offline_agent_config(config), algo)
   env = _make_env(config.env, config, "env")
   eval_env = _make_env(config.eval_env, config, "eval_env") if config.eval_env else env
   if eval_env.observation_size != env.observation_size or eval_env.action_size != env.action_size:
@@ -107,6 +110,7 @@ def make_plan(config: TrainConfig) -> RunPlan:
       f"{eval_env.observation_size}/{eval_env.action_size}, but --env {config.env} "
       f"has {env.observation_size}/{env.action_size}; they must match."
     )
+  config = _offline_agent_config(config)
   validate(config)
   continuous, discrete = sweep.parse(config)
   if discrete:
@@ -119,11 +123,12 @@ def make_plan(config: TrainConfig) -> RunPlan:
   placement = devices.placement(config, len(members))
   _require_output_packages(config, eval_env)
   schedule = schedule_of(config)
-  loop = loops.loop_module(config.agent.LOOP)
+  loop = loops.loop_module(loop_name(config))
   sizes = (env.state_size, env.goal_size, env.action_size)
   agent = sweep.agent_for(config.agent, sizes, tuple(continuous))
+  data = () if config.dataset is None else (read_dataset(config, env, agent, placement),)
   try:
-    trainer = loop.make_trainer(config, env, agent, schedule, placement)
+    trainer = loop.make_trainer(config, env, agent, schedule, placement, *data)
   except ValueError as e:
     raise ConfigError(str(e)) from None
   evaluate = make_run_evaluator(
@@ -143,7 +148,7 @@ def make_plan(config: TrainConfig) -> RunPlan:
     jax.ShapeDtypeStruct((len(members), num_episodes, 2), jnp.uint32),
   )
   estimate = memory.estimate_training_memory(
-    abstract_state, abstract_eval_states, len(members), placement
+    abstract_state, abstract_eval_states, len(members), placement, memory.tree_bytes(data)
   )
   memory.check_fits(estimate, config, *memory.device_capacity())
   budget_note = loop.check_budget(config, schedule)
@@ -160,12 +165,13 @@ def make_plan(config: TrainConfig) -> RunPlan:
     epochs=schedule.epochs,
     prefill_env_steps=schedule.prefill_env_steps,
     total_env_steps=schedule.total_env_steps,
+    total_gradient_steps=schedule.total_gradient_steps,
     gradient_steps_per_env_step=schedule.gradient_steps_per_env_step,
     seeds=[m.seed for m in members],
     state_bytes=memory.tree_bytes(abstract_state),
     jax_backend=jax.default_backend(),
     jax_version=jax.__version__,
-    loop=config.agent.LOOP,
+    loop=loop_name(config),
     configs=[m.label for m in members] if members[0].values else None,
   )
   return RunPlan(
@@ -179,17 +185,63 @@ def make_trainer(config: TrainConfig, env) -> Trainer:
   """The loop's :class:`Trainer` of a run of ``config`` on ``env``, its agent and schedule
   resolved as :func:`make_plan` resolves them, on one device: for tests and benchmarks that
   drive a loop without the host loop."""
+  config = _offline_agent_config(config)
   continuous, _ = sweep.parse(config)
   sizes = (env.state_size, env.goal_size, env.action_size)
   agent = sweep.agent_for(config.agent, sizes, tuple(continuous))
-  loop = loops.loop_module(config.agent.LOOP)
-  return loop.make_trainer(config, env, agent, schedule_of(config), devices.Placement("one"))
+  loop = loops.loop_module(loop_name(config))
+  one = devices.Placement("one")
+  data = () if config.dataset is None else (read_dataset(config, env, agent, one),)
+  return loop.make_trainer(config, env, agent, schedule_of(config), one, *data)
 
 
 def check_budget(config: TrainConfig) -> str | None:
   """The budget check of :func:`make_plan` alone: ConfigError when ``--num_timesteps`` cannot
   pay for what comes before training, else a warning or None."""
-  return loops.loop_module(config.agent.LOOP).check_budget(config, schedule_of(config))
+  return loops.loop_module(loop_name(config)).check_budget(config, schedule_of(config))
+
+
+def loop_name(config: TrainConfig) -> str:
+  """The loop of a run (a key of :data:`goalax.loops.LOOPS`): ``offline`` with ``--dataset``,
+  else the agent's own."""
+  return "offline" if config.dataset is not None else config.agent.LOOP
+
+
+def _offline_agent_config(config: TrainConfig) -> TrainConfig:
+  """``config`` with its agent's offline defaults resolved (the agent config's optional
+  ``offline()``) when it trains on a dataset; ConfigError for an on-policy agent."""
+  if config.dataset is None:
+    return config
+  if config.agent.LOOP != "off_policy":
+    raise ConfigError(
+      f"--dataset trains an off-policy agent offline, but {agents.name_of(config.agent)} is "
+      "on-policy (it learns from its own fresh rollouts); train an off-policy agent such as crl "
+      "on the dataset, or drop --dataset."
+    )
+  offline = getattr(config.agent, "offline", None)
+  return config if offline is None else dataclasses.replace(config, agent=offline())
+
+
+def read_dataset(config: TrainConfig, env, agent, placement: devices.Placement):
+  """``--dataset`` in the replay buffer's layout (:mod:`goalax.loops.offline_data`), on the
+  placement's devices (whole on each). Refused in one sentence when its file is not a dataset
+  of ``env``, or when it cannot fit on the device (measured from the file's headers, before it
+  is read)."""
+  from goalax import datasets
+  from goalax.loops.offline_data import dataset_buffer, layout_bytes
+
+  path = datasets.resolve(config.dataset)
+  shapes = datasets.file_shapes(path)
+  datasets.check_shapes(shapes, path, env.state_size, env.action_size)
+  td = agent.sampling.td
+  num_states = shapes["observations"][0][0]
+  sizes = (env.state_size, env.goal_size, env.action_size)
+  nbytes = max(layout_bytes(num_states - 1, *sizes, td), datasets.device_bytes(shapes))
+  what = f"{path} ({num_states:,} states)"
+  memory.check_dataset_fits(nbytes, what, *memory.device_capacity())
+  trajectories = datasets.load(str(path), env.state_size, env.action_size)
+  buffer = dataset_buffer(trajectories, env, td)
+  return devices.put(buffer, devices.shared_shardings(buffer, placement))
 
 
 def _make_env(name: str, config: TrainConfig, flag: str):

@@ -69,6 +69,8 @@ def compile_programs(plan: RunPlan, fresh: bool = True) -> Programs:
   for a config that differs from this one only in its seed, names and outputs
   (:func:`program_key`). A second caller with the same key waits for the first's compile."""
   key = program_key(plan.config)
+  if plan.trainer.data is not None:  # a dataset file rewritten in place has new shapes
+    key += repr(jax.tree.map(lambda x: (x.shape, x.dtype.name), plan.trainer.data))
   with _compiling_lock(key):
     with _STORE_LOCK:
       cached = _COMPILED.get(key)
@@ -90,23 +92,26 @@ def _compile(plan: RunPlan, fresh: bool) -> Programs:
   seed_axis = lambda tree: devices.seed_axis_shardings(tree, where)  # keys, params, metrics
   state_sh = plan.state_shardings
 
-  def lower(fn, args: tuple, in_shardings, out_shardings, donate: bool = False):
-    """``fn`` over the seed axis, placed, lowered for ``args``; the compiled program puts its
-    inputs where it expects them when it is called."""
+  def lower(fn, args: tuple, in_shardings, out_shardings, donate: bool = False, shared: int = 0):
+    """``fn`` over the seed axis (but its last ``shared`` arguments), placed, lowered for
+    ``args``; the compiled program puts its inputs where it expects them when it is called."""
     kwargs = dict(donate_argnums=0) if donate else {}
     if where.mode != "one":
       kwargs.update(in_shardings=in_shardings, out_shardings=out_shardings)
-    placed = devices.over_devices(fn, len(plan.seeds), where)
+    placed = devices.over_devices(fn, len(plan.seeds), where, shared)
     return jit_for(plan.config)(placed, **kwargs).lower(*args), in_shardings
 
   policy, keys = plan.abstract_policy, plan.eval_keys(0)
+  data = trainer.data_args  # offline: the dataset, shared by every seed (not donated)
   train_out = eval_out = None
   if where.mode != "one":  # the metrics' shapes, for their shardings
-    run_epoch = devices.over_devices(trainer.run_epoch, len(plan.seeds), where)
-    train_out = seed_axis(jax.eval_shape(run_epoch, state)[1])
+    run_epoch = devices.over_devices(trainer.run_epoch, len(plan.seeds), where, len(data))
+    train_out = seed_axis(jax.eval_shape(run_epoch, state, *data)[1])
     evaluate = devices.over_devices(plan.evaluate, len(plan.seeds), where)
     eval_out = seed_axis(jax.eval_shape(evaluate, policy, keys))
-  epoch = lower(trainer.run_epoch, (state,), (state_sh,), (state_sh, train_out), True)
+  data_sh = tuple(devices.shared_shardings(d, where) for d in data)
+  epoch_in = (state_sh, *data_sh)
+  epoch = lower(trainer.run_epoch, (state, *data), epoch_in, (state_sh, train_out), True, len(data))
   others = {
     "evaluate": lower(plan.evaluate, (policy, keys), (seed_axis(policy), seed_axis(keys)), eval_out)
   }

@@ -18,7 +18,9 @@ InfoNCE. The act of a clipped-Gaussian policy is :func:`gaussian_policy`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +28,11 @@ import jax.numpy as jnp
 from goalax import networks
 from goalax.agents.base import Array, Metrics, Params
 from goalax.agents.common import check_obs_size
+from goalax.errors import ConfigError
+from goalax.helptext import default_is
+
+if TYPE_CHECKING:
+  from typing_extensions import Self
 
 #: The largest AWR weight (OGBench's clip of ``exp(alpha · advantage)``).
 MAX_AWR_WEIGHT = 100.0
@@ -97,3 +104,54 @@ def sample_clipped(mean_log_std: tuple[Array, Array], key: Array, deterministic:
     sample = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
     mean = jnp.where(deterministic, mean, sample)
   return jnp.clip(mean, -1.0, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorLossConfig:
+  """``--actor_loss`` of the agents whose online actor maximises their critic with an entropy
+  bonus (CRL, QRL, TD InfoNCE): that actor, or one of OGBench's offline actors above. Each agent
+  names its offline default (``OFFLINE_ACTOR_LOSS``, ``OFFLINE_ACTOR_ALPHA``, OGBench's) and the
+  losses it offers (``ACTOR_LOSSES``)."""
+
+  OFFLINE_ACTOR_LOSS: ClassVar[str] = "ddpgbc"
+  OFFLINE_ACTOR_ALPHA: ClassVar[float] = 0.1
+  ACTOR_LOSSES: ClassVar[tuple[str, ...]] = ("auto", "maxent", "ddpgbc")
+
+  actor_loss: Literal["auto", "maxent", "awr", "ddpgbc"] = "auto"
+  """Actor loss: maxent (the online actor: maximise the critic at a sampled action plus the
+  entropy bonus), ddpgbc (the critic at the policy's mean action, normalised, plus behaviour
+  cloning of the stored actions) or awr (the stored actions' likelihood weighted by
+  exp(actor_alpha · advantage); QRL only). auto: maxent online; with a dataset (the offline
+  loop, the config's offline()) OGBench's choice, ddpgbc."""
+  actor_alpha: Annotated[
+    float | None, default_is("OGBench's: CRL 0.1, QRL 0.003, TD InfoNCE 0.1")
+  ] = None
+  """Coefficient of --actor_loss ddpgbc (the behaviour-cloning weight) or awr (the inverse
+  temperature); unused by maxent."""
+
+  @property
+  def actor_mode(self) -> str:
+    """The actor loss used: ``actor_loss``, ``auto`` read as ``maxent`` (the online actor)."""
+    return "maxent" if self.actor_loss == "auto" else self.actor_loss
+
+  @property
+  def actor_coef(self) -> float:
+    """``actor_alpha``, or the agent's offline default."""
+    return self.OFFLINE_ACTOR_ALPHA if self.actor_alpha is None else self.actor_alpha
+
+  def offline(self) -> Self:
+    """This config with the offline defaults resolved: ``auto`` becomes OGBench's offline actor
+    loss (``OFFLINE_ACTOR_LOSS``) and an unset ``actor_alpha`` its coefficient."""
+    loss = self.OFFLINE_ACTOR_LOSS if self.actor_loss == "auto" else self.actor_loss
+    return dataclasses.replace(self, actor_loss=loss, actor_alpha=self.actor_coef)
+
+  def validate_actor_loss(self) -> None:
+    """Raises ConfigError, one sentence, for a loss this agent does not offer or a bad alpha."""
+    if self.actor_loss not in self.ACTOR_LOSSES:
+      raise ConfigError(
+        f"--actor_loss must be one of {', '.join(self.ACTOR_LOSSES)} for this agent, got "
+        f"{self.actor_loss!r}"
+        + (" (awr needs a state value V(s, g); it has none)." if self.actor_loss == "awr" else ".")
+      )
+    if self.actor_alpha is not None and not self.actor_alpha > 0:
+      raise ConfigError(f"--actor_alpha must be positive, got {self.actor_alpha}.")

@@ -16,8 +16,10 @@ success − 1``, ``mask = (1 − success)(1 − terminated)``, success = the env
    (:func:`goalax.agents.implicit_value.ivl_value_loss`). With τ > 0.5 the value leans toward the
    best outcomes in the data: an optimistic, in-sample estimate of the optimal value.
 2. **Actor** (AWR, :func:`goalax.agents.offline_actor.awr_loss`): the likelihood of the stored
-   action weighted by ``min(exp(alpha · A), 100)``, ``A = V(s', g_a) − V(s, g_a)`` (both heads'
-   mean, the online value before this step's update, no gradient).
+   action weighted by ``min(exp(alpha · A), 100)``, ``A = r_a + γ m_a V(s', g_a) − V(s, g_a)``
+   (both heads' mean, the online value before this step's update, no gradient; ``r_a, m_a`` of
+   the actor goal's success). OGBench's ``V(s', g_a) − V(s, g_a)`` is this under its reward
+   timing (:func:`goalax.agents.implicit_value.one_step_advantage`).
 3. **Target**: ``V̄ <- (1 − tau) V̄ + tau V``.
 
 The policy is a Gaussian on the action with a learned σ, its sample clipped to [−1, 1] and scored
@@ -42,6 +44,7 @@ from goalax.agents.gcsl import clipped_gaussian_log_prob
 from goalax.agents.implicit_value import (
   ImplicitValueConfig,
   ivl_value_loss,
+  one_step_advantage,
   reward_and_mask,
   value_ensemble,
   value_of,
@@ -168,9 +171,9 @@ def make_gcivl(config: GCIVLConfig, state_size: int, goal_size: int, action_size
 
   def actor_loss(actor_params: Params, critic_params: Params, batch: Batch):
     state, goal = batch["state"], batch["actor_goal"]
-    advantage = jnp.mean(
-      value(critic_params, batch["next_state"], goal) - value(critic_params, state, goal), axis=0
-    )
+    v = jnp.mean(value(critic_params, state, goal), axis=0)
+    next_v = jnp.mean(value(critic_params, batch["next_state"], goal), axis=0)
+    advantage = one_step_advantage(batch, "actor_reward", v, next_v, config.discounting)
     mean, log_std = actor.apply(actor_params, jnp.concatenate([state, goal], axis=-1))
     log_prob = clipped_gaussian_log_prob(batch["action"], mean, log_std)
     loss, metrics = awr_loss(log_prob, advantage, config.alpha)

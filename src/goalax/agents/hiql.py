@@ -16,10 +16,17 @@ goalax's success rule (:mod:`goalax.agents.implicit_value`).
    ``ϕ([s, g])`` is a goal representation of width ``rep_dim``, length-normalised to
    ``√rep_dim``, trained by the value alone.
 2. **Low-level actor** ``π_l(a | s, ϕ([s, w]))``: AWR (``low_alpha``) with advantage
-   ``V(s', w) − V(s, w)``; ϕ enters without gradient.
+   ``r_w + γ m_w V(s', w) − V(s, w)`` (``r_w, m_w`` of the subgoal's success at ``s'``); ϕ
+   enters without gradient.
 3. **High-level actor** ``π_h(z | s, g_h)``, a Gaussian over representations: AWR
-   (``high_alpha``) toward ``z = ϕ([s, w_h])`` with advantage ``V(w_h, g_h) − V(s, g_h)`` (the
-   value at the subgoal's state).
+   (``high_alpha``) toward ``z = ϕ([s, w_h])`` with advantage ``U(w_h, g_h) − U(s, g_h)``, ``U``
+   the value of being at a state (0 at the goal, else ``−1 + γ V``,
+   :func:`goalax.agents.implicit_value.value_at`; ``s`` taken as not at ``g_h``).
+
+OGBench's advantages are ``V(s', w) − V(s, w)`` and ``V(w_h, g_h) − V(s, g_h)``: the same under
+its reward timing (success at the current state); goalax's success is at the next state, where a
+goal one step away is worth what the goal itself is, so the success of the step (or of the
+subgoal state) enters as above (:func:`goalax.agents.implicit_value.one_step_advantage`).
 4. **Target**: ``V̄ <- (1 − tau) V̄ + tau V``.
 
 Acting: ``z`` from ``π_h(s, g)`` (its mean, or a sample), length-normalised, then ``a`` from
@@ -47,7 +54,9 @@ from goalax.agents.gcsl import clipped_gaussian_log_prob
 from goalax.agents.implicit_value import (
   ImplicitValueConfig,
   ivl_value_loss,
+  one_step_advantage,
   reward_and_mask,
+  value_at,
   value_ensemble,
   value_of,
 )
@@ -192,22 +201,25 @@ def make_hiql(config: HIQLConfig, state_size: int, goal_size: int, action_size: 
       config.expectile,
     )
 
-  def advantage(critic_params: Params, state: Array, reached: Array, goal: Array) -> Array:
-    """``V(reached, g) − V(s, g)``, both heads' mean, ``[B]``."""
-    return jnp.mean(value(critic_params, reached, goal) - value(critic_params, state, goal), 0)
+  def mean_value(critic_params: Params, state: Array, goal: Array) -> Array:
+    return jnp.mean(value(critic_params, state, goal), axis=0)  # both heads' mean, [B]
 
   def actor_loss(actor_params: Params, critic_params: Params, batch: Batch):
     """The low-level and the high-level AWR losses, summed, and their metrics."""
     critic_params = jax.lax.stop_gradient(critic_params)
     state, subgoal = batch["state"], batch["subgoal"]
-    low_adv = advantage(critic_params, state, batch["next_state"], subgoal)
+    v, next_v = (mean_value(critic_params, x, subgoal) for x in (state, batch["next_state"]))
+    low_adv = one_step_advantage(batch, "subgoal_reward", v, next_v, config.discounting)
     low_in = jnp.concatenate([state, goal_rep(critic_params, state, subgoal)], axis=-1)
     mean, log_std = low_actor.apply(actor_params["low"], low_in)
     low_log_prob = clipped_gaussian_log_prob(batch["action"], mean, log_std)
     low_loss, low_metrics = awr_loss(low_log_prob, low_adv, config.low_alpha)
 
     high_goal, high_target = batch["actor_goal"], batch["actor_subgoal"]
-    high_adv = advantage(critic_params, state, batch["actor_subgoal_state"], high_goal)
+    reached = mean_value(critic_params, batch["actor_subgoal_state"], high_goal)
+    at_subgoal = value_at(reached, batch["actor_subgoal_reward"], config.discounting)
+    at_state = value_at(mean_value(critic_params, state, high_goal), 0.0, config.discounting)
+    high_adv = at_subgoal - at_state
     target_rep = goal_rep(critic_params, state, high_target)
     z_mean, z_log_std = high_actor.apply(
       actor_params["high"], jnp.concatenate([state, high_goal], axis=-1)

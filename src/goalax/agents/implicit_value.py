@@ -28,11 +28,31 @@ from goalax.errors import ConfigError, require_in_unit_interval, require_positiv
 from goalax.replay.goals import GoalMix, GoalSampling
 
 
-def reward_and_mask(batch: Batch) -> tuple[Array, Array]:
+def reward_and_mask(batch: Batch, success_key: str = "reward") -> tuple[Array, Array]:
   """``(r [B], mask [B])``: ``success − 1`` and ``(1 − success)(1 − terminated)``, success being
-  the batch's ``reward`` (see the module docstring)."""
-  success = batch["reward"]
+  the batch's ``reward`` (or ``actor_reward``, ``subgoal_reward``: the success of those goals;
+  see the module docstring)."""
+  success = batch[success_key]
   return success - 1.0, (1.0 - success) * (1.0 - batch["terminated"])
+
+
+def one_step_advantage(
+  batch: Batch, success_key: str, v: Array, next_v: Array, discount: float | Array
+) -> Array:
+  """``r + γ m V(s', g) − V(s, g)`` ``[B]`` (``v``, ``next_v [B]``), the goal's success under
+  ``success_key``: the actors' advantage. OGBench's ``V(s', g) − V(s, g)`` is this advantage
+  under its rule (success at the current state); under goalax's (at the next state) a goal one
+  step away is worth 0 as the goal itself is, so ``V(s', g) − V(s, g)`` would not tell the step
+  that reaches the goal from one that stays beside it: the reward does."""
+  reward, mask = reward_and_mask(batch, success_key)
+  return reward + discount * mask * next_v - v
+
+
+def value_at(v: Array, success: Array, discount: float | Array) -> Array:
+  """The value of being at a state ``x`` in OGBench's convention from goalax's ``v = V(x, g)``
+  (which counts from the step after ``x``): 0 where ``x`` is at the goal (``success``), else
+  ``−1 + γ V(x, g)``. ``[B]`` each."""
+  return jnp.where(success > 0, 0.0, -1.0 + discount * v)
 
 
 def expectile_loss(adv: Array, diff: Array, expectile: float | Array) -> Array:
@@ -146,5 +166,5 @@ class ImplicitValueConfig:
 
   def goal_sampling(self) -> GoalSampling:
     """The value's goals (``goal``, also the reward's) and the actor's (``actor_goal``) from
-    their mixes, with ``next_state``, ``reward`` and ``terminated``."""
-    return GoalSampling(self.mix("value"), actor=self.mix("actor"), td=True)
+    their mixes, with ``next_state``, ``reward``, ``terminated`` and the actor goals' rewards."""
+    return GoalSampling(self.mix("value"), actor=self.mix("actor"), td=True, actor_reward=True)

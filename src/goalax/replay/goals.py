@@ -74,6 +74,11 @@ class GoalSampling:
   """Whether the batch also holds each goal's hindsight offset, ``goal_offset`` (and
   ``actor_goal_offset``) ``[B]`` int32: ``k >= 1`` for a hindsight goal k steps ahead, 0 for a
   commanded or random goal (e.g. GCSL's horizon)."""
+  actor_reward: bool = False
+  """With ``td``: whether the batch also holds the env's reward at ``next_state`` for the actor's
+  goals, ``actor_reward [B]`` (and with subgoals ``subgoal_reward [B]`` at ``next_state`` for
+  ``subgoal``, ``actor_subgoal_reward [B]`` at ``actor_subgoal_state`` for ``actor_goal``): an
+  actor's advantage ``r + γ m V(s', g) − V(s, g)`` needs its goals' success."""
   subgoal_steps: int = 0
   """HIQL's subgoal horizon K (OGBench's ``subgoal_steps``); 0: no subgoals. With K > 0 the batch
   also holds ``subgoal [B, G]``, the achieved goal of the state ``min(t + K, last)`` of the

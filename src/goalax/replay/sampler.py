@@ -204,7 +204,8 @@ def make_sampler(
   goals; with ``sampling.subgoal_steps`` also ``subgoal [B, G]`` and ``actor_subgoal [B, G]``
   (:class:`goalax.replay.goals.GoalSampling`) and their states, ``subgoal_state [B, S]`` and
   ``actor_subgoal_state [B, S]``; with ``sampling.td`` also ``next_state [B, S]``, ``reward [B]`` (the env's reward rule at
-  the batch's goal) and ``terminated [B]``. ``info``: ``source [B]`` (0 commanded, 1 hindsight,
+  the batch's goal) and ``terminated [B]``, with ``sampling.actor_reward`` the rewards of the
+  actor's goals and subgoals (``actor_reward``, ``subgoal_reward``, ``actor_subgoal_reward``). ``info``: ``source [B]`` (0 commanded, 1 hindsight,
   2 random), ``k [B]`` (= ``goal_offset``), with an actor mix also ``actor_source [B]`` and
   ``actor_k [B]``, with subgoals ``subgoal_k [B]`` and ``actor_subgoal_k [B]`` (their offsets),
   ``found [B]`` (false where a hindsight goal fell back) and ``hindsight [B]``
@@ -296,6 +297,12 @@ def make_sampler(
       batch["next_state"] = now["next_state"]
       batch["reward"] = env.goal_reward(now["next_state"], goals[0])
       batch["terminated"] = now["terminated"]
+      if sampling.actor_reward:
+        batch["actor_reward"] = env.goal_reward(now["next_state"], goals[-1])
+        if sampling.subgoal_steps > 0:
+          batch["subgoal_reward"] = env.goal_reward(now["next_state"], batch["subgoal"])
+          reached = batch["actor_subgoal_state"]
+          batch["actor_subgoal_reward"] = env.goal_reward(reached, goals[-1])
     return batch, info
 
   return sample

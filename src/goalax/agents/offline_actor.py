@@ -11,9 +11,10 @@ agent that offers them: GCIVL, GCIQL and HIQL, and CRL, QRL and TD InfoNCE with 
   0.3 GCIQL, 0.1 CRL, 0.003 QRL).
 
 Both take the policy's log-likelihood of the stored actions, which each agent computes with its
-own policy: :func:`goalax.agents.gcsl.clipped_gaussian_log_prob` for the Gaussian policies of GCIVL, GCIQL and HIQL
-(as GCSL's), :func:`tanh_gaussian_data_log_prob` for the tanh-Gaussian actors of CRL, QRL and TD
-InfoNCE. The act of a clipped-Gaussian policy is :func:`gaussian_policy`.
+own policy: :func:`goalax.agents.gcsl.clipped_gaussian_log_prob` for the Gaussian policies of
+GCIVL, GCIQL and HIQL (as GCSL's), :func:`tanh_gaussian_data_log_prob` for the tanh-Gaussian
+actors of CRL, QRL and TD InfoNCE. The act of a clipped-Gaussian policy is
+:func:`gaussian_policy`.
 """
 
 from __future__ import annotations

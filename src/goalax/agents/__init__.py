@@ -71,6 +71,27 @@ REGISTRY: dict[str, AgentSpec] = {
     "quasimetric RL (IQE or MRN distance, latent dynamics actor)",
     label="QRL",
   ),
+  "gcivl": AgentSpec(
+    "goalax.agents.gcivl",
+    "GCIVLConfig",
+    "make_gcivl",
+    "goal-conditioned implicit V-learning (OGBench: expectile value, AWR actor)",
+    label="GCIVL",
+  ),
+  "gciql": AgentSpec(
+    "goalax.agents.gciql",
+    "GCIQLConfig",
+    "make_gciql",
+    "goal-conditioned implicit Q-learning (OGBench: expectile value, TD critic, DDPG+BC actor)",
+    label="GCIQL",
+  ),
+  "hiql": AgentSpec(
+    "goalax.agents.hiql",
+    "HIQLConfig",
+    "make_hiql",
+    "hierarchical implicit Q-learning (GCIVL's value, subgoal and action policies by AWR)",
+    label="HIQL",
+  ),
   "ppo": AgentSpec(
     "goalax.agents.ppo",
     "PPOConfig",

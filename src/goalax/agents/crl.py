@@ -21,6 +21,10 @@ trajectories, i.e. samples of the goal marginal).
    parameters held fixed.
 3. **Temperature**: minimise ``-log_alpha * stop_grad(log pi + target_entropy)``.
 
+Offline (``--actor_loss ddpgbc``, what ``auto`` becomes with a dataset, OGBench's CRL): the actor
+instead minimises ``−Q(s, tanh(mean), g) / mean|Q| − actor_alpha · log pi(a_data | s, g)``
+(:func:`goalax.agents.offline_actor.ddpgbc_loss`) and the temperature stays put.
+
 The energies and contrastive losses are in :mod:`goalax.agents.contrastive`. Everything below is
 pure: :func:`make_crl` returns a :class:`CRL` (a :class:`goalax.agents.base.Agent`) holding
 ``init``, ``update`` and ``act`` functions that can be ``jit``-ed and ``vmap``-ed (e.g. over
@@ -67,6 +71,11 @@ from goalax.agents.contrastive import (
   resolve_paired_energy_fn,
   resolve_temperature,
 )
+from goalax.agents.offline_actor import (
+  ActorLossConfig,
+  ddpgbc_loss,
+  tanh_gaussian_data_log_prob,
+)
 from goalax.errors import ConfigError, require_in_unit_interval, require_positive
 from goalax.helptext import choices, default_is
 from goalax.loops.checks import check_replay
@@ -74,7 +83,7 @@ from goalax.loops.settings import OffPolicyConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class CRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
+class CRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig, ActorLossConfig):
   """Contrastive RL (CRL). Defaults follow JaxGCRL unless stated otherwise."""
 
   SWEEPABLE = (  # leaves of the state under --sweep (goalax.parallel.sweep)
@@ -138,6 +147,7 @@ class CRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
       require_positive(self, "energy_temperature")
     require_in_unit_interval(self, "discounting")
     require_in_unit_interval(self, "actor_p_random", include_zero=True)
+    self.validate_actor_loss()
     try:
       resolve_energy_fn(self.energy_fn)
       resolve_contrastive_loss(self.contrastive_loss_fn)
@@ -290,11 +300,19 @@ def make_crl(config: CRLConfig, state_size: int, goal_size: int, action_size: in
 
   def actor_loss(
     actor_params: Params, critic_params: Params, log_alpha: Array, batch: Batch, key: Array
-  ) -> tuple[Array, Array]:
+  ) -> tuple[Array, Array | tuple[Array, Metrics]]:
     state, goal = batch["state"], batch.get("actor_goal", batch["goal"])
     obs = jnp.concatenate([state, goal], axis=-1)
     action, log_prob = networks.sample_action(actor_params, actor.apply, obs, key)
     critic_params = jax.lax.stop_gradient(critic_params)
+    if config.actor_mode == "ddpgbc":  # the critic at tanh(mean), plus behaviour cloning
+      mean, log_std = actor.apply(actor_params, obs)
+      q = scaled(
+        critic_params, paired_energy_fn(*encode(critic_params, state, jnp.tanh(mean), goal))
+      )
+      data_log_prob = tanh_gaussian_data_log_prob(mean, log_std, batch["action"])
+      loss, metrics = ddpgbc_loss(q, data_log_prob, config.actor_coef)
+      return loss, (log_prob, metrics)  # log_prob: the (unlearned) temperature's metrics
     sa_repr, g_repr = encode(critic_params, state, action, goal)
     q = scaled(critic_params, paired_energy_fn(sa_repr, g_repr))  # = diag(critic_logits), [B]
     alpha = 0.0 if config.disable_entropy_actor else jnp.exp(jax.lax.stop_gradient(log_alpha))
@@ -310,6 +328,7 @@ def make_crl(config: CRLConfig, state_size: int, goal_size: int, action_size: in
       ),
       (critic_tx, actor_tx, alpha_tx),
       target_entropy,
+      learn_alpha=config.actor_mode == "maxent",
     )
 
   return CRL(

@@ -37,7 +37,8 @@ that ``s'`` achieves.
    the sampled action's log-density (the paper's actor uses the distribution's entropy instead).
    No behaviour cloning, as the paper's online actor: the replay data come from the agent's own
    earlier policies.
-3. **Temperature**: SAC's, toward ``target_entropy``, on the actor step's log-densities.
+3. **Temperature**: SAC's, toward ``target_entropy``, on the actor step's log-densities. Offline
+   actors (held temperature): ``--actor_loss ddpgbc`` or ``awr`` (:mod:`goalax.agents.offline_actor`).
 
 Goalax's goals are achieved goals (``goal = state[goal_indices]``), not whole states as in the
 paper's code, hence the goal encoder ``psi`` beside ``phi`` and the 0-cost edges that tie them.
@@ -74,6 +75,8 @@ from goalax.agents.common import (
   tanh_gaussian_policy,
   target_entropy_for,
 )
+from goalax.agents.offline_actor import ActorLossConfig, awr_loss, ddpgbc_loss
+from goalax.agents.offline_actor import tanh_gaussian_data_log_prob as data_log_prob_of
 from goalax.agents.qrl_objective import CONSTRAINTS, critic_objective, softplus_inverse
 from goalax.errors import ConfigError, require_in_unit_interval, require_positive
 from goalax.loops.checks import check_replay
@@ -81,7 +84,7 @@ from goalax.loops.settings import OffPolicyConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class QRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
+class QRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig, ActorLossConfig):
   """Quasimetric RL (QRL). Defaults follow the paper's online code unless stated otherwise."""
 
   SWEEPABLE = (  # leaves of the state under --sweep (goalax.parallel.sweep)
@@ -95,6 +98,7 @@ class QRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
     "dynamics_weight",
     "target_entropy",
   )
+  OFFLINE_ACTOR_ALPHA, ACTOR_LOSSES = 0.003, ("auto", "maxent", "awr", "ddpgbc")  # OGBench's
 
   quasimetric: Literal["iqe", "mrn"] = "iqe"
   """Quasimetric head: ``iqe`` (interval quasimetric embedding, maxmean; the paper's) or ``mrn``
@@ -155,6 +159,7 @@ class QRLConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
     )
     require_in_unit_interval(self, "discounting")
     require_in_unit_interval(self, "actor_p_random", include_zero=True)
+    self.validate_actor_loss()
     for flag in ("push_offset", "dynamics_weight"):
       if not getattr(self, flag) >= 0:
         raise ConfigError(f"--{flag} must be 0 or positive, got {getattr(self, flag)}.")
@@ -317,6 +322,11 @@ def make_qrl(config: QRLConfig, state_size: int, goal_size: int, action_size: in
     """``state [..., S], goal [..., G] -> max_c d_c(phi_c(s), psi_c(g)) [...]``."""
     return jax.vmap(one_distance, (0, None, None))(critic_params, state, goal).max(axis=0)
 
+  def max_distance_after(critic_params: Params, state: Array, action: Array, goal: Array):
+    """``[B]``: the most pessimistic critic's distance left after the action."""
+    dists = jax.vmap(predicted_distance, (0, None, None, None))(critic_params, state, action, goal)
+    return dists.max(axis=0)
+
   def critic_loss(critic_params: Params, raw_lagrange: Array, batch: Batch):
     losses, metrics = jax.vmap(one_critic_loss, (0, 0, None))(critic_params, raw_lagrange, batch)
     return jnp.sum(losses), jax.tree.map(jnp.mean, metrics)  # each critic on its own loss
@@ -327,10 +337,25 @@ def make_qrl(config: QRLConfig, state_size: int, goal_size: int, action_size: in
       actor_params, actor.apply, jnp.concatenate([state, goal], axis=-1), key
     )
     critic_params = jax.lax.stop_gradient(critic_params)
-    dists = jax.vmap(predicted_distance, (0, None, None, None))(critic_params, state, action, goal)
-    dist = dists.max(axis=0)  # the most pessimistic critic
+    if config.actor_mode != "maxent":
+      return offline_actor_loss(actor_params, critic_params, batch, log_prob)
+    dist = max_distance_after(critic_params, state, action, goal)
     alpha = jnp.exp(jax.lax.stop_gradient(log_alpha))
     return jnp.mean(dist + alpha * log_prob), (log_prob, {"dist_actor": jnp.mean(dist)})
+
+  def offline_actor_loss(actor_params, critic_params, batch: Batch, log_prob: Array):
+    """OGBench's QRL actors: ddpgbc, Q = −max_distance_after(tanh(mean)); awr, A = d(s) − d(s')."""
+    state, goal = batch["state"], batch["actor_goal"]
+    mean, log_std = actor.apply(actor_params, jnp.concatenate([state, goal], axis=-1))
+    data_log_prob = data_log_prob_of(mean, log_std, batch["action"])
+    if config.actor_mode == "awr":
+      next_distance = distance(critic_params, batch["next_state"], goal)
+      adv = distance(critic_params, state, goal) - next_distance
+      loss, metrics = awr_loss(data_log_prob, adv, config.actor_coef)
+    else:
+      q = -max_distance_after(critic_params, state, jnp.tanh(mean), goal)
+      loss, metrics = ddpgbc_loss(q, data_log_prob, config.actor_coef)
+    return loss, (log_prob, metrics)  # log_prob: the (unlearned) temperature's metrics
 
   def update(qrl_state: QRLState, batch: Batch, key: Array) -> tuple[QRLState, Metrics]:
     """The critic and the multiplier (one gradient of the Lagrangian, each with its own Adam),
@@ -357,6 +382,7 @@ def make_qrl(config: QRLConfig, state_size: int, goal_size: int, action_size: in
       ),
       (actor_tx, alpha_tx),
       target_entropy,
+      learn_alpha=config.actor_mode == "maxent",
     )
     return qrl_state, {**critic_metrics, **metrics}
 

@@ -35,6 +35,11 @@ target encoders:
 3. **Temperature**: SAC's, as in CRL (:func:`goalax.agents.common.temperature_step`).
 4. **Targets**: ``(φ̄, ψ̄) <- (1 − τ)(φ̄, ψ̄) + τ (φ, ψ)``.
 
+Offline (``--actor_loss ddpgbc``, what ``auto`` becomes with a dataset): the actor minimises
+``−M[i, i] at a = tanh(mean)``, normalised by its mean magnitude, ``− actor_alpha · log π(a_data
+| s, g)`` (:func:`goalax.agents.offline_actor.ddpgbc_loss`, OGBench's CRL form; OGBench has no
+TD InfoNCE) and the temperature stays put.
+
 Terminations: a terminal step (the ant falls) ends in an absorbing state: every later state is
 its next state, so its row's whole occupancy is the one-step positive (weight 1 on the one-step
 term, none on the bootstrapped one); a time-limit end is not a termination and bootstraps from
@@ -90,6 +95,11 @@ from goalax.agents.contrastive import (
   resolve_energy_fn,
   td_infonce_loss,
 )
+from goalax.agents.offline_actor import (
+  ActorLossConfig,
+  ddpgbc_loss,
+  tanh_gaussian_data_log_prob,
+)
 from goalax.errors import ConfigError, require_in_unit_interval, require_positive
 from goalax.helptext import choices
 from goalax.loops.checks import check_replay
@@ -97,7 +107,7 @@ from goalax.loops.settings import OffPolicyConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class TDInfoNCEConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
+class TDInfoNCEConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig, ActorLossConfig):
   """TD InfoNCE. Defaults follow the paper's online experiments unless stated otherwise."""
 
   SWEEPABLE = (  # leaves of the state under --sweep (goalax.parallel.sweep)
@@ -144,6 +154,7 @@ class TDInfoNCEConfig(NetworkConfig, OffPolicyConfig, MaxEntActorConfig):
     require_positive(self, "repr_dim", "critic_lr", "actor_lr", "alpha_lr")
     require_in_unit_interval(self, "tau")
     require_in_unit_interval(self, "actor_p_random", include_zero=True)
+    self.validate_actor_loss()
     if not 0.0 <= self.discounting < 1.0:
       raise ConfigError(
         f"--discounting must be in [0, 1) for td_infonce, got {self.discounting}: the one-step "
@@ -292,6 +303,12 @@ def make_td_infonce(
     obs = jnp.concatenate([state, goal], axis=-1)
     action, log_prob = networks.sample_action(actor_params, actor.apply, obs, key)
     critic_params = jax.lax.stop_gradient(critic_params)
+    if config.actor_mode == "ddpgbc":  # the critic at tanh(mean), plus behaviour cloning
+      mean, log_std = actor.apply(actor_params, obs)
+      q = jnp.diagonal(critic_logits(critic_params, state, jnp.tanh(mean), goal, goal).min(0))
+      data_log_prob = tanh_gaussian_data_log_prob(mean, log_std, batch["action"])
+      loss, metrics = ddpgbc_loss(q, data_log_prob, config.actor_coef)
+      return loss, (log_prob, metrics)  # log_prob: the (unlearned) temperature's metrics
     logits = critic_logits(critic_params, state, action, goal, goal).min(axis=0)  # [B, B]
     alpha = 0.0 if config.disable_entropy_actor else jnp.exp(jax.lax.stop_gradient(log_alpha))
     return infonce_loss(logits) + jnp.mean(alpha * log_prob), log_prob
@@ -301,7 +318,15 @@ def make_td_infonce(
     then the target critic's Polyak step."""
     txs = (critic_tx, actor_tx, alpha_tx)
     return target_critic_update(
-      td_state, batch, key, critic_loss, actor_loss, txs, target_entropy, config.tau
+      td_state,
+      batch,
+      key,
+      critic_loss,
+      actor_loss,
+      txs,
+      target_entropy,
+      config.tau,
+      learn_alpha=config.actor_mode == "maxent",
     )
 
   return TDInfoNCE(

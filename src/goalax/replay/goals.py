@@ -74,6 +74,20 @@ class GoalSampling:
   """Whether the batch also holds each goal's hindsight offset, ``goal_offset`` (and
   ``actor_goal_offset``) ``[B]`` int32: ``k >= 1`` for a hindsight goal k steps ahead, 0 for a
   commanded or random goal (e.g. GCSL's horizon)."""
+  actor_reward: bool = False
+  """With ``td``: whether the batch also holds the env's reward at ``next_state`` for the actor's
+  goals, ``actor_reward [B]`` (and with subgoals ``subgoal_reward [B]`` at ``next_state`` for
+  ``subgoal``, ``actor_subgoal_reward [B]`` at ``actor_subgoal_state`` for ``actor_goal``): an
+  actor's advantage ``r + γ m V(s', g) − V(s, g)`` needs its goals' success."""
+  subgoal_steps: int = 0
+  """HIQL's subgoal horizon K (OGBench's ``subgoal_steps``); 0: no subgoals. With K > 0 the batch
+  also holds ``subgoal [B, G]``, the achieved goal of the state ``min(t + K, last)`` of the
+  transition's trajectory (the low-level actor's goal), and ``actor_subgoal [B, G]``, that of the
+  state ``min(t + K, t + k)`` toward a hindsight actor goal ``k`` steps ahead, else ``subgoal``
+  (the high-level actor's target; the actor mix's goals, or the value mix's without one), and
+  their states ``subgoal_state`` and ``actor_subgoal_state [B, S]``.
+  ``last`` is the real last state of a finished episode, the newest stored one of a running
+  episode (:func:`goalax.replay.sampler.subgoal_offsets`)."""
 
   @property
   def mixes(self) -> tuple[GoalMix, ...]:
@@ -81,5 +95,6 @@ class GoalSampling:
 
   @property
   def hindsight(self) -> bool:
-    """Whether any goal is a hindsight goal (the buffer must then keep episode ends)."""
-    return any(mix.p_future > 0 for mix in self.mixes)
+    """Whether any goal is a hindsight goal or a subgoal (the buffer must then keep episode
+    ends)."""
+    return self.subgoal_steps > 0 or any(mix.p_future > 0 for mix in self.mixes)

@@ -154,6 +154,18 @@ def sample_future(
   return {"age": age, "env": env, "k": ks, "source_age": source_ages, "found": found}
 
 
+def subgoal_offsets(
+  buffer: replay.ReplayBuffer, ages: Array, envs: Array, steps: int, last_offset: int
+) -> Array:
+  """``m = min(steps, M)`` ``[...]`` int32: how far ahead each row's subgoal state is, ``M``
+  being the offset of the last state stored of its episode: the real last state of a finished
+  episode (``next_state`` of its last row with ``last_offset`` 1, else the last row's ``obs``),
+  the newest stored state of a running one. Needs a buffer that keeps episode ends."""
+  to_end = replay.rows_to_episode_end(buffer, ages, envs)  # -1: still running
+  rows_ahead = jnp.where(to_end >= 0, to_end, buffer.size - 1 - ages)
+  return jnp.minimum(steps, rows_ahead + last_offset).astype(jnp.int32)
+
+
 def draw_sources(key: Array, mix: GoalMix, batch_size: int) -> Array:
   """``[batch_size]`` int32 source of each goal: 0 commanded, 1 hindsight, 2 random."""
   if mix.p_future == 1:
@@ -189,10 +201,14 @@ def make_sampler(
   ``sampling.value``); with ``sampling.actor`` also ``actor_goal [B, G]`` (from that mix, drawn
   independently for the same transitions); with ``sampling.offsets`` also ``goal_offset [B]``
   (and ``actor_goal_offset [B]``), each goal's hindsight offset, 0 for commanded and random
-  goals; with ``sampling.td`` also ``next_state [B, S]``, ``reward [B]`` (the env's reward rule at
-  the batch's goal) and ``terminated [B]``. ``info``: ``source [B]`` (0 commanded, 1 hindsight,
+  goals; with ``sampling.subgoal_steps`` also ``subgoal [B, G]`` and ``actor_subgoal [B, G]``
+  (:class:`goalax.replay.goals.GoalSampling`) and their states, ``subgoal_state [B, S]`` and
+  ``actor_subgoal_state [B, S]``; with ``sampling.td`` also ``next_state [B, S]``, ``reward [B]`` (the env's reward rule at
+  the batch's goal) and ``terminated [B]``, with ``sampling.actor_reward`` the rewards of the
+  actor's goals and subgoals (``actor_reward``, ``subgoal_reward``, ``actor_subgoal_reward``). ``info``: ``source [B]`` (0 commanded, 1 hindsight,
   2 random), ``k [B]`` (= ``goal_offset``), with an actor mix also ``actor_source [B]`` and
-  ``actor_k [B]``, ``found [B]`` (false where a hindsight goal fell back) and ``hindsight [B]``
+  ``actor_k [B]``, with subgoals ``subgoal_k [B]`` and ``actor_subgoal_k [B]`` (their offsets),
+  ``found [B]`` (false where a hindsight goal fell back) and ``hindsight [B]``
   (where a hindsight goal may fall back, :func:`can_fall_back`), for tests, diagnostics and the
   ``hindsight_fallback`` metric (:func:`hindsight_fallback`).
   """
@@ -267,10 +283,26 @@ def make_sampler(
       batch["goal_offset"] = ks[0]
       if sampling.actor is not None:
         batch["actor_goal_offset"] = ks[1]
+    if sampling.subgoal_steps > 0:
+      # HIQL's subgoals: K steps ahead, clipped at the episode's last state stored, and for the
+      # high-level target at a hindsight goal nearer than that (OGBench's HGCDataset).
+      last_offset = 1 if td else 0
+      low = subgoal_offsets(buffer, age, column, sampling.subgoal_steps, last_offset)
+      high = jnp.where(sources[-1] == 1, jnp.minimum(low, ks[-1]), low)
+      for name, m in (("subgoal", low), ("actor_subgoal", high)):
+        subgoal_state = states_at(buffer, age + jnp.maximum(m - last_offset, 0), column, td)
+        batch[name], batch[f"{name}_state"] = env.achieved_goal(subgoal_state), subgoal_state
+        info[f"{name}_k"] = m
     if td:
       batch["next_state"] = now["next_state"]
       batch["reward"] = env.goal_reward(now["next_state"], goals[0])
       batch["terminated"] = now["terminated"]
+      if sampling.actor_reward:
+        batch["actor_reward"] = env.goal_reward(now["next_state"], goals[-1])
+        if sampling.subgoal_steps > 0:
+          batch["subgoal_reward"] = env.goal_reward(now["next_state"], batch["subgoal"])
+          reached = batch["actor_subgoal_state"]
+          batch["actor_subgoal_reward"] = env.goal_reward(reached, goals[-1])
     return batch, info
 
   return sample

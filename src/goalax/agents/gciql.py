@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import optax
 
 from goalax import networks
-from goalax.agents.base import Array, Batch, Metrics, NetworkConfig, Params
+from goalax.agents.base import ActorCriticParams, Array, Batch, Metrics, NetworkConfig, Params
 from goalax.agents.common import check_network_config, optimizer_step, polyak
 from goalax.agents.gcivl import validate_expectile_and_std
 from goalax.agents.gcsl import clipped_gaussian_log_prob
@@ -101,7 +101,7 @@ class GCIQLState:
 
 
 @dataclasses.dataclass(frozen=True)
-class GCIQL:
+class GCIQL(ActorCriticParams):
   """A GCIQL agent as a bundle of pure functions (built by :func:`make_gciql`); see
   :class:`goalax.agents.base.OffPolicyAgent`. ``value(critic_params, state, goal) -> [...]``,
   ``q_values(q_params, state, goal, action) -> [2, ...]``."""
@@ -115,14 +115,6 @@ class GCIQL:
   q_values: Callable[..., Array]
   distribution: Callable[..., tuple[Array, Array]]
   headline_metrics: tuple[str, ...] = ("value_loss", "critic_loss", "v_mean")
-
-  @staticmethod
-  def policy_params(state: GCIQLState) -> Params:
-    return state.actor_params
-
-  @staticmethod
-  def saved_params(state: GCIQLState) -> dict[str, Params]:
-    return {"actor_params": state.actor_params, "critic_params": state.critic_params}
 
 
 def make_gciql(config: GCIQLConfig, state_size: int, goal_size: int, action_size: int) -> GCIQL:

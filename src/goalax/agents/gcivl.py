@@ -38,14 +38,15 @@ import jax.numpy as jnp
 import optax
 
 from goalax import networks
-from goalax.agents.base import Array, Batch, Metrics, NetworkConfig, Params
-from goalax.agents.common import check_network_config, optimizer_step, polyak
+from goalax.agents.base import ActorCriticParams, Array, Batch, Metrics, NetworkConfig, Params
+from goalax.agents.common import check_network_config
 from goalax.agents.gcsl import clipped_gaussian_log_prob
 from goalax.agents.implicit_value import (
   ImplicitValueConfig,
   ivl_value_loss,
   one_step_advantage,
   reward_and_mask,
+  value_and_actor_step,
   value_ensemble,
   value_of,
 )
@@ -105,7 +106,7 @@ class GCIVLState:
 
 
 @dataclasses.dataclass(frozen=True)
-class GCIVL:
+class GCIVL(ActorCriticParams):
   """A GCIVL agent as a bundle of pure functions (built by :func:`make_gcivl`); see
   :class:`goalax.agents.base.OffPolicyAgent`. ``value(critic_params, state [..., S], goal
   [..., G]) -> [2, ...]``; ``distribution(actor_params, obs) -> (mean, log_std)``."""
@@ -118,14 +119,6 @@ class GCIVL:
   value: Callable[..., Array]
   distribution: Callable[..., tuple[Array, Array]]
   headline_metrics: tuple[str, ...] = ("value_loss", "v_mean", "actor_loss")
-
-  @staticmethod
-  def policy_params(state: GCIVLState) -> Params:
-    return state.actor_params
-
-  @staticmethod
-  def saved_params(state: GCIVLState) -> dict[str, Params]:
-    return {"actor_params": state.actor_params, "critic_params": state.critic_params}
 
 
 def make_gcivl(config: GCIVLConfig, state_size: int, goal_size: int, action_size: int) -> GCIVL:
@@ -181,27 +174,10 @@ def make_gcivl(config: GCIVLConfig, state_size: int, goal_size: int, action_size
 
   def update(agent_state: GCIVLState, batch: Batch, key: Array):
     """The value step, the actor step on the value before it, the target's Polyak step."""
-    del key  # both losses are deterministic given the batch
-    (_, value_metrics), value_grads = jax.value_and_grad(value_loss, has_aux=True)(
-      agent_state.critic_params, agent_state.target_critic_params, batch
+    del key  # the losses are deterministic given the batch
+    return value_and_actor_step(
+      agent_state, batch, value_loss, actor_loss, critic_tx, actor_tx, config.tau
     )
-    (_, actor_metrics), actor_grads = jax.value_and_grad(actor_loss, has_aux=True)(
-      agent_state.actor_params, agent_state.critic_params, batch
-    )
-    critic_params, critic_opt_state = optimizer_step(
-      critic_tx, agent_state.critic_params, agent_state.critic_opt_state, value_grads
-    )
-    actor_params, actor_opt_state = optimizer_step(
-      actor_tx, agent_state.actor_params, agent_state.actor_opt_state, actor_grads
-    )
-    new_state = GCIVLState(
-      actor_params=actor_params,
-      critic_params=critic_params,
-      target_critic_params=polyak(agent_state.target_critic_params, critic_params, config.tau),
-      actor_opt_state=actor_opt_state,
-      critic_opt_state=critic_opt_state,
-    )
-    return new_state, {**value_metrics, **actor_metrics}
 
   return GCIVL(
     config=config,

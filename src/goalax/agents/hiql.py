@@ -47,8 +47,8 @@ import jax.numpy as jnp
 import optax
 
 from goalax import networks
-from goalax.agents.base import Array, Batch, Metrics, NetworkConfig, Params
-from goalax.agents.common import check_network_config, check_obs_size, optimizer_step, polyak
+from goalax.agents.base import ActorCriticParams, Array, Batch, Metrics, NetworkConfig, Params
+from goalax.agents.common import check_network_config, check_obs_size
 from goalax.agents.gcivl import validate_expectile_and_std
 from goalax.agents.gcsl import clipped_gaussian_log_prob
 from goalax.agents.implicit_value import (
@@ -56,6 +56,7 @@ from goalax.agents.implicit_value import (
   ivl_value_loss,
   one_step_advantage,
   reward_and_mask,
+  value_and_actor_step,
   value_at,
   value_ensemble,
   value_of,
@@ -118,7 +119,7 @@ class HIQLState:
 
 
 @dataclasses.dataclass(frozen=True)
-class HIQL:
+class HIQL(ActorCriticParams):
   """A HIQL agent as a bundle of pure functions (built by :func:`make_hiql`); see
   :class:`goalax.agents.base.OffPolicyAgent`. ``value(critic_params, state, goal) -> [2, ...]``
   (``V(s, ϕ([s, g]))``); ``goal_rep(critic_params, state, goal) -> [..., rep_dim]``;
@@ -134,14 +135,6 @@ class HIQL:
   goal_rep: Callable[..., Array]
   subgoal_rep: Callable[..., Array]
   headline_metrics: tuple[str, ...] = ("value_loss", "v_mean", "low_actor_loss")
-
-  @staticmethod
-  def policy_params(state: HIQLState) -> Params:
-    return state.actor_params
-
-  @staticmethod
-  def saved_params(state: HIQLState) -> dict[str, Params]:
-    return {"actor_params": state.actor_params, "critic_params": state.critic_params}
 
 
 def length_normalize(z: Array) -> Array:
@@ -235,28 +228,11 @@ def make_hiql(config: HIQLConfig, state_size: int, goal_size: int, action_size: 
     return low_loss + high_loss, metrics
 
   def update(agent_state: HIQLState, batch: Batch, key: Array):
-    """The value step, both actors' step on the value before it, the target's Polyak step."""
+    """The value step, the actor step on the value before it, the target's Polyak step."""
     del key  # the losses are deterministic given the batch
-    (_, value_metrics), value_grads = jax.value_and_grad(value_loss, has_aux=True)(
-      agent_state.critic_params, agent_state.target_critic_params, batch
+    return value_and_actor_step(
+      agent_state, batch, value_loss, actor_loss, critic_tx, actor_tx, config.tau
     )
-    (_, actor_metrics), actor_grads = jax.value_and_grad(actor_loss, has_aux=True)(
-      agent_state.actor_params, agent_state.critic_params, batch
-    )
-    critic_params, critic_opt_state = optimizer_step(
-      critic_tx, agent_state.critic_params, agent_state.critic_opt_state, value_grads
-    )
-    actor_params, actor_opt_state = optimizer_step(
-      actor_tx, agent_state.actor_params, agent_state.actor_opt_state, actor_grads
-    )
-    new_state = HIQLState(
-      actor_params=actor_params,
-      critic_params=critic_params,
-      target_critic_params=polyak(agent_state.target_critic_params, critic_params, config.tau),
-      actor_opt_state=actor_opt_state,
-      critic_opt_state=critic_opt_state,
-    )
-    return new_state, {**value_metrics, **actor_metrics}
 
   def subgoal_rep(actor_params: Params, obs: Array, key: Array, deterministic: bool | Array):
     """``obs [..., S+G] -> z [..., rep_dim]``: π_h's mean or sample, length-normalised."""

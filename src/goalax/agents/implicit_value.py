@@ -17,13 +17,16 @@ away is). A step that ended the episode by the env's own termination does not bo
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from goalax import networks
 from goalax.agents.base import Array, Batch, Metrics, Params
+from goalax.agents.common import optimizer_step, polyak
 from goalax.errors import ConfigError, require_in_unit_interval, require_positive
 from goalax.replay.goals import GoalMix, GoalSampling
 
@@ -91,6 +94,42 @@ def ivl_value_loss(
     "v_max": jnp.max(v_mean),
     "v_min": jnp.min(v_mean),
   }
+
+
+def value_and_actor_step(
+  state: Any,
+  batch: Batch,
+  value_loss: Callable[[Params, Params, Batch], tuple[Array, Metrics]],
+  actor_loss: Callable[[Params, Params, Batch], tuple[Array, Metrics]],
+  critic_tx: optax.GradientTransformation,
+  actor_tx: optax.GradientTransformation,
+  tau: float | Array,
+) -> tuple[Any, Metrics]:
+  """One update of an agent whose state holds ``actor_params``, ``critic_params``,
+  ``target_critic_params`` and both optimiser states (GCIVL, HIQL): the value step
+  (``value_loss(critic_params, target_critic_params, batch)``), the actor step on the value
+  before it (``actor_loss(actor_params, critic_params, batch)``), the target's Polyak step at
+  rate ``tau``. Returns the new state and both losses' metrics."""
+  (_, value_metrics), value_grads = jax.value_and_grad(value_loss, has_aux=True)(
+    state.critic_params, state.target_critic_params, batch
+  )
+  (_, actor_metrics), actor_grads = jax.value_and_grad(actor_loss, has_aux=True)(
+    state.actor_params, state.critic_params, batch
+  )
+  critic_params, critic_opt_state = optimizer_step(
+    critic_tx, state.critic_params, state.critic_opt_state, value_grads
+  )
+  actor_params, actor_opt_state = optimizer_step(
+    actor_tx, state.actor_params, state.actor_opt_state, actor_grads
+  )
+  new_state = state.replace(
+    actor_params=actor_params,
+    critic_params=critic_params,
+    target_critic_params=polyak(state.target_critic_params, critic_params, tau),
+    actor_opt_state=actor_opt_state,
+    critic_opt_state=critic_opt_state,
+  )
+  return new_state, {**value_metrics, **actor_metrics}
 
 
 def value_ensemble(config, num_heads: int = 2) -> networks.QEnsemble:

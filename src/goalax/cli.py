@@ -92,9 +92,7 @@ def cmd_eval(args: EvalArgs) -> None:
     saved_run.write_eval(per_seed + means, out)
   except OSError as e:
     raise UsageError(f"cannot write --out {out}: {e.strerror}.") from None
-  print(
-    f"goalax eval | {args.run_dir} | checkpoint of epoch {ckpt.epoch} ({ckpt.env_steps:,} env steps)"
-  )
+  print(f"goalax eval | {args.run_dir} | checkpoint of epoch {ckpt.epoch} ({ckpt.steps_done})")
   for row in per_seed + means:
     print(f"  seed {row['seed']}: {headline(row, min_dist=True)}")
   print(f"  written to {out}")

@@ -144,6 +144,13 @@ class Checkpoint:
   def env_steps(self) -> int:
     return int(self.meta["env_steps"])
 
+  @property
+  def steps_done(self) -> str:
+    """``"N env steps"``, or ``"N gradient steps"`` for an offline run's checkpoint."""
+    if self.meta.get("gradient_steps"):
+      return f"{int(self.meta['gradient_steps']):,} gradient steps"
+    return f"{self.env_steps:,} env steps"
+
 
 def checkpoint_root(run_dir: str) -> str:
   return os.path.join(run_dir, CHECKPOINTS)

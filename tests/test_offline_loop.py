@@ -318,7 +318,8 @@ def test_a_resumed_run_compares_its_flags_with_the_offline_defaults_resolved(run
   """The run's config.yaml holds its agent config as offline() resolved it; the config a resume
   is given is resolved the same way before the two are compared."""
   config, runs = runs
-  resolve = lambda self: dataclasses.replace(self, batch_size=32)  # the run's own: 32
+  own = CRLConfig.offline  # OGBench's actor (ddpgbc), and here also the run's batch of 32
+  resolve = lambda self: dataclasses.replace(own(self), batch_size=32)
   monkeypatch.setattr(CRLConfig, "offline", resolve, raising=False)
   given = dataclasses.replace(config, agent=dataclasses.replace(config.agent, batch_size=16))
   plan = make_plan(dataclasses.replace(given, resume=runs["full"].run_dir))

@@ -101,6 +101,11 @@ def summarize(records: list[dict], table_path: str | None) -> str:
   """The table (markdown) of the newest record per env, dataset and agent: final success per
   seed, its IQM [95% CI], final distance, gradient steps/s, wall time."""
   latest = {(r["env"], r["data"], r["run"]): r for r in records}
+  order = lambda key: tuple(
+    names.index(k) if k in names else len(names)
+    for k, names in zip(key, (ENVS, DATA, list(AGENTS)))
+  )
+  latest = dict(sorted(latest.items(), key=lambda item: order(item[0])))
   rows = [
     "| env | data | agent | final success (per seed) | IQM [95% CI] | final dist | "
     "gradient steps/s | wall |",

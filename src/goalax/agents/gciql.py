@@ -38,13 +38,14 @@ import optax
 
 from goalax import networks
 from goalax.agents.base import ActorCriticParams, Array, Batch, Metrics, NetworkConfig, Params
-from goalax.agents.common import check_network_config, optimizer_step, polyak
-from goalax.agents.gcivl import validate_expectile_and_std
+from goalax.agents.common import check_network_config
 from goalax.agents.gcsl import clipped_gaussian_log_prob
 from goalax.agents.implicit_value import (
   ImplicitValueConfig,
   expectile_loss,
   reward_and_mask,
+  validate_expectile_and_std,
+  value_and_actor_step,
   value_ensemble,
   value_of,
 )
@@ -180,28 +181,18 @@ def make_gciql(config: GCIQLConfig, state_size: int, goal_size: int, action_size
     return loss, {**metrics, "std": jnp.mean(jnp.exp(log_std))}
 
   def update(agent_state: GCIQLState, batch: Batch, key: Array):
-    """The value and critic step, the actor step on the critics before it, the targets."""
+    """The value and critic step, the actor step on the critics before it, the Q targets."""
     del key  # the losses are deterministic given the batch
-    (_, critic_metrics), critic_grads = jax.value_and_grad(critic_loss, has_aux=True)(
-      agent_state.critic_params, agent_state.target_critic_params, batch
+    return value_and_actor_step(
+      agent_state,
+      batch,
+      critic_loss,
+      actor_loss,
+      critic_tx,
+      actor_tx,
+      config.tau,
+      targeted=lambda critic_params: critic_params["q"],
     )
-    (_, actor_metrics), actor_grads = jax.value_and_grad(actor_loss, has_aux=True)(
-      agent_state.actor_params, agent_state.critic_params, batch
-    )
-    critic_params, critic_opt_state = optimizer_step(
-      critic_tx, agent_state.critic_params, agent_state.critic_opt_state, critic_grads
-    )
-    actor_params, actor_opt_state = optimizer_step(
-      actor_tx, agent_state.actor_params, agent_state.actor_opt_state, actor_grads
-    )
-    new_state = GCIQLState(
-      actor_params=actor_params,
-      critic_params=critic_params,
-      target_critic_params=polyak(agent_state.target_critic_params, critic_params["q"], config.tau),
-      actor_opt_state=actor_opt_state,
-      critic_opt_state=critic_opt_state,
-    )
-    return new_state, {**critic_metrics, **actor_metrics}
 
   return GCIQL(
     config=config,

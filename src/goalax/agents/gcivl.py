@@ -46,12 +46,13 @@ from goalax.agents.implicit_value import (
   ivl_value_loss,
   one_step_advantage,
   reward_and_mask,
+  validate_expectile_and_std,
   value_and_actor_step,
   value_ensemble,
   value_of,
 )
 from goalax.agents.offline_actor import awr_loss, gaussian_policy
-from goalax.errors import ConfigError, require_positive
+from goalax.errors import require_positive
 from goalax.loops.checks import check_replay
 from goalax.loops.settings import OffPolicyConfig
 from goalax.replay.goals import GoalSampling
@@ -80,16 +81,6 @@ class GCIVLConfig(NetworkConfig, OffPolicyConfig, ImplicitValueConfig):
     self.validate_value()
     validate_expectile_and_std(self)
     require_positive(self, "alpha")
-
-
-def validate_expectile_and_std(config) -> None:
-  """The checks of ``expectile`` and the policy's log-std bounds (GCIVL, GCIQL, HIQL)."""
-  if not 0.0 < config.expectile < 1.0:
-    raise ConfigError(f"--expectile must be in (0, 1), got {config.expectile}.")
-  if not config.log_std_min < config.log_std_max:
-    raise ConfigError(
-      f"--log_std_min ({config.log_std_min}) must be below --log_std_max ({config.log_std_max})."
-    )
 
 
 @flax.struct.dataclass

@@ -49,13 +49,13 @@ import optax
 from goalax import networks
 from goalax.agents.base import ActorCriticParams, Array, Batch, Metrics, NetworkConfig, Params
 from goalax.agents.common import check_network_config, check_obs_size
-from goalax.agents.gcivl import validate_expectile_and_std
 from goalax.agents.gcsl import clipped_gaussian_log_prob
 from goalax.agents.implicit_value import (
   ImplicitValueConfig,
   ivl_value_loss,
   one_step_advantage,
   reward_and_mask,
+  validate_expectile_and_std,
   value_and_actor_step,
   value_at,
   value_ensemble,

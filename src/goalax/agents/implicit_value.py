@@ -104,12 +104,14 @@ def value_and_actor_step(
   critic_tx: optax.GradientTransformation,
   actor_tx: optax.GradientTransformation,
   tau: float | Array,
+  targeted: Callable[[Params], Params] = lambda critic_params: critic_params,
 ) -> tuple[Any, Metrics]:
   """One update of an agent whose state holds ``actor_params``, ``critic_params``,
-  ``target_critic_params`` and both optimiser states (GCIVL, HIQL): the value step
-  (``value_loss(critic_params, target_critic_params, batch)``), the actor step on the value
+  ``target_critic_params`` and both optimiser states (GCIVL, GCIQL, HIQL): the critics' step
+  (``value_loss(critic_params, target_critic_params, batch)``), the actor step on the critics
   before it (``actor_loss(actor_params, critic_params, batch)``), the target's Polyak step at
-  rate ``tau``. Returns the new state and both losses' metrics."""
+  rate ``tau`` toward ``targeted(critic_params)`` (the part the target tracks: all of them, or
+  GCIQL's Q networks). Returns the new state and both losses' metrics."""
   (_, value_metrics), value_grads = jax.value_and_grad(value_loss, has_aux=True)(
     state.critic_params, state.target_critic_params, batch
   )
@@ -125,7 +127,7 @@ def value_and_actor_step(
   new_state = state.replace(
     actor_params=actor_params,
     critic_params=critic_params,
-    target_critic_params=polyak(state.target_critic_params, critic_params, tau),
+    target_critic_params=polyak(state.target_critic_params, targeted(critic_params), tau),
     actor_opt_state=actor_opt_state,
     critic_opt_state=critic_opt_state,
   )
@@ -207,3 +209,13 @@ class ImplicitValueConfig:
     """The value's goals (``goal``, also the reward's) and the actor's (``actor_goal``) from
     their mixes, with ``next_state``, ``reward``, ``terminated`` and the actor goals' rewards."""
     return GoalSampling(self.mix("value"), actor=self.mix("actor"), td=True, actor_reward=True)
+
+
+def validate_expectile_and_std(config) -> None:
+  """The checks of ``expectile`` and the policy's log-std bounds (GCIVL, GCIQL, HIQL)."""
+  if not 0.0 < config.expectile < 1.0:
+    raise ConfigError(f"--expectile must be in (0, 1), got {config.expectile}.")
+  if not config.log_std_min < config.log_std_max:
+    raise ConfigError(
+      f"--log_std_min ({config.log_std_min}) must be below --log_std_max ({config.log_std_max})."
+    )

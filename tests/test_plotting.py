@@ -1,6 +1,7 @@
 """Learning curves: the interquartile mean and its bootstrap interval (rliable), pooling runs by
 label, ``goalax plot`` and a run's curves.png, on metrics written by hand (no training)."""
 
+import errno
 import os
 import struct
 
@@ -9,7 +10,7 @@ import pytest
 
 from goalax.cli import main
 from goalax.outputs import plotting
-from goalax.outputs.logger import MetricsWriter, read_rows
+from goalax.outputs.logger import BackgroundCurves, MetricsWriter, read_rows
 
 
 def _write_run(run_dir, seeds, success_by_seed, steps=(0, 100, 200)):
@@ -78,6 +79,33 @@ def test_curves_png_of_a_run_has_a_panel_per_metric(tmp_path):
   rows = read_rows(run)
   path = plotting.plot_run(rows, str(tmp_path / "curves.png"), "a", ("eval/success",))
   assert _png_size(path) == (420, 340)
+
+
+def test_a_run_s_curves_are_drawn_in_a_thread_from_the_rows_it_was_given(tmp_path, monkeypatch):
+  """The rows are the ones of the evaluation that asked (a later row is not drawn into it); a
+  full disk while drawing is raised by the next draw or wait, not lost."""
+  run = _write_run(tmp_path / "a", [0], [[0.0, 0.5, 1.0]])
+  rows = read_rows(run)
+  path = str(tmp_path / "curves.png")
+  drawn = []
+  original = plotting.plot_run
+  monkeypatch.setattr(plotting, "plot_run", lambda r, *a: (drawn.append(len(r)), original(r, *a)))
+  curves = BackgroundCurves(path, "a")
+  curves.draw(rows[:2])
+  rows.append(rows[-1])  # the next evaluation's row, while the first drawing may still run
+  curves.draw(rows)
+  curves.wait()
+  assert drawn == [2, len(rows)] and _png_size(path) == (1260, 340)
+
+  def full_disk(*_):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+  monkeypatch.setattr(plotting, "plot_run", full_disk)
+  curves.draw(rows)
+  with pytest.raises(OSError, match="No space"):
+    curves.wait()
+  curves.wait()  # raised once
+  assert _png_size(path) == (1260, 340)  # the previous drawing stays whole
 
 
 def _write_config(run_dir, agent, env):

@@ -345,6 +345,8 @@ def test_resume_takes_the_run_s_config_and_refuses_changes_that_alter_results(sa
   assert f"--num_envs cannot change when resuming {saved_run} (the run has 7, not 9)" in err
   err = _exit_2(["resume", saved_run, "--h_dim", "8"], capsys)
   assert "--h_dim cannot change when resuming" in err
+  err = _exit_2(["resume", saved_run, "--bogus"], capsys)
+  assert "--bogus is not a flag of goalax resume; 'goalax resume --help' lists its flags." in err
 
 
 def test_a_run_directory_in_use_is_refused(saved_run, capsys):

@@ -262,7 +262,7 @@ def cmd_resume(argv: list[str]) -> None:
   run_dir, rest = argv[0], argv[1:]
   _, derived = load_run_config(run_dir, "goalax resume")
   with cli_flags.as_typed(cli_flags.typed_flags(rest)):
-    run_config(parse_train_args(derived.algo, ["--resume", run_dir, *rest]))
+    run_config(parse_train_args(derived.algo, ["--resume", run_dir, *rest], "goalax resume"))
 
 
 def run_config(config):

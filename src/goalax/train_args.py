@@ -55,8 +55,9 @@ def _unknown_train_flag(algo: str):
   return say
 
 
-def parse_train_args(algo: str, argv: list[str]):
+def parse_train_args(algo: str, argv: list[str], command: str | None = None):
   """``TrainConfig`` of ``goalax train <algo> [flags]``: the run's flags and that agent's only.
+  ``command`` is the command messages name (``goalax resume`` reads its flags here too).
 
   tyro accepts JaxGCRL's underscore spellings (``--num_envs``) as well as ``--num-envs``, and
   the agent's old flag names (``--random_actor_goals``) as its current ones. With ``--config
@@ -75,6 +76,6 @@ def parse_train_args(algo: str, argv: list[str]):
   config_class = agents.REGISTRY[algo].config_class
   prog = f"goalax train {algo}"
   argv = current_flags(config_class, argv)
-  cli_flags.check(argv, TrainConfig, prog, config_class, _unknown_train_flag(algo))
+  cli_flags.check(argv, TrainConfig, command or prog, config_class, _unknown_train_flag(algo))
   helptext.install()
   return tyro.cli(TrainConfig[config_class], args=argv, prog=prog, default=_defaults(algo, argv))

@@ -370,9 +370,10 @@ def train(
   loop = HostLoop(plan, write_outputs, stop or StopRequest(), progress_fn)
   c = plan.config
   moved = f" ({loop.wanted_dir} exists: a new run beside it)" if loop.wanted_dir else ""
+  data = f"dataset {c.dataset}" if plan.schedule.offline else f"{c.num_envs} envs"
   loop.say(
     f"goalax | {plan.label} on {c.env} ({plan.env.backend}) | {len(plan.seeds)} "
-    f"seed(s) {plan.seeds} | {c.num_envs} envs | episode {plan.derived.episode_length} | "
+    f"seed(s) {plan.seeds} | {data} | episode {plan.derived.episode_length} | "
     f"run dir {loop.run_dir or '-'}{moved}"
   )
   loop.say(f"  {plan.schedule.describe()}")

@@ -19,7 +19,7 @@ from goalax.agents.sac import SACConfig
 from goalax.cli import parse_train_args
 from goalax.config import ConfigError, TrainConfig
 from goalax.loops.settings import schedule_of
-from goalax.run import host_loop
+from goalax.run import host_loop, programs
 from goalax.run.host_loop import train
 from goalax.run.programs import program_key
 
@@ -122,6 +122,18 @@ def test_runs_differing_only_in_seed_names_and_outputs_share_compiled_programs()
   ]
   keys = {program_key(dataclasses.replace(TINY, **change)) for change in changed}
   assert len(keys) == len(changed) and program_key(TINY) not in keys
+
+
+def test_programs_that_run_once_take_the_cheapest_compile_on_cpu_unless_they_run_long():
+  """init always, the prefill up to FAST_PREFILL_ENV_STEPS env steps (a compile saved is worth
+  more than its slower run there); --fast_compile gives every program the cheapest."""
+  default = dataclasses.replace(TINY, fast_compile=False)
+  limit = programs.FAST_PREFILL_ENV_STEPS
+  fast = programs.FAST_COMPILE_OPTIONS
+  assert programs.run_once_options(default, None) == fast
+  assert programs.run_once_options(default, limit) == fast
+  assert programs.run_once_options(default, limit + 1) is None
+  assert programs.run_once_options(TINY, limit + 1) == fast
 
 
 def test_exact_accounting(single_run):

@@ -45,6 +45,21 @@ def jit_for(config: TrainConfig) -> Callable:
   return functools.partial(jax.jit, compiler_options=compiler_options(config.fast_compile))
 
 
+#: A prefill of at most this many env steps (all seeds) compiles with ``FAST_COMPILE_OPTIONS``
+#: on CPU: its compile then saves more than its slower run costs (measured on this repo's 2-core
+#: CPU: reacher's prefill compiles in 2.0 s instead of 7.3 s and runs 11 µs per env step slower,
+#: ant's in 2.8 s instead of 9.9 s and 145 µs slower; benchmarks/results/compile_by_part.md).
+FAST_PREFILL_ENV_STEPS = 20_000
+
+
+def run_once_options(config: TrainConfig, env_steps: int | None) -> dict | None:
+  """XLA options for a program that runs once: ``FAST_COMPILE_OPTIONS`` on CPU for ``init``
+  (``env_steps`` None: a reset and the networks' init, a moment's work) and for a prefill of at
+  most :data:`FAST_PREFILL_ENV_STEPS` env steps; the run's own otherwise."""
+  small = env_steps is None or env_steps <= FAST_PREFILL_ENV_STEPS
+  return compiler_options(config.fast_compile or small)
+
+
 @dataclasses.dataclass
 class Programs:
   """The compiled programs of a run, each over the seed axis."""
@@ -85,21 +100,24 @@ def compile_programs(plan: RunPlan, fresh: bool = True) -> Programs:
 
 
 def _compile(plan: RunPlan, fresh: bool) -> Programs:
-  """Tracing is Python and runs one program after the other; XLA compiles the epoch (the
-  largest) in this thread while a second thread compiles the others (XLA releases the GIL
-  while it compiles)."""
+  """Tracing is Python and runs one program after the other, the epoch (the largest) first;
+  each program's XLA compile starts in its own thread as soon as it is lowered (XLA releases the
+  GIL while it compiles), so compiles overlap each other and the tracing of the next programs."""
   trainer, state, where = plan.trainer, plan.abstract_state, plan.placement
   seed_axis = lambda tree: devices.seed_axis_shardings(tree, where)  # keys, params, metrics
   state_sh = plan.state_shardings
 
-  def lower(fn, args: tuple, in_shardings, out_shardings, donate: bool = False, shared: int = 0):
+  def lower(fn, args: tuple, in_shardings, out_shardings, donate=False, shared=0, options="run"):
     """``fn`` over the seed axis (but its last ``shared`` arguments), placed, lowered for
-    ``args``; the compiled program puts its inputs where it expects them when it is called."""
+    ``args`` with XLA ``options`` ("run": the run's own); the compiled program puts its inputs
+    where it expects them when it is called."""
     kwargs = dict(donate_argnums=0) if donate else {}
     if where.mode != "one":
       kwargs.update(in_shardings=in_shardings, out_shardings=out_shardings)
     placed = devices.over_devices(fn, len(plan.seeds), where, shared)
-    return jit_for(plan.config)(placed, **kwargs).lower(*args), in_shardings
+    if options == "run":
+      options = compiler_options(plan.config.fast_compile)
+    return jax.jit(placed, compiler_options=options, **kwargs).lower(*args), in_shardings
 
   policy, keys = plan.abstract_policy, plan.eval_keys(0)
   data = trainer.data_args  # offline: the dataset, shared by every seed (not donated)
@@ -110,38 +128,65 @@ def _compile(plan: RunPlan, fresh: bool) -> Programs:
     evaluate = devices.over_devices(plan.evaluate, len(plan.seeds), where)
     eval_out = seed_axis(jax.eval_shape(evaluate, policy, keys))
   data_sh = tuple(devices.shared_shardings(d, where) for d in data)
+  compiles = _Compiles()
   epoch_in = (state_sh, *data_sh)
-  epoch = lower(trainer.run_epoch, (state, *data), epoch_in, (state_sh, train_out), True, len(data))
-  others = {
-    "evaluate": lower(plan.evaluate, (policy, keys), (seed_axis(policy), seed_axis(keys)), eval_out)
-  }
+  compiles.start(
+    "epoch",
+    lower(trainer.run_epoch, (state, *data), epoch_in, (state_sh, train_out), True, len(data)),
+  )
+  compiles.start(
+    "evaluate",
+    lower(plan.evaluate, (policy, keys), (seed_axis(policy), seed_axis(keys)), eval_out),
+  )
   if fresh:
     if trainer.prefill is not None:
-      others["prefill"] = lower(trainer.prefill, (state,), (state_sh,), state_sh, True)
+      prefill_steps = plan.schedule.prefill_env_steps * len(plan.seeds)
+      prefill_options = run_once_options(plan.config, prefill_steps)
+      prefill = lower(trainer.prefill, (state,), (state_sh,), state_sh, True, 0, prefill_options)
+      compiles.start("prefill", prefill)
     init = trainer.init
     if len(plan.init_args) > 1:  # a sweep: every member starts with its own values
       init = lambda key, values: sweep.with_member_values(trainer.init(key), values)
-    others["init"] = lower(init, plan.init_args, seed_axis(plan.init_args), state_sh)
-  compiled, errors = {}, []
-
-  def compile_others():
-    try:
-      for name, (program, inputs) in others.items():
-        compiled[name] = _placed(program.compile(), inputs)
-    except BaseException as e:  # re-raised below, in the caller's thread
-      errors.append(e)
-
-  # A daemon thread, like the caller's: a stop signal during compilation must not wait for it.
-  worker = threading.Thread(target=compile_others, daemon=True)
-  worker.start()
-  compiled["epoch"] = _placed(epoch[0].compile(), epoch[1])
-  worker.join()
-  if errors:
-    raise errors[0]
+    init_options = run_once_options(plan.config, None)
+    compiles.start(
+      "init", lower(init, plan.init_args, seed_axis(plan.init_args), state_sh, options=init_options)
+    )
+  compiled = compiles.wait()
   temp = max(_temp_bytes(p) for p in compiled.values())
   return Programs(
     compiled.get("init"), compiled.get("prefill"), compiled["epoch"], compiled["evaluate"], temp
   )
+
+
+class _Compiles:
+  """XLA compiles of lowered programs, each in its own thread; ``wait`` returns them placed
+  (:class:`_placed`) by name, or raises the first error in the caller's thread."""
+
+  def __init__(self):
+    self.compiled: dict[str, _placed] = {}
+    self.errors: list[BaseException] = []
+    self.threads: list[threading.Thread] = []
+
+  def start(self, name: str, lowered: tuple) -> None:
+    program, inputs = lowered
+
+    def compile_one():
+      try:
+        self.compiled[name] = _placed(program.compile(), inputs)
+      except BaseException as e:  # re-raised by wait, in the caller's thread
+        self.errors.append(e)
+
+    # daemon threads, like the caller's: a stop signal during compilation must not wait for them
+    thread = threading.Thread(target=compile_one, name=f"goalax-compile-{name}", daemon=True)
+    thread.start()
+    self.threads.append(thread)
+
+  def wait(self) -> dict[str, _placed]:
+    for thread in self.threads:
+      thread.join()
+    if self.errors:
+      raise self.errors[0]
+    return self.compiled
 
 
 #: How many runs' programs this process keeps (executables only, a few MB each).

@@ -47,8 +47,9 @@ def jit_for(config: TrainConfig) -> Callable:
 
 #: A prefill of at most this many env steps (all seeds) compiles with ``FAST_COMPILE_OPTIONS``
 #: on CPU: its compile then saves more than its slower run costs (measured on this repo's 2-core
-#: CPU: reacher's prefill compiles in 2.0 s instead of 7.3 s and runs 11 µs per env step slower,
-#: ant's in 2.8 s instead of 9.9 s and 145 µs slower; benchmarks/results/compile_by_part.md).
+#: CPU: the cheapest compile is 3-5x quicker, 5 s saved for reacher's prefill, 7-11 s for ant's,
+#: and it runs about 11 µs per env step slower for reacher, 145-290 µs for ant;
+#: benchmarks/results/compile_by_part.md).
 FAST_PREFILL_ENV_STEPS = 20_000
 
 

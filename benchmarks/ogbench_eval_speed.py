@@ -9,8 +9,10 @@ of one fixed policy (an MLP 2×64, tanh, with random weights: the same weights o
 evaluator (``goalax.evaluation.make_task_evaluator``: one jitted program, compile timed apart);
 the ``ogbench`` package runs its env one episode at a time, as OGBench's ``evaluate`` does (reset
 with ``task_id``, step until the goal is reached or 1000 steps). ``--ogbench_episodes`` runs fewer
-episodes per task there and scales the wall time to the full protocol (each episode of this
-policy runs its 1000 steps or ends at the goal: the record keeps the steps it ran).
+episodes per task there, ``--episodes`` on the port, and each side's wall time is scaled to the
+full protocol (``--full_episodes``, 50; a batch of episodes on a CPU costs in proportion to its
+size; each ogbench episode runs its 1000 steps or ends at the goal: the record keeps the steps it
+ran).
 
 ``--part throughput``: env steps per second of ``jit(scan(VectorGoalEnv.step))`` with random
 actions at ``--num_envs``, the ports (both solver settings) beside goalax's own point and ant
@@ -64,7 +66,7 @@ def policy(weights, obs, xp=np):
   return xp.tanh(h @ weights[-1])
 
 
-def port_eval(name: str, episodes: int) -> dict:
+def port_eval(name: str, episodes: int, full_episodes: int) -> dict:
   from goalax.envs import make_env
   from goalax.evaluation import make_task_evaluator
 
@@ -84,6 +86,7 @@ def port_eval(name: str, episodes: int) -> dict:
     env=name,
     episodes_per_task=episodes,
     wall_s=run_s,
+    wall_s_full_protocol=run_s * full_episodes / episodes,
     compile_s=compile_s,
     success=float(metrics["eval_tasks/success"]),
     env_steps=episodes * len(env.eval_tasks) * env.episode_length,
@@ -162,8 +165,9 @@ def main() -> None:
   parser.add_argument("--part", choices=("eval", "throughput"), required=True)
   parser.add_argument("--robots", nargs="*", default=["point", "ant"])
   parser.add_argument("--maze", default="medium")
-  parser.add_argument("--episodes", type=int, default=50, help="per task (OGBench's 50)")
-  parser.add_argument("--ogbench_episodes", type=int, default=50, help="per task, ogbench side")
+  parser.add_argument("--full_episodes", type=int, default=50, help="per task (OGBench's 50)")
+  parser.add_argument("--episodes", type=int, default=50, help="per task run, port side")
+  parser.add_argument("--ogbench_episodes", type=int, default=50, help="per task run, ogbench side")
   parser.add_argument("--num_envs", type=int, default=512)
   parser.add_argument("--num_steps", type=int, default=20)
   parser.add_argument("--out", default=OUT)
@@ -172,9 +176,9 @@ def main() -> None:
   if args.part == "eval":
     for robot in args.robots:
       with contextlib.redirect_stdout(io.StringIO()):
-        port = port_eval(f"ogbench_{robot}maze_{args.maze}", args.episodes)
-      reference = ogbench_eval(robot, args.maze, args.ogbench_episodes, args.episodes)
-      ratio = reference["wall_s_full_protocol"] / port["wall_s"]
+        port = port_eval(f"ogbench_{robot}maze_{args.maze}", args.episodes, args.full_episodes)
+      reference = ogbench_eval(robot, args.maze, args.ogbench_episodes, args.full_episodes)
+      ratio = reference["wall_s_full_protocol"] / port["wall_s_full_protocol"]
       for record in (port, reference):
         append_record(args.out, {"part": "eval", **record, "ogbench_over_port": ratio, **info})
         print(record)

@@ -146,3 +146,27 @@ def test_ogbench_dataset_loads_for_the_port(tmp_path, monkeypatch):
   state, goal = env.split_obs(buffer.data["obs"][:, 0])
   np.testing.assert_array_equal(state, observations[trajectories.transition_rows()])
   np.testing.assert_array_equal(goal, state[:, :2])
+
+
+@pytest.mark.parametrize("maze", MAZE_TYPES)
+def test_wall_window_holds_ogbench_walls_near_the_robot(maze):
+  """At points all over the maze, the window's boxes are OGBench's own wall boxes (same centre and
+  size), and every OGBench wall box within 2 of the point (the window's reach) is among them."""
+  model = ogbench_env("point", maze).model
+  blocks = [
+    (model.geom_pos[g], model.geom_size[g])
+    for g in range(model.ngeom)
+    if (model.geom(g).name or "").startswith("block_")
+  ]
+  env = make_env(port_name("point", maze))
+  window = env._window
+  rng = np.random.default_rng(0)
+  cells = np.asarray(env.layout.free_cells_xy)
+  points = cells[rng.integers(len(cells), size=200)] + rng.uniform(-2, 2, size=(200, 2))
+  for xy in points:
+    pos, size = map(np.asarray, window.boxes_at(jnp.asarray(xy)))
+    placed = [(p, s) for p, s in zip(pos, size) if p[2] > window.PARK_Z]
+    for p, s in placed:
+      assert any(np.allclose(p, bp) and np.allclose(s, bs) for bp, bs in blocks), (xy, p)
+    near = [bp for bp, bs in blocks if (np.abs(bp[:2] - xy) - bs[:2]).max() < window.reach]
+    assert len(near) == len(placed), xy

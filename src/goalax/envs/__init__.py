@@ -164,6 +164,19 @@ for _maze in MAZES:
     f"goalax's point mass in the {_maze} layout (cheaper, damped; control step 0.1 s)",
     layout=_maze,
   )
+# Ports of OGBench's locomotion mazes (goalax.envs.ogbench_maze, docs/ogbench.md):
+# ogbench_<robot>maze_<maze> is OGBench's <robot>maze-<maze>-v0.
+OGBENCH_MAZES = ("medium", "large", "giant")
+OGBENCH_ROBOTS = {"point": "OGBenchPointMaze", "ant": "OGBenchAntMaze"}
+for _robot, _cls in OGBENCH_ROBOTS.items():
+  for _maze in OGBENCH_MAZES:
+    register(
+      f"ogbench_{_robot}maze_{_maze}",
+      "goalax.envs.ogbench_maze",
+      _cls,
+      f"OGBench's {_robot}maze-{_maze}-v0 on MJX (its model, maze, observation, 5 tasks)",
+      maze=_maze,
+    )
 ARM_TASKS = {  # the reference's Panda tasks: name -> (class, kwargs, description)
   "arm_reach": (
     "ArmReach",

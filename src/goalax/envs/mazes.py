@@ -36,7 +36,10 @@ has its centre at ``x = (col − col_start) · cell_size``, ``y = (row_start −
 where ``(row_start, col_start)`` is the first ``'R'`` cell in row-major order, so the agent starts
 near the origin; in JaxGCRL's (``"jaxgcrl"``, ``MazeLayout.in_jaxgcrl_frame()``) at
 ``x = row · cell_size``, ``y = col · cell_size`` (the reference's u-maze start at ``(4, 4)``):
-envs under the reference's names use it, as the frame is part of their observations. Every
+envs under the reference's names use it, as the frame is part of their observations; in
+OGBench's (``"ogbench"``, ``MazeLayout.in_ogbench_frame()``) at ``x = col · cell_size − 4``,
+``y = row · cell_size − 4`` (OGBench's ``ij_to_xy`` with its fixed offset of 4, ``OGBENCH_OFFSET``),
+for the ports of OGBench's mazes (``goalax.envs.ogbench_maze``). Every
 position a layout gives (cells, walls, tasks, ``WallWindow`` boxes) is in its frame. The walls
 are ``wall_height`` high, standing on the floor (z = 0).
 
@@ -54,7 +57,7 @@ Public API (used by the point, ant, ant-soccer and humanoid mazes; keep it stabl
   ``cells_to_xy(cells)``, ``cell_of(xy)``, ``is_free_xy(xy)``, ``wall_rects(merge)``,
   ``wall_boxes(merge)``, ``bounds_xy()``, ``path_length_cells(start=None)``,
   ``next_cell_towards(start, goal)``, ``has_far_goals``, ``scaled(factor)``; ``frame``,
-  ``in_jaxgcrl_frame()``, ``cell_coords(xy)`` (fractional ``(row, col)``), ``rect_box(rect)``.
+  ``in_jaxgcrl_frame()``, ``in_ogbench_frame()``, ``cell_coords(xy)`` (fractional ``(row, col)``), ``rect_box(rect)``.
 - ``add_maze_walls(root, layout, wall_height=None, rgba=..., contype=0, conaffinity=1,
   merge=True, **geom_attrs)`` adds the walls to an MJCF tree as static boxes, one per merged
   rectangle of wall cells (``len(layout.wall_rects(merge))`` geoms named ``maze_wall_<k>``).
@@ -95,8 +98,10 @@ WALL_RGBA = (0.7, 0.5, 0.3, 1.0)
 WALL_NAME_PREFIX = "maze_wall_"
 # World frames of a layout (module docstring): goalax's (first start cell at the origin, x along
 # the columns, y up the rows) and JaxGCRL's (cell (row, col) centred at (row, col) · cell_size).
-GOALAX_FRAME, JAXGCRL_FRAME = "goalax", "jaxgcrl"
-FRAMES = (GOALAX_FRAME, JAXGCRL_FRAME)
+# OGBench's (cell (row, col) centred at (col, row) · cell_size − OGBENCH_OFFSET).
+GOALAX_FRAME, JAXGCRL_FRAME, OGBENCH_FRAME = "goalax", "jaxgcrl", "ogbench"
+FRAMES = (GOALAX_FRAME, JAXGCRL_FRAME, OGBENCH_FRAME)
+OGBENCH_OFFSET = 4.0  # OGBench's maze.py: _offset_x = _offset_y = 4, whatever the maze unit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,18 +180,27 @@ class MazeLayout:
     ``(row · cell_size, col · cell_size)`` (module docstring)."""
     return dataclasses.replace(self, frame=JAXGCRL_FRAME)
 
+  def in_ogbench_frame(self) -> MazeLayout:
+    """The same maze in OGBench's world frame: cell ``(row, col)`` centred at
+    ``(col · cell_size − 4, row · cell_size − 4)`` (module docstring)."""
+    return dataclasses.replace(self, frame=OGBENCH_FRAME)
+
   def cells_to_xy(self, cells) -> np.ndarray:
     """``[(row, col), ...] -> [n, 2]`` world x, y of the cell centres (numpy); fractional rows
     and columns give points between centres."""
     cells = np.asarray(cells, dtype=np.float64).reshape(-1, 2)
     if self.frame == JAXGCRL_FRAME:
       return cells * self.cell_size
+    if self.frame == OGBENCH_FRAME:
+      return cells[:, ::-1] * self.cell_size - OGBENCH_OFFSET
     r0, c0 = self.origin_cell
     return np.stack([(cells[:, 1] - c0), (r0 - cells[:, 0])], axis=1) * self.cell_size
 
   def cell_coords(self, xy):
     """World ``xy [..., 2]`` -> fractional ``(row, col) [..., 2]``: cell ``(r, c)``'s centre is
     ``(r, c)``, its area ``[r - 0.5, r + 0.5) × [c - 0.5, c + 0.5)``."""
+    if self.frame == OGBENCH_FRAME:
+      return ((jnp.asarray(xy) + OGBENCH_OFFSET) / self.cell_size)[..., ::-1]
     xy = jnp.asarray(xy) / self.cell_size
     if self.frame == JAXGCRL_FRAME:
       return xy
@@ -195,7 +209,7 @@ class MazeLayout:
 
   def cell_of(self, xy):
     """World ``xy [..., 2]`` -> integer ``(row, col) [..., 2]`` of the cell containing it."""
-    if self.frame == JAXGCRL_FRAME:
+    if self.frame != GOALAX_FRAME:
       return jnp.floor(self.cell_coords(xy) + 0.5).astype(jnp.int32)
     r0, c0 = self.origin_cell
     xy = jnp.asarray(xy)
@@ -717,6 +731,8 @@ __all__ = [
   "FRAMES",
   "GOALAX_FRAME",
   "JAXGCRL_FRAME",
+  "OGBENCH_FRAME",
+  "OGBENCH_OFFSET",
   "LAYOUTS",
   "MazeEvalTasks",
   "MazeLayout",

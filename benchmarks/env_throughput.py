@@ -28,20 +28,19 @@ from records import append_record, machine_info  # noqa: E402
 FIRST_FIVE = ["reacher", "cheetah", "pusher_easy", "pusher_hard", "ant"]
 
 
-def measure(name: str, backend: str, num_envs: int, num_steps: int) -> dict:
-  from goalax.envs import VectorGoalEnv, make_env
+def time_rollout(env, num_envs: int, num_steps: int) -> dict:
+  """``steps_per_s``, ``compile_s`` and ``finite`` of ``jit(scan(VectorGoalEnv.step))`` of
+  ``env`` with random actions (module docstring)."""
+  from goalax.envs import VectorGoalEnv
 
-  env = make_env(name, backend=backend)
   venv = VectorGoalEnv(env, num_envs)
 
   def rollout(key):
-    state = venv.reset(key)
-
-    def body(carry, k):
+    def body(state, k):
       action = jax.random.uniform(k, (num_envs, env.action_size), minval=-1, maxval=1)
-      return venv.step(carry, action), ()
+      return venv.step(state, action), ()
 
-    state, _ = jax.lax.scan(body, state, jax.random.split(key, num_steps))
+    state, _ = jax.lax.scan(body, venv.reset(key), jax.random.split(key, num_steps))
     return state.obs
 
   t0 = time.perf_counter()
@@ -51,15 +50,26 @@ def measure(name: str, backend: str, num_envs: int, num_steps: int) -> dict:
   t0 = time.perf_counter()
   final_obs = jax.block_until_ready(compiled(jax.random.PRNGKey(2)))
   run_s = time.perf_counter() - t0
+  steps_per_s = num_envs * num_steps / run_s
+  return dict(
+    steps_per_s=steps_per_s, compile_s=compile_s, finite=bool(jnp.isfinite(final_obs).all())
+  )
+
+
+def measure(name: str, backend: str, num_envs: int, num_steps: int) -> dict:
+  from goalax.envs import make_env
+
+  env = make_env(name, backend=backend)
+  timed = time_rollout(env, num_envs, num_steps)
   return dict(
     env=name,
     backend=backend,
     num_envs=num_envs,
     num_steps=num_steps,
-    steps_per_s=num_envs * num_steps / run_s,
-    compile_s=compile_s,
+    steps_per_s=timed["steps_per_s"],
+    compile_s=timed["compile_s"],
     default=backend == env.default_backend,
-    finite=bool(jnp.isfinite(final_obs).all()),
+    finite=timed["finite"],
   )
 
 

@@ -128,35 +128,21 @@ def ogbench_eval(robot: str, maze: str, episodes: int, full_episodes: int) -> di
 
 
 def throughput(name: str, overrides: dict, num_envs: int, num_steps: int) -> dict:
-  from goalax.envs import VectorGoalEnv, make_env
+  from env_throughput import time_rollout
+
+  from goalax.envs import make_env
 
   env = make_env(name, **overrides)
-  venv = VectorGoalEnv(env, num_envs)
-
-  def rollout(key):
-    def body(state, k):
-      action = jax.random.uniform(k, (num_envs, env.action_size), minval=-1, maxval=1)
-      return venv.step(state, action), ()
-
-    state, _ = jax.lax.scan(body, venv.reset(key), jax.random.split(key, num_steps))
-    return state.obs
-
-  t0 = time.perf_counter()
-  compiled = jax.jit(rollout).lower(jax.random.PRNGKey(0)).compile()
-  compile_s = time.perf_counter() - t0
-  jax.block_until_ready(compiled(jax.random.PRNGKey(1)))
-  t0 = time.perf_counter()
-  final = jax.block_until_ready(compiled(jax.random.PRNGKey(2)))
-  run_s = time.perf_counter() - t0
+  timed = time_rollout(env, num_envs, num_steps)
   return dict(
     env=name,
     overrides=dict(overrides),
     num_envs=num_envs,
     num_steps=num_steps,
-    steps_per_s=num_envs * num_steps / run_s,
+    steps_per_s=timed["steps_per_s"],
     control_step_s=float(env.dt),
-    compile_s=compile_s,
-    finite=bool(jnp.isfinite(final).all()),
+    compile_s=timed["compile_s"],
+    finite=timed["finite"],
   )
 
 

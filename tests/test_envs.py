@@ -213,6 +213,8 @@ def test_unknown_env_name_is_a_clear_value_error():
     ValueError, match=r"Unknown environment 'antt'\. Did you mean 'ant'\?.*reacher"
   ):
     make_env("antt")
+  with pytest.raises(ValueError, match=r"OGBench's antmaze-large-navigate-v0 is goalax's "):
+    make_env("antmaze-large-navigate-v0")  # the port: --env ogbench_antmaze_large
 
 
 def test_unknown_backend_is_a_clear_value_error():

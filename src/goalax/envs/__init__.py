@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import importlib
 import io
+import re
 from typing import Any
 
 with contextlib.redirect_stdout(io.StringIO()):
@@ -271,7 +272,16 @@ def env_names() -> list[str]:
   return list(_REGISTRY)
 
 
+#: OGBench's gymnasium ids of its locomotion mazes (``pointmaze-medium-v0``, and its datasets'
+#: ``pointmaze-medium-navigate-v0``): the port's name is ``ogbench_<robot>maze_<maze>``.
+_OGBENCH_ID = re.compile(r"(\w+)maze-(\w+?)(?:-\w+)?-v\d+")
+
+
 def unknown_env_message(name: str) -> str:
+  ogbench = _OGBENCH_ID.fullmatch(name)
+  port = ogbench and f"ogbench_{ogbench[1]}maze_{ogbench[2]}"
+  if port in _REGISTRY:
+    return f"Unknown environment '{name}': OGBench's {name} is goalax's '{port}' (--env {port})."
   close = difflib.get_close_matches(name, env_names(), n=1, cutoff=0.5)
   hint = f" Did you mean '{close[0]}'?" if close else ""
   return f"Unknown environment '{name}'.{hint} Valid names: {', '.join(env_names())}."

@@ -20,11 +20,7 @@ import time
 
 import jax
 import jax.numpy as jnp
-
-README = (
-  "--env reacher --num_envs 64 --num_timesteps 200000 --num_evals 5 --min_replay_size 100 "
-  "--max_replay_size 2000 --unroll_length 50 --h_dim 128 --repr_dim 32 --num_eval_envs 64"
-)
+from records import README_COMMAND
 
 
 def clock(fn, *args, options=None) -> dict:
@@ -47,8 +43,9 @@ def measure(fast_compile: bool) -> dict:
   from goalax.run.programs import compiler_options
   from goalax.train_args import parse_train_args
 
-  flags = README.split() + ["--no_progress"] + (["--fast_compile"] if fast_compile else [])
-  config = parse_train_args("crl", flags)
+  algo, *flags = README_COMMAND.split()
+  flags += ["--no_progress"] + (["--fast_compile"] if fast_compile else [])
+  config = parse_train_args(algo, flags)
   plan = make_plan(config)
   trainer, agent, env = plan.trainer, plan.agent, plan.env
   options = compiler_options(fast_compile)
@@ -128,7 +125,7 @@ def main() -> None:
   for name, row in parts.items():
     print(f"{name:<22} {row}", flush=True)
   record = dict(
-    command="goalax train crl " + README,
+    command="goalax train " + README_COMMAND,
     fast_compile=args.fast_compile,
     parts=parts,
     **machine_info(),

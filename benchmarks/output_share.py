@@ -27,13 +27,12 @@ import threading
 import time
 from collections import defaultdict
 
+from records import README_COMMAND
+
 CONFIGS = {
-  "readme": (
-    "--env reacher --num_envs 64 --num_timesteps 200000 --num_evals 5 --min_replay_size 100 "
-    "--max_replay_size 2000 --unroll_length 50 --h_dim 128 --repr_dim 32 --num_eval_envs 64"
-  ),
+  "readme": README_COMMAND,
   "reference_reacher": (
-    "--env reacher --backend spring --num_envs 128 --unroll_length 62 --h_dim 256 --repr_dim 64 "
+    "crl --env reacher --backend spring --num_envs 128 --unroll_length 62 --h_dim 256 --repr_dim 64 "
     "--batch_size 128 --env_steps_per_update 79.36 --min_replay_size 1054 "
     "--max_replay_size 10000 --episode_length 101 --num_timesteps 452352 --num_evals 10 "
     "--num_eval_envs 128"
@@ -78,15 +77,15 @@ def measure(name: str, folder: str) -> dict:
   timers.wrap(checkpoint.BackgroundSaver, "wait", "checkpoint_wait")
   timers.wrap(checkpoint, "save_params", "params_msgpack")
   timers.wrap(checkpoint, "save", "checkpoint_write_background", main_thread_only=False)
-  argv = [*CONFIGS[name].split(), "--run_dir", folder, "--seed", "0"]
-  config = parse_train_args("crl", argv)
+  algo, *argv = CONFIGS[name].split()
+  config = parse_train_args(algo, [*argv, "--run_dir", folder, "--seed", "0"])
   start = time.perf_counter()
   result = host_loop.train(config)
   wall = time.perf_counter() - start
   main_thread = sum(v for k, v in timers.seconds.items() if k != "checkpoint_write_background")
   return dict(
     config=name,
-    command="goalax train crl " + CONFIGS[name],
+    command="goalax train " + CONFIGS[name],
     wall_s=round(wall, 2),
     compile_s=round(result.compile_seconds, 2),
     train_s=round(result.train_seconds, 2),

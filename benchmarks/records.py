@@ -8,6 +8,12 @@ import os
 import platform
 import time
 
+#: The README's training command after ``goalax train``: what the benchmarks of a first run time.
+README_COMMAND = (
+  "crl --env reacher --num_envs 64 --num_timesteps 200000 --num_evals 5 --min_replay_size 100 "
+  "--max_replay_size 2000 --unroll_length 50 --h_dim 128 --repr_dim 32 --num_eval_envs 64"
+)
+
 
 def cpu_model() -> str:
   """The CPU's model name (``/proc/cpuinfo`` on Linux), e.g. ``AMD EPYC``; else ``platform``'s."""

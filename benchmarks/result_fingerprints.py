@@ -22,10 +22,8 @@ import subprocess
 import sys
 import tempfile
 
-README = (
-  "crl --env reacher --num_envs 64 --num_timesteps 200000 --num_evals 5 --min_replay_size 100 "
-  "--max_replay_size 2000 --unroll_length 50 --h_dim 128 --repr_dim 32 --num_eval_envs 64"
-)
+from records import README_COMMAND
+
 # A short run of every agent: small networks and buffers, two evaluations after the start.
 SHORT = (
   "--env reacher --num_envs 16 --num_timesteps 6000 --num_evals 2 --num_eval_envs 16 "
@@ -33,7 +31,7 @@ SHORT = (
 )
 OFF_POLICY = "--min_replay_size 64 --max_replay_size 1000 --unroll_length 25 --batch_size 64"
 RUNS = {
-  "readme": README,
+  "readme": README_COMMAND,
   "crl": f"crl {SHORT} {OFF_POLICY} --repr_dim 16",
   "sac": f"sac {SHORT} {OFF_POLICY}",
   "sac_her": f"sac {SHORT} {OFF_POLICY} --use_her",

@@ -130,7 +130,7 @@ def test_programs_that_run_once_take_the_cheapest_compile_on_cpu_unless_they_run
   default = dataclasses.replace(TINY, fast_compile=False)
   limit = programs.FAST_PREFILL_ENV_STEPS
   fast = programs.FAST_COMPILE_OPTIONS
-  assert programs.run_once_options(default, None) == fast
+  assert programs.run_once_options(default, 0) == fast
   assert programs.run_once_options(default, limit) == fast
   assert programs.run_once_options(default, limit + 1) is None
   assert programs.run_once_options(TINY, limit + 1) == fast

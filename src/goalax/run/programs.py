@@ -53,12 +53,11 @@ def jit_for(config: TrainConfig) -> Callable:
 FAST_PREFILL_ENV_STEPS = 20_000
 
 
-def run_once_options(config: TrainConfig, env_steps: int | None) -> dict | None:
-  """XLA options for a program that runs once: ``FAST_COMPILE_OPTIONS`` on CPU for ``init``
-  (``env_steps`` None: a reset and the networks' init, a moment's work) and for a prefill of at
-  most :data:`FAST_PREFILL_ENV_STEPS` env steps; the run's own otherwise."""
-  small = env_steps is None or env_steps <= FAST_PREFILL_ENV_STEPS
-  return compiler_options(config.fast_compile or small)
+def run_once_options(config: TrainConfig, env_steps: int) -> dict | None:
+  """XLA options for a program that runs once and takes ``env_steps`` env steps:
+  ``FAST_COMPILE_OPTIONS`` on CPU for ``init`` (0: a reset and the networks' init, a moment's
+  work) and for a prefill of at most :data:`FAST_PREFILL_ENV_STEPS`; the run's own otherwise."""
+  return compiler_options(config.fast_compile or env_steps <= FAST_PREFILL_ENV_STEPS)
 
 
 @dataclasses.dataclass
@@ -108,16 +107,16 @@ def _compile(plan: RunPlan, fresh: bool) -> Programs:
   seed_axis = lambda tree: devices.seed_axis_shardings(tree, where)  # keys, params, metrics
   state_sh = plan.state_shardings
 
-  def lower(fn, args: tuple, in_shardings, out_shardings, donate=False, shared=0, options="run"):
+  run_options = compiler_options(plan.config.fast_compile)
+
+  def lower(fn, args, in_shardings, out_shardings, donate=False, shared=0, options=run_options):
     """``fn`` over the seed axis (but its last ``shared`` arguments), placed, lowered for
-    ``args`` with XLA ``options`` ("run": the run's own); the compiled program puts its inputs
-    where it expects them when it is called."""
+    ``args`` with XLA ``options`` (the run's own by default); the compiled program puts its
+    inputs where it expects them when it is called."""
     kwargs = dict(donate_argnums=0) if donate else {}
     if where.mode != "one":
       kwargs.update(in_shardings=in_shardings, out_shardings=out_shardings)
     placed = devices.over_devices(fn, len(plan.seeds), where, shared)
-    if options == "run":
-      options = compiler_options(plan.config.fast_compile)
     return jax.jit(placed, compiler_options=options, **kwargs).lower(*args), in_shardings
 
   policy, keys = plan.abstract_policy, plan.eval_keys(0)
@@ -148,7 +147,7 @@ def _compile(plan: RunPlan, fresh: bool) -> Programs:
     init = trainer.init
     if len(plan.init_args) > 1:  # a sweep: every member starts with its own values
       init = lambda key, values: sweep.with_member_values(trainer.init(key), values)
-    init_options = run_once_options(plan.config, None)
+    init_options = run_once_options(plan.config, 0)
     compiles.start(
       "init", lower(init, plan.init_args, seed_axis(plan.init_args), state_sh, options=init_options)
     )
